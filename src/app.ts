@@ -1,0 +1,81 @@
+import type { AddressInfo } from 'node:net';
+import type { GraphQLSchema } from 'graphql';
+import { createBus } from './core/bus.ts';
+import type { AppConfig, Role } from './core/config.ts';
+import { Core } from './core/core.ts';
+import { openDatabase, type DatabaseHandle } from './core/db/client.ts';
+import { seedDemo } from './core/demo.ts';
+import { Engine } from './core/engine/engine.ts';
+import type { Plugin } from './core/plugin.ts';
+import { importPlugins, selectPlugins } from './core/plugin-loader.ts';
+import { vasaPlugin } from './core/vasa.ts';
+import { builtInPlugins } from './plugins/index.ts';
+import { buildSchema } from './schema/index.ts';
+import { createHttpServer } from './server.ts';
+
+export interface App {
+  core: Core;
+  engine: Engine;
+  schema: GraphQLSchema;
+  /** http://127.0.0.1:<port> once listening. */
+  url: string;
+  tokens: Map<Role, string>;
+  close(): Promise<void>;
+}
+
+export interface AppOptions {
+  /** An already opened (and possibly already migrated) database, e.g. a test's copy of a template. */
+  database?: DatabaseHandle;
+  /** Replaces the built-in plugins (the core's `vasa` is always loaded). */
+  builtIns?: Plugin[];
+  listen?: boolean;
+}
+
+export async function loadPlugins(config: AppConfig, builtIns: Plugin[] = builtInPlugins): Promise<Plugin[]> {
+  return [vasaPlugin, ...selectPlugins(builtIns, await importPlugins(config.extraPlugins), config.disabledPlugins)];
+}
+
+export function openConfiguredDatabase(config: AppConfig): Promise<DatabaseHandle> {
+  return openDatabase(
+    config.databaseUrl
+      ? { kind: 'postgres', url: config.databaseUrl }
+      : { kind: 'pglite', dataDir: config.embedded === 'file' ? config.dataDir : undefined },
+  );
+}
+
+/** Opens the database, migrates it, loads plugins, seeds the demo if asked, builds the schema and listens. */
+export async function createApp(config: AppConfig, options: AppOptions = {}): Promise<App> {
+  const plugins = await loadPlugins(config, options.builtIns);
+  const database = options.database ?? (await openConfiguredDatabase(config));
+  await database.migrate();
+  for (const plugin of plugins) {
+    if (plugin.migrationsFolder) await database.migrate(plugin.migrationsFolder, `__drizzle_migrations_${plugin.name.replace(/\W/g, '_')}`);
+  }
+  const bus = await createBus(config.redisUrl);
+  const core = new Core(config, database, bus.bus, plugins);
+  const engine = new Engine(core);
+  if (config.demo) await seedDemo(core);
+  await engine.start();
+  core.reconciler.kick();
+  const schema = buildSchema(plugins);
+  const http = createHttpServer({ core, engine }, schema);
+  let url = '';
+  if (options.listen !== false) {
+    await new Promise<void>((resolve) => http.server.listen(config.port, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(http.server.address() as AddressInfo).port}`;
+  }
+  return {
+    core,
+    engine,
+    schema,
+    url,
+    tokens: new Map([...config.tokens].map(([token, role]) => [role, token])),
+    close: async () => {
+      await engine.stop();
+      await http.close();
+      await core.reconciler.settled();
+      await bus.close();
+      await database.close();
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import { inArray } from 'drizzle-orm';
+import type { Core } from './core.ts';
+import type { Executor } from './db/client.ts';
+import { storageContainers } from './db/tables.ts';
+import type { ComplianceViolation, PolicyRule, VirtualVolumeRow } from './plugin.ts';
+import { rulesByPolicy } from './services/policies.ts';
+
+export type ComplianceStatus = 'COMPLIANT' | 'NON_COMPLIANT' | 'UNKNOWN' | 'NOT_APPLICABLE' | 'OUT_OF_DATE';
+
+export interface Compliance {
+  status: ComplianceStatus;
+  violations: ComplianceViolation[];
+}
+
+/** Worst first: a VM is as compliant as its least compliant VVOL. */
+const severity: ComplianceStatus[] = ['NON_COMPLIANT', 'OUT_OF_DATE', 'UNKNOWN', 'COMPLIANT', 'NOT_APPLICABLE'];
+
+export function worstOf(results: Compliance[]): Compliance {
+  if (results.length === 0) return { status: 'NOT_APPLICABLE', violations: [] };
+  const status = severity.find((s) => results.some((r) => r.status === s))!;
+  return { status, violations: results.flatMap((r) => r.violations) };
+}
+
+/**
+ * SPBM compliance of many VVOLs with a fixed number of statements: the core checks each rule against
+ * the VVOL's container; each plugin judges its own capabilities through its `compliance` hook.
+ */
+export async function judgeCompliance(core: Core, db: Executor, vvols: readonly VirtualVolumeRow[]): Promise<Map<string, Compliance>> {
+  const rules = await rulesByPolicy(db, [...new Set(vvols.map((v) => v.policyId))]);
+  const containerIds = [...new Set(vvols.map((v) => v.containerId))];
+  const containers = new Map(
+    containerIds.length === 0 ? [] : (await db.select().from(storageContainers).where(inArray(storageContainers.id, containerIds))).map((c) => [c.id, c]),
+  );
+  const result = new Map<string, Compliance>();
+  const judged: { vvol: VirtualVolumeRow; rules: PolicyRule[] }[] = [];
+  for (const vvol of vvols) {
+    const policyRules = rules.get(vvol.policyId) ?? [];
+    if (policyRules.length === 0) {
+      result.set(vvol.id, { status: 'NOT_APPLICABLE', violations: [] });
+    } else if (vvol.policyState === 'PENDING' || vvol.policyState === 'IN_PROGRESS') {
+      result.set(vvol.id, { status: 'OUT_OF_DATE', violations: [] });
+    } else if (vvol.policyState === 'INFEASIBLE') {
+      result.set(vvol.id, { status: 'NON_COMPLIANT', violations: [{ capabilityId: 'policy', expected: `generation ${vvol.policyGeneration} applied`, current: 'INFEASIBLE', message: vvol.policyReason ?? 'The policy cannot be applied' }] });
+    } else {
+      const container = containers.get(vvol.containerId)!;
+      const violations = policyRules
+        .map((rule) => ({ rule, check: core.registry.checkRuleOnContainer(rule, container) }))
+        .filter(({ check }) => !check.pass)
+        .map(({ rule, check }) => ({ capabilityId: rule.capabilityId, expected: JSON.stringify(rule.value), current: JSON.stringify(container.offers[rule.capabilityId] ?? null), message: check.reason }));
+      result.set(vvol.id, { status: violations.length > 0 ? 'NON_COMPLIANT' : 'COMPLIANT', violations });
+      judged.push({ vvol, rules: policyRules });
+    }
+  }
+  for (const plugin of core.plugins) {
+    if (!plugin.hooks?.compliance || judged.length === 0) continue;
+    const items = judged.map((j) => ({ vvol: j.vvol, rules: core.rulesOf(plugin, j.rules) })).filter((i) => i.rules.length > 0);
+    if (items.length === 0) continue;
+    for (const [vvolId, violations] of await plugin.hooks.compliance(db, items)) {
+      if (violations.length === 0) continue;
+      const current = result.get(vvolId)!;
+      result.set(vvolId, { status: 'NON_COMPLIANT', violations: [...current.violations, ...violations] });
+    }
+  }
+  return result;
+}

@@ -1,0 +1,57 @@
+import type { AppConfig } from './config.ts';
+import type { Bus } from './bus.ts';
+import { CapabilityRegistry } from './capabilities.ts';
+import type { Database, DatabaseHandle } from './db/client.ts';
+import { ExtentStore } from './extents.ts';
+import { Reconciler } from './reconciler.ts';
+import type { LifecycleContext, Plugin, PluginHooks, PolicyRule } from './plugin.ts';
+import { transact, type UnitOfWork } from './unit-of-work.ts';
+
+type LifecycleHook = 'vvolCreated' | 'vvolDeleted' | 'vmPoweredOn' | 'vmPoweredOff' | 'snapshotTaken' | 'cloned';
+type HookArgs<K extends LifecycleHook> = NonNullable<PluginHooks[K]> extends (ctx: LifecycleContext, ...args: infer A) => unknown ? A : never;
+
+/** What every service needs: the database, the bus, the loaded plugins and their capabilities. */
+export class Core {
+  readonly registry = new CapabilityRegistry();
+  readonly extents = new ExtentStore();
+  readonly reconciler: Reconciler = new Reconciler(this);
+
+  constructor(
+    readonly config: AppConfig,
+    readonly database: DatabaseHandle,
+    readonly bus: Bus,
+    /** In hook order; the core's own `vasa` plugin first. */
+    readonly plugins: Plugin[],
+  ) {
+    for (const plugin of plugins) {
+      if (plugin.capabilities) this.registry.register(plugin.name, plugin.capabilities);
+    }
+  }
+
+  get db(): Database {
+    return this.database.db;
+  }
+
+  transact<T>(fn: (work: UnitOfWork) => Promise<T>): Promise<T> {
+    return transact(this.db, this.bus, fn);
+  }
+
+  context(work: UnitOfWork): LifecycleContext {
+    return { work, tx: work.tx, extents: this.extents };
+  }
+
+  /** Runs one lifecycle hook of every plugin, in order, inside the caller's transaction. */
+  async lifecycle<K extends LifecycleHook>(work: UnitOfWork, hook: K, ...args: HookArgs<K>): Promise<void> {
+    const ctx = this.context(work);
+    for (const plugin of this.plugins) {
+      const fn = plugin.hooks?.[hook] as ((ctx: LifecycleContext, ...a: HookArgs<K>) => unknown) | undefined;
+      if (fn) await fn.call(plugin.hooks, ctx, ...args);
+    }
+  }
+
+  /** The rules of `rules` that belong to `plugin`'s namespace. */
+  rulesOf(plugin: Plugin, rules: PolicyRule[]): PolicyRule[] {
+    const namespace = plugin.capabilities?.namespace;
+    return namespace ? rules.filter((r) => this.registry.namespaceOf(r.capabilityId) === namespace) : [];
+  }
+}

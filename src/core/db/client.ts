@@ -1,0 +1,96 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import type { ExtractTablesWithRelations } from 'drizzle-orm';
+import type { Logger } from 'drizzle-orm/logger';
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
+import postgres from 'postgres';
+
+type NoRelations = Record<string, never>;
+export type Database = PgDatabase<PgQueryResultHKT, NoRelations>;
+export type Transaction = PgTransaction<PgQueryResultHKT, NoRelations, ExtractTablesWithRelations<NoRelations>>;
+/** Anything that runs queries: the database or an open transaction. */
+export type Executor = Database | Transaction;
+
+export const coreMigrationsFolder = fileURLToPath(new URL('../../../migrations', import.meta.url));
+
+/** Counts SQL statements per unit of work (an HTTP request, a tick) without threading a counter through calls. */
+export class StatementCounter {
+  private readonly storage = new AsyncLocalStorage<{ count: number }>();
+  total = 0;
+  run<T>(fn: () => T): { result: T; counter: { count: number } } {
+    const counter = { count: 0 };
+    return { result: this.storage.run(counter, fn), counter };
+  }
+  scope(): { count: number } | undefined {
+    return this.storage.getStore();
+  }
+  record(): void {
+    this.total += 1;
+    const scope = this.storage.getStore();
+    if (scope) scope.count += 1;
+  }
+}
+
+export interface DatabaseHandle {
+  db: Database;
+  kind: 'pglite' | 'postgres';
+  /** The embedded instance, for pg-boss's PGlite backend and for tests that copy a migrated template. */
+  pglite?: PGlite;
+  statements: StatementCounter;
+  migrate(folder?: string, migrationsTable?: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type DatabaseTarget =
+  | { kind: 'postgres'; url: string }
+  | { kind: 'pglite'; dataDir?: string; loadDataDir?: Blob | File };
+
+export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHandle> {
+  const statements = new StatementCounter();
+  const logger: Logger = { logQuery: () => statements.record() };
+
+  if (target.kind === 'postgres') {
+    const client = postgres(target.url, { max: 10, onnotice: () => {} });
+    const db = drizzlePostgres(client, { logger }) as unknown as Database;
+    return {
+      db,
+      kind: 'postgres',
+      statements,
+      migrate: (folder = coreMigrationsFolder, migrationsTable) =>
+        migratePostgres(db as never, { migrationsFolder: folder, migrationsTable }),
+      close: () => client.end({ timeout: 5 }),
+    };
+  }
+
+  if (target.dataDir) mkdirSync(target.dataDir, { recursive: true });
+  const pglite = await PGlite.create(target.dataDir, target.loadDataDir ? { loadDataDir: target.loadDataDir } : {});
+  const db = drizzlePglite(pglite, { logger }) as unknown as Database;
+  return {
+    db,
+    kind: 'pglite',
+    pglite,
+    statements,
+    migrate: (folder = coreMigrationsFolder, migrationsTable) =>
+      migratePglite(db as never, { migrationsFolder: folder, migrationsTable }),
+    close: () => pglite.close(),
+  };
+}
+
+/** `db.execute()` returns `{ rows }` on PGlite and an array on postgres.js; this is the one place that knows. */
+export function resultRows<T>(result: unknown): T[] {
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}
+
+/**
+ * One array parameter as a PostgreSQL array literal, cast in SQL (`${pgArray(ids)}::uuid[]`): drizzle
+ * would otherwise expand a JS array into a list of parameters. Only for ids, numbers and hex strings.
+ */
+export function pgArray(values: readonly (string | number)[]): string {
+  return `{${values.join(',')}}`;
+}

@@ -1,0 +1,276 @@
+import {
+  bigint,
+  bigserial,
+  boolean,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgSequence,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+export const arrayRole = pgEnum('array_role', ['PRIMARY', 'BACKUP']);
+export const tierKind = pgEnum('tier_kind', ['SSD', 'SAS', 'NL_SAS']);
+export const peProtocol = pgEnum('pe_protocol', ['FC', 'ISCSI']);
+export const powerState = pgEnum('power_state', ['POWERED_OFF', 'POWERED_ON', 'SUSPENDED']);
+export const vvolType = pgEnum('vvol_type', ['CONFIG', 'DATA', 'SWAP', 'MEMORY']);
+export const bindState = pgEnum('bind_state', ['UNBOUND', 'BOUND', 'REBINDING']);
+export const vvolOrigin = pgEnum('vvol_origin', ['RAW', 'CLONE', 'FAST_CLONE', 'SNAPSHOT']);
+export const policyState = pgEnum('policy_state', ['PENDING', 'IN_PROGRESS', 'APPLIED', 'INFEASIBLE']);
+export const taskState = pgEnum('task_state', ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED']);
+export const alarmKind = pgEnum('alarm_kind', ['SPACE_CAPACITY', 'COMPLIANCE', 'REPLICATION', 'CAPABILITY']);
+export const alarmStatus = pgEnum('alarm_status', ['RED', 'YELLOW', 'GREEN']);
+
+const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow();
+const bytes = (name: string) => bigint(name, { mode: 'number' });
+
+export const storageArrays = pgTable('storage_arrays', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull().unique(),
+  model: text('model').notNull(),
+  serialNumber: text('serial_number').notNull().unique(),
+  site: text('site').notNull(),
+  role: arrayRole('role').notNull(),
+  createdAt: createdAt(),
+});
+
+export const storagePools = pgTable(
+  'storage_pools',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    arrayId: uuid('array_id').notNull().references(() => storageArrays.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    l2CacheBytes: bytes('l2_cache_bytes').notNull().default(0),
+    encrypted: boolean('encrypted').notNull().default(false),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('storage_pools_array_name').on(t.arrayId, t.name)],
+);
+
+export const poolTiers = pgTable(
+  'pool_tiers',
+  {
+    poolId: uuid('pool_id').notNull().references(() => storagePools.id, { onDelete: 'cascade' }),
+    tier: tierKind('tier').notNull(),
+    capacityBytes: bytes('capacity_bytes').notNull(),
+    usedBytes: bytes('used_bytes').notNull().default(0),
+    maxIops: integer('max_iops').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.poolId, t.tier] })],
+);
+
+export const storageContainers = pgTable(
+  'storage_containers',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    arrayId: uuid('array_id').notNull().references(() => storageArrays.id, { onDelete: 'cascade' }),
+    poolId: uuid('pool_id').notNull().references(() => storagePools.id),
+    name: text('name').notNull().unique(),
+    capacityBytes: bytes('capacity_bytes').notNull(),
+    /** Provisioned bytes of every VVOL in the container: capacity is reserved at creation. */
+    usedBytes: bytes('used_bytes').notNull().default(0),
+    maxVvolSizeBytes: bytes('max_vvol_size_bytes').notNull(),
+    namespaces: text('namespaces').array().notNull(),
+    /** What the container can deliver, per capability id: a list of values, a {min,max} range, or true. */
+    offers: jsonb('offers').$type<Record<string, unknown>>().notNull().default({}),
+    defaultPolicyId: uuid('default_policy_id'),
+    createdAt: createdAt(),
+  },
+  (t) => [index('storage_containers_array').on(t.arrayId)],
+);
+
+export const protocolEndpoints = pgTable(
+  'protocol_endpoints',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    arrayId: uuid('array_id').notNull().references(() => storageArrays.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    protocol: peProtocol('protocol').notNull(),
+    /** WWN for FC, IQN for iSCSI. */
+    identifier: text('identifier').notNull().unique(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('protocol_endpoints_array').on(t.arrayId)],
+);
+
+export const storagePolicies = pgTable('storage_policies', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull().unique(),
+  description: text('description').notNull().default(''),
+  generation: integer('generation').notNull().default(1),
+  createdAt: createdAt(),
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+});
+
+export const policyRules = pgTable(
+  'policy_rules',
+  {
+    policyId: uuid('policy_id').notNull().references(() => storagePolicies.id, { onDelete: 'cascade' }),
+    position: integer('position').notNull(),
+    capabilityId: text('capability_id').notNull(),
+    value: jsonb('value').$type<unknown>().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.policyId, t.position] })],
+);
+
+export const virtualMachines = pgTable(
+  'virtual_machines',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    name: text('name').notNull(),
+    host: text('host').notNull(),
+    powerState: powerState('power_state').notNull().default('POWERED_OFF'),
+    /** Sizes the SWAP VVOL created at power-on. */
+    memoryBytes: bytes('memory_bytes').notNull(),
+    policyId: uuid('policy_id').notNull().references(() => storagePolicies.id),
+    containerId: uuid('container_id').notNull().references(() => storageContainers.id),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index('virtual_machines_name').on(t.name),
+    index('virtual_machines_policy').on(t.policyId),
+    index('virtual_machines_container').on(t.containerId),
+  ],
+);
+
+export const virtualVolumes = pgTable(
+  'virtual_volumes',
+  {
+    /** The VASA id. */
+    id: uuid('id').primaryKey().defaultRandom(),
+    vmId: uuid('vm_id').references(() => virtualMachines.id, { onDelete: 'cascade' }),
+    containerId: uuid('container_id').notNull().references(() => storageContainers.id),
+    policyId: uuid('policy_id').notNull().references(() => storagePolicies.id),
+    type: vvolType('type').notNull(),
+    provisionedBytes: bytes('provisioned_bytes').notNull(),
+    /** Bytes of written extents; kept in step by the write path. */
+    allocatedBytes: bytes('allocated_bytes').notNull().default(0),
+    /** Order-independent hash of the extent map, kept incrementally by the write path (hex). */
+    contentDigest: text('content_digest').notNull().default('0000000000000000'),
+    bindState: bindState('bind_state').notNull().default('UNBOUND'),
+    protocolEndpointId: uuid('protocol_endpoint_id').references(() => protocolEndpoints.id),
+    origin: vvolOrigin('origin').notNull().default('RAW'),
+    parentId: uuid('parent_id'),
+    /** Set on the DATA (and MEMORY) VVOLs that hold a snapshot's point in time. */
+    snapshotId: uuid('snapshot_id'),
+    policyState: policyState('policy_state').notNull().default('PENDING'),
+    /** The policy generation this VVOL has reached (APPLIED) or last tried (INFEASIBLE). */
+    policyGeneration: integer('policy_generation').notNull().default(0),
+    policyReason: text('policy_reason'),
+    metadata: jsonb('metadata').$type<Record<string, string>>().notNull().default({}),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index('virtual_volumes_vm').on(t.vmId),
+    index('virtual_volumes_container').on(t.containerId),
+    index('virtual_volumes_policy').on(t.policyId),
+    index('virtual_volumes_parent').on(t.parentId),
+    index('virtual_volumes_snapshot').on(t.snapshotId),
+    index('virtual_volumes_policy_state').on(t.policyState),
+  ],
+);
+
+export const virtualDisks = pgTable(
+  'virtual_disks',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    vmId: uuid('vm_id').notNull().references(() => virtualMachines.id, { onDelete: 'cascade' }),
+    unitNumber: integer('unit_number').notNull(),
+    vvolId: uuid('vvol_id').notNull().references(() => virtualVolumes.id),
+  },
+  (t) => [uniqueIndex('virtual_disks_vm_unit').on(t.vmId, t.unitNumber)],
+);
+
+/** Sparse: only written extents exist. Sharing is by content id (copy-on-write at extent granularity). */
+export const extents = pgTable(
+  'extents',
+  {
+    vvolId: uuid('vvol_id').notNull().references(() => virtualVolumes.id, { onDelete: 'cascade' }),
+    index: integer('idx').notNull(),
+    contentId: bigint('content_id', { mode: 'bigint' }).notNull(),
+    tier: tierKind('tier').notNull().default('SAS'),
+  },
+  (t) => [primaryKey({ columns: [t.vvolId, t.index] })],
+);
+
+/** Every write draws fresh content ids from this sequence (mixed into 64 bits), so ids never repeat. */
+export const contentSequence = pgSequence('content_seq', { startWith: 1 });
+
+export const snapshots = pgTable(
+  'snapshots',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    vmId: uuid('vm_id').notNull().references(() => virtualMachines.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    description: text('description').notNull().default(''),
+    withMemory: boolean('with_memory').notNull().default(false),
+    createdAt: createdAt(),
+  },
+  (t) => [index('snapshots_vm').on(t.vmId)],
+);
+
+export const tasks = pgTable(
+  'tasks',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    kind: text('kind').notNull(),
+    state: taskState('state').notNull().default('QUEUED'),
+    bytesDone: bytes('bytes_done').notNull().default(0),
+    bytesTotal: bytes('bytes_total').notNull().default(0),
+    bytesPerSecond: bytes('bytes_per_second').notNull().default(0),
+    cancelable: boolean('cancelable').notNull().default(false),
+    cancelRequested: boolean('cancel_requested').notNull().default(false),
+    targetType: text('target_type').notNull(),
+    targetId: uuid('target_id').notNull(),
+    params: jsonb('params').$type<Record<string, unknown>>().notNull().default({}),
+    error: text('error'),
+    createdAt: createdAt(),
+    startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }),
+    finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [index('tasks_state').on(t.state)],
+);
+
+export const events = pgTable(
+  'events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    kind: text('kind').notNull(),
+    entityType: text('entity_type').notNull(),
+    entityId: text('entity_id').notNull(),
+    message: text('message').notNull(),
+    data: jsonb('data').$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: createdAt(),
+  },
+  (t) => [index('events_kind').on(t.kind)],
+);
+
+export const alarms = pgTable(
+  'alarms',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    kind: alarmKind('kind').notNull(),
+    status: alarmStatus('status').notNull(),
+    entityType: text('entity_type').notNull(),
+    entityId: text('entity_id').notNull(),
+    message: text('message').notNull(),
+    raisedAt: timestamp('raised_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('alarms_kind_entity').on(t.kind, t.entityId)],
+);
+
+/** Simulation clock state, one row per process-independent simulation. */
+export const simulationState = pgTable('simulation_state', {
+  id: integer('id').primaryKey(),
+  tick: bigint('tick', { mode: 'number' }).notNull().default(0),
+  simulatedSeconds: doublePrecision('simulated_seconds').notNull().default(0),
+  seed: text('seed').notNull(),
+});

@@ -1,0 +1,106 @@
+import { eq } from 'drizzle-orm';
+import type { Core } from '../core.ts';
+import { simulationState } from '../db/tables.ts';
+import { ConflictError, ValidationError } from '../errors.ts';
+import { tickPhases, type TickContext } from '../plugin.ts';
+import { stepClones } from '../services/clones.ts';
+import type { UnitOfWork } from '../unit-of-work.ts';
+
+/** The largest single advance: a day of simulated time. */
+export const MAX_ADVANCE_SECONDS = 24 * 3600;
+
+export interface TickStatistics {
+  ticks: number;
+  lastMs: number;
+  meanMs: number;
+  maxMs: number;
+}
+
+/**
+ * The simulation clock and tick pipeline. Each tick runs, in one transaction, every plugin's phases
+ * in DESIGN §5's order (demand, schedule, serve, background, observe) and the core's own background
+ * work (FULL clone copies), then lets the reconciler catch up.
+ */
+export class Engine {
+  tick = 0;
+  /** Simulated seconds since the simulation began. */
+  now = 0;
+  readonly statistics: TickStatistics = { ticks: 0, lastMs: 0, meanMs: 0, maxMs: 0 };
+  private timer: NodeJS.Timeout | null = null;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(private readonly core: Core) {}
+
+  get clock(): 'realtime' | 'manual' {
+    return this.core.config.clock;
+  }
+
+  get tickSeconds(): number {
+    return this.core.config.tickMs / 1000;
+  }
+
+  async start(): Promise<void> {
+    const { db, config } = this.core;
+    const [state] = await db.select().from(simulationState).where(eq(simulationState.id, 1));
+    if (state) {
+      this.tick = state.tick;
+      this.now = state.simulatedSeconds;
+    } else {
+      await db.insert(simulationState).values({ id: 1, seed: config.seed }).onConflictDoNothing();
+    }
+    if (this.clock === 'realtime') {
+      this.timer = setInterval(() => void this.enqueue(this.tickSeconds).catch((error) => console.error('tick failed', error)), config.tickMs);
+      this.timer.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.queue.catch(() => {});
+  }
+
+  /**
+   * advanceSimulation: only on the manual clock; runs whole ticks (the last one shortened to fit), all
+   * inside the caller's transaction, so an advance commits whole or not at all.
+   */
+  async advance(seconds: number, work: UnitOfWork): Promise<void> {
+    if (this.clock !== 'manual') throw new ConflictError('advanceSimulation needs the manual clock (VVOLGRAPH_CLOCK=manual)', 'REALTIME');
+    if (!Number.isFinite(seconds) || seconds <= 0) throw new ValidationError('input.seconds', `seconds must be positive, got ${seconds}`);
+    if (seconds > MAX_ADVANCE_SECONDS) throw new ValidationError('input.seconds', `seconds must be at most ${MAX_ADVANCE_SECONDS} (a week) per call, got ${seconds}`);
+    for (let left = seconds; left > 1e-9; left -= this.tickSeconds) {
+      await this.enqueue(Math.min(this.tickSeconds, left), work);
+    }
+  }
+
+  private enqueue(seconds: number, work?: UnitOfWork): Promise<void> {
+    const run = this.queue.then(() => this.runTick(seconds, work));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async runTick(seconds: number, outer?: UnitOfWork): Promise<void> {
+    const started = performance.now();
+    const { core } = this;
+    const tick = this.tick + 1;
+    const now = this.now + seconds;
+    const inTransaction = (fn: (work: UnitOfWork) => Promise<void>) => (outer ? fn(outer) : core.transact(fn));
+    await inTransaction(async (work) => {
+      const ctx: TickContext = { tick, now, seconds, db: work.tx, extents: core.extents, work, scratch: new Map() };
+      for (const phase of tickPhases) {
+        if (phase === 'background') await stepClones(core, work, seconds);
+        for (const plugin of core.plugins) await plugin.hooks?.[phase]?.(ctx);
+      }
+      await work.tx.update(simulationState).set({ tick, simulatedSeconds: Math.round(now) }).where(eq(simulationState.id, 1));
+    });
+    this.tick = tick;
+    this.now = now;
+    const ms = performance.now() - started;
+    const s = this.statistics;
+    s.ticks += 1;
+    s.lastMs = ms;
+    s.meanMs += (ms - s.meanMs) / s.ticks;
+    s.maxMs = Math.max(s.maxMs, ms);
+    core.reconciler.kick();
+  }
+}

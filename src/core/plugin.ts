@@ -1,0 +1,151 @@
+/**
+ * The plugin contract: the only module (with what it re-exports) that a plugin may import.
+ * A plugin is a plain object, so one written in plain JavaScript works as well as a typed one.
+ */
+import type { Executor } from './db/client.ts';
+import type { UnitOfWork } from './unit-of-work.ts';
+import type { SchemaBuilder, SchemaRefs } from '../schema/refs.ts';
+import type { alarms, snapshots, storageContainers, virtualMachines, virtualVolumes } from './db/tables.ts';
+import type { ExtentStore } from './extents.ts';
+
+export type ValueType = 'BOOLEAN' | 'INT' | 'FLOAT' | 'STRING' | 'ENUM' | 'RANGE';
+export const valueTypes: readonly ValueType[] = ['BOOLEAN', 'INT', 'FLOAT', 'STRING', 'ENUM', 'RANGE'];
+
+export type LineOfService =
+  | 'REPLICATION'
+  | 'CACHING'
+  | 'DATASTORE_IO_CONTROL'
+  | 'DATA_PROTECTION'
+  | 'PERSISTENCE'
+  | 'ENCRYPTION'
+  | 'INSPECTION'
+  | 'COMPRESSION'
+  | 'DEDUPLICATION';
+export const linesOfService: readonly LineOfService[] = [
+  'REPLICATION', 'CACHING', 'DATASTORE_IO_CONTROL', 'DATA_PROTECTION', 'PERSISTENCE',
+  'ENCRYPTION', 'INSPECTION', 'COMPRESSION', 'DEDUPLICATION',
+];
+
+/** SPBM-style capability metadata. `min`/`max` bound INT, FLOAT and both ends of a RANGE. */
+export interface CapabilityDefinition {
+  id: string;
+  name: string;
+  summary: string;
+  valueType: ValueType;
+  unit?: string;
+  min?: number;
+  max?: number;
+  allowedValues?: string[];
+  default?: unknown;
+  lineOfService: LineOfService;
+}
+
+export interface PolicyRule {
+  capabilityId: string;
+  value: unknown;
+}
+
+/** A rule problem found by a namespace's own cross-field check. */
+export interface RuleViolation {
+  capabilityId: string;
+  message: string;
+}
+
+export interface CapabilityNamespace {
+  namespace: string;
+  items: CapabilityDefinition[];
+  /** Cross-field rules (e.g. lowerLimit <= upperLimit). Gets only this namespace's rules, already type-checked. */
+  validate?(rules: PolicyRule[]): RuleViolation[];
+}
+
+export type VirtualVolumeRow = typeof virtualVolumes.$inferSelect;
+export type VirtualMachineRow = typeof virtualMachines.$inferSelect;
+export type StorageContainerRow = typeof storageContainers.$inferSelect;
+export type SnapshotRow = typeof snapshots.$inferSelect;
+export type AlarmRow = typeof alarms.$inferSelect;
+
+/** What a lifecycle hook gets: the transaction of the core change, so its writes commit or roll back with it. */
+export interface LifecycleContext {
+  work: UnitOfWork;
+  tx: Executor;
+  extents: ExtentStore;
+}
+
+/**
+ * The outcome of reconciling a policy onto one VVOL: nothing (done), `infeasible` (the VVOL cannot have
+ * it: INFEASIBLE with the reason) or `inProgress` (work has started: IN_PROGRESS, retried next tick).
+ */
+export type PolicyOutcome = { infeasible: string } | { inProgress: string } | void;
+
+export interface ComplianceViolation {
+  capabilityId: string;
+  expected: string;
+  current: string;
+  message: string;
+}
+
+export interface PluginHooks {
+  vvolCreated?(ctx: LifecycleContext, vvol: VirtualVolumeRow): Promise<void> | void;
+  vvolDeleted?(ctx: LifecycleContext, vvol: VirtualVolumeRow): Promise<void> | void;
+  /** Called while reconciling: `rules` are the policy's rules of this plugin's namespace. */
+  policyApplied?(ctx: LifecycleContext, vvol: VirtualVolumeRow, rules: PolicyRule[]): Promise<PolicyOutcome> | PolicyOutcome;
+  vmPoweredOn?(ctx: LifecycleContext, vm: VirtualMachineRow): Promise<void> | void;
+  vmPoweredOff?(ctx: LifecycleContext, vm: VirtualMachineRow): Promise<void> | void;
+  snapshotTaken?(ctx: LifecycleContext, snapshot: SnapshotRow, vvols: VirtualVolumeRow[]): Promise<void> | void;
+  cloned?(ctx: LifecycleContext, clone: { source: VirtualMachineRow; target: VirtualMachineRow; mode: 'FULL' | 'FAST' }): Promise<void> | void;
+  /**
+   * Judges this plugin's capabilities for many VVOLs at once (one query, not one per VVOL).
+   * Returns the violations per VVOL id; VVOLs it has nothing to say about may be left out.
+   */
+  compliance?(db: Executor, items: { vvol: VirtualVolumeRow; rules: PolicyRule[] }[]): Promise<Map<string, ComplianceViolation[]>>;
+  /** Engine phases, in this order every tick. */
+  demand?(ctx: TickContext): Promise<void> | void;
+  schedule?(ctx: TickContext): Promise<void> | void;
+  serve?(ctx: TickContext): Promise<void> | void;
+  background?(ctx: TickContext): Promise<void> | void;
+  observe?(ctx: TickContext): Promise<void> | void;
+}
+
+export const tickPhases = ['demand', 'schedule', 'serve', 'background', 'observe'] as const;
+export type TickPhase = (typeof tickPhases)[number];
+
+export interface TickContext {
+  tick: number;
+  /** Simulated seconds since the simulation began. */
+  now: number;
+  /** Simulated seconds this tick covers. */
+  seconds: number;
+  db: Executor;
+  extents: ExtentStore;
+  /** Emits events and raises or clears alarms; written in one batch at the end of the tick. */
+  work: UnitOfWork;
+  /** Per-tick scratch shared by the phases of one tick (demand written by one, read by the next). */
+  scratch: Map<string, unknown>;
+}
+
+export interface Plugin {
+  name: string;
+  version: string;
+  vendor?: string;
+  description?: string;
+  capabilities?: CapabilityNamespace;
+  /** Drizzle tables, for built-ins whose SQL drizzle-kit generates into migrations/. */
+  tables?: Record<string, unknown>;
+  /** A third party's own SQL migrations (drizzle journal layout), applied at load with their own journal table. */
+  migrationsFolder?: string;
+  schema?(builder: SchemaBuilder, refs: SchemaRefs): void;
+  hooks?: PluginHooks;
+  /** Names of plugins whose hooks must run before this one's. */
+  after?: string[];
+}
+
+/** Types a plugin object; returns its argument unchanged. */
+export function definePlugin<const T extends Plugin>(plugin: T): T {
+  return plugin;
+}
+
+export { ValidationError, NotFoundError, ConflictError, CapacityError, ForbiddenError } from './errors.ts';
+export type { UnitOfWork } from './unit-of-work.ts';
+export type { ExtentStore } from './extents.ts';
+export type { Executor } from './db/client.ts';
+export type { SchemaBuilder, SchemaRefs } from '../schema/refs.ts';

@@ -1,0 +1,102 @@
+import { inArray, sql } from 'drizzle-orm';
+import type { Core } from './core.ts';
+import { storageContainers, storagePolicies, virtualVolumes } from './db/tables.ts';
+import type { PolicyOutcome, VirtualVolumeRow } from './plugin.ts';
+import { rulesByPolicy } from './services/policies.ts';
+import type { UnitOfWork } from './unit-of-work.ts';
+
+const BATCH = 500;
+
+type Verdict = { state: 'APPLIED' | 'INFEASIBLE' | 'IN_PROGRESS'; generation: number; reason: string | null };
+
+/**
+ * Brings every VVOL to its policy's current generation, as Kubernetes does for VolumeAttributesClass:
+ * PENDING -> (IN_PROGRESS ->) APPLIED, or INFEASIBLE with the reason. Runs after each change commits,
+ * at start-up and on every tick; one pass at a time per process, rows locked with SKIP LOCKED.
+ */
+export class Reconciler {
+  private running: Promise<void> | null = null;
+  private again = false;
+
+  constructor(private readonly core: Core) {}
+
+  kick(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.drain().finally(() => {
+      this.running = null;
+    });
+  }
+
+  /** Resolves once no pass is running or asked for (tests and shutdown wait on it). */
+  async settled(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private async drain(): Promise<void> {
+    do {
+      this.again = false;
+      while ((await this.pass()) === BATCH);
+    } while (this.again);
+  }
+
+  /** One batch; returns how many VVOLs it looked at. */
+  async pass(): Promise<number> {
+    const { core } = this;
+    return core.transact(async (work) => {
+      const vvols = await work.tx
+        .select()
+        .from(virtualVolumes)
+        .where(inArray(virtualVolumes.policyState, ['PENDING', 'IN_PROGRESS']))
+        .orderBy(virtualVolumes.createdAt)
+        .limit(BATCH)
+        .for('update', { skipLocked: true });
+      if (vvols.length === 0) return 0;
+      const policyIds = [...new Set(vvols.map((v) => v.policyId))];
+      const rules = await rulesByPolicy(work.tx, policyIds);
+      const generations = new Map(
+        (await work.tx.select({ id: storagePolicies.id, generation: storagePolicies.generation }).from(storagePolicies).where(inArray(storagePolicies.id, policyIds))).map((p) => [p.id, p.generation]),
+      );
+      const containers = new Map(
+        (await work.tx.select().from(storageContainers).where(inArray(storageContainers.id, [...new Set(vvols.map((v) => v.containerId))]))).map((c) => [c.id, c]),
+      );
+      const ctx = core.context(work);
+      const verdicts = new Map<string, Verdict>();
+      for (const vvol of vvols) {
+        const policyRules = rules.get(vvol.policyId) ?? [];
+        const generation = generations.get(vvol.policyId)!;
+        const failed = policyRules.map((r) => core.registry.checkRuleOnContainer(r, containers.get(vvol.containerId)!)).filter((c) => !c.pass);
+        let verdict: Verdict = failed.length > 0
+          ? { state: 'INFEASIBLE', generation, reason: failed.map((c) => `${c.capabilityId}: ${c.reason}`).join('; ') }
+          : { state: 'APPLIED', generation, reason: null };
+        for (const plugin of core.plugins) {
+          if (verdict.state === 'INFEASIBLE' || !plugin.hooks?.policyApplied) continue;
+          const outcome: PolicyOutcome = await plugin.hooks.policyApplied(ctx, vvol, core.rulesOf(plugin, policyRules));
+          if (outcome && 'infeasible' in outcome) verdict = { state: 'INFEASIBLE', generation, reason: `${plugin.name}: ${outcome.infeasible}` };
+          else if (outcome && 'inProgress' in outcome) verdict = { state: 'IN_PROGRESS', generation, reason: `${plugin.name}: ${outcome.inProgress}` };
+        }
+        verdicts.set(vvol.id, verdict);
+        emitVerdict(work, vvol, verdict);
+      }
+      const rows = [...verdicts].map(([id, v]) => ({ id, state: v.state, generation: v.generation, reason: v.reason }));
+      await work.tx.execute(sql`
+        update ${virtualVolumes} v set policy_state = u.state::policy_state, policy_generation = u.generation, policy_reason = u.reason
+        from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as u(id uuid, state text, generation int, reason text)
+        where v.id = u.id`);
+      return vvols.length;
+    });
+  }
+}
+
+function emitVerdict(work: UnitOfWork, vvol: VirtualVolumeRow, verdict: Verdict): void {
+  if (vvol.policyState === verdict.state && vvol.policyGeneration === verdict.generation) return;
+  work.emit({
+    kind: `vvol.policy${verdict.state === 'APPLIED' ? 'Applied' : verdict.state === 'INFEASIBLE' ? 'Infeasible' : 'InProgress'}`,
+    entityType: 'VirtualVolume',
+    entityId: vvol.id,
+    message: verdict.reason ?? `Policy generation ${verdict.generation} applied`,
+    data: { policyId: vvol.policyId, generation: verdict.generation },
+  });
+}

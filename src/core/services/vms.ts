@@ -1,0 +1,323 @@
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import type { Core } from '../core.ts';
+import type { Executor } from '../db/client.ts';
+import { protocolEndpoints, storageContainers, tasks, virtualDisks, virtualMachines, virtualVolumes } from '../db/tables.ts';
+import { CapacityError, ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import type { StorageContainerRow, VirtualMachineRow, VirtualVolumeRow } from '../plugin.ts';
+import type { UnitOfWork } from '../unit-of-work.ts';
+import { checkContainer, placeAll, type PlacementRequest } from './placement.ts';
+import { findPolicy, rulesByPolicy } from './policies.ts';
+
+export const CONFIG_VVOL_BYTES = 4 * 1024 ** 3;
+const DEFAULT_MEMORY_BYTES = 4 * 1024 ** 3;
+
+export interface DiskInput {
+  sizeBytes: number;
+  policyId?: string | null;
+}
+
+export interface CreateVmInput {
+  name: string;
+  host?: string | null;
+  policyId: string;
+  containerId?: string | null;
+  memoryBytes?: number | null;
+  disks: DiskInput[];
+}
+
+type NewVvol = typeof virtualVolumes.$inferInsert;
+
+const GiB = 1024 ** 3;
+
+export async function findVm(db: Executor, id: string, field: string, lock = false): Promise<VirtualMachineRow> {
+  const query = db.select().from(virtualMachines).where(eq(virtualMachines.id, id));
+  const [vm] = lock ? await query.for('update') : await query;
+  if (!vm) throw new NotFoundError(field, id, `No virtual machine with id "${id}"`);
+  return vm;
+}
+
+export async function findVvol(db: Executor, id: string, field: string, lock = false): Promise<VirtualVolumeRow> {
+  const query = db.select().from(virtualVolumes).where(eq(virtualVolumes.id, id));
+  const [vvol] = lock ? await query.for('update') : await query;
+  if (!vvol) throw new NotFoundError(field, id, `No virtual volume with id "${id}"`);
+  return vvol;
+}
+
+/** The VM's own VVOLs (not the ones holding its snapshots). */
+export async function liveVvols(db: Executor, vmId: string): Promise<VirtualVolumeRow[]> {
+  return db
+    .select()
+    .from(virtualVolumes)
+    .where(and(eq(virtualVolumes.vmId, vmId), isNull(virtualVolumes.snapshotId)))
+    .orderBy(asc(virtualVolumes.createdAt), asc(virtualVolumes.type));
+}
+
+/** Reserves bytes in a container atomically, or fails with the container's free space. */
+export async function reserve(core: Core, work: UnitOfWork, containerId: string, bytes: number): Promise<void> {
+  const [container] = await work.tx
+    .update(storageContainers)
+    .set({ usedBytes: sql`${storageContainers.usedBytes} + ${bytes}` })
+    .where(and(eq(storageContainers.id, containerId), sql`${storageContainers.usedBytes} + ${bytes} <= ${storageContainers.capacityBytes}`))
+    .returning();
+  if (!container) {
+    const [current] = await work.tx.select().from(storageContainers).where(eq(storageContainers.id, containerId));
+    throw new CapacityError(
+      `Container ${current?.name ?? containerId} has ${((current ? current.capacityBytes - current.usedBytes : 0) / GiB).toFixed(1)} GiB free; ${(bytes / GiB).toFixed(1)} GiB needed`,
+      bytes,
+    );
+  }
+  await updateSpaceAlarm(work, container);
+}
+
+export async function release(work: UnitOfWork, containerId: string, bytes: number): Promise<void> {
+  if (bytes === 0) return;
+  const [container] = await work.tx
+    .update(storageContainers)
+    .set({ usedBytes: sql`greatest(0, ${storageContainers.usedBytes} - ${bytes})` })
+    .where(eq(storageContainers.id, containerId))
+    .returning();
+  await updateSpaceAlarm(work, container);
+}
+
+/** SPACE_CAPACITY: yellow from 80 %, red from 95 % of a container's capacity. */
+async function updateSpaceAlarm(work: UnitOfWork, container: StorageContainerRow): Promise<void> {
+  const used = container.usedBytes / container.capacityBytes;
+  const percent = `${(used * 100).toFixed(1)} %`;
+  await work.setAlarm({
+    kind: 'SPACE_CAPACITY',
+    entityType: 'StorageContainer',
+    entityId: container.id,
+    status: used >= 0.95 ? 'RED' : used >= 0.8 ? 'YELLOW' : 'GREEN',
+    message: used >= 0.8 ? `Container ${container.name} is ${percent} full` : `Container ${container.name} is back to ${percent}`,
+  });
+}
+
+async function insertVvols(core: Core, work: UnitOfWork, rows: NewVvol[]): Promise<VirtualVolumeRow[]> {
+  if (rows.length === 0) return [];
+  const vvols = await work.tx.insert(virtualVolumes).values(rows).returning();
+  for (const vvol of vvols) {
+    work.emit({ kind: 'vvol.created', entityType: 'VirtualVolume', entityId: vvol.id, message: `${vvol.type} VVOL created`, data: { vmId: vvol.vmId, provisionedBytes: vvol.provisionedBytes } });
+    await core.lifecycle(work, 'vvolCreated', vvol);
+  }
+  return vvols;
+}
+
+export async function deleteVvols(core: Core, work: UnitOfWork, vvols: VirtualVolumeRow[], reserved: (v: VirtualVolumeRow) => boolean): Promise<void> {
+  if (vvols.length === 0) return;
+  const ids = vvols.map((v) => v.id);
+  // Fast clones and snapshots of these keep their data: they stop sharing, so all of it is theirs now.
+  await work.tx.update(virtualVolumes).set({ parentId: null }).where(inArray(virtualVolumes.parentId, ids));
+  await work.tx.delete(virtualDisks).where(inArray(virtualDisks.vvolId, ids));
+  await work.tx.delete(virtualVolumes).where(inArray(virtualVolumes.id, ids));
+  const perContainer = new Map<string, number>();
+  for (const vvol of vvols) {
+    if (reserved(vvol)) perContainer.set(vvol.containerId, (perContainer.get(vvol.containerId) ?? 0) + vvol.provisionedBytes);
+    work.emit({ kind: 'vvol.deleted', entityType: 'VirtualVolume', entityId: vvol.id, message: `${vvol.type} VVOL deleted`, data: { vmId: vvol.vmId } });
+    await core.lifecycle(work, 'vvolDeleted', vvol);
+  }
+  for (const [containerId, bytes] of perContainer) await release(work, containerId, bytes);
+}
+
+/** Snapshot VVOLs are thin (they hold only what the disk no longer shares): no reservation to release. */
+export const isReserved = (vvol: VirtualVolumeRow) => vvol.snapshotId === null;
+
+/**
+ * The container a VM (or a clone) goes to: the one given, if it passes every check, else the best
+ * compatible one. Either way a refusal lists each container with the checks it failed.
+ */
+export async function chooseContainer(core: Core, db: Executor, request: PlacementRequest, containerId: string | null | undefined, field: string): Promise<StorageContainerRow> {
+  if (containerId) {
+    const [container] = await db.select().from(storageContainers).where(eq(storageContainers.id, containerId));
+    if (!container) throw new NotFoundError(field, containerId, `No storage container with id "${containerId}"`);
+    const placement = checkContainer(core, container, request);
+    if (!placement.compatible) {
+      const failed = placement.checks.filter((c) => !c.pass);
+      throw new CapacityError(`Container ${container.name} cannot hold this: ${failed.map((c) => c.reason).join('; ')}`, request.totalBytes, [
+        { containerId: container.id, containerName: container.name, failedRules: failed },
+      ]);
+    }
+    return container;
+  }
+  const placements = await placeAll(core, db, request);
+  const best = placements.find((p) => p.compatible);
+  if (!best) {
+    throw new CapacityError(
+      `No compatible storage container: ${placements.map((p) => `${p.container.name} (${p.checks.filter((c) => !c.pass).map((c) => c.reason).join('; ')})`).join(', ')}`,
+      request.totalBytes,
+      placements.map((p) => ({ containerId: p.container.id, containerName: p.container.name, failedRules: p.checks.filter((c) => !c.pass) })),
+    );
+  }
+  return best.container;
+}
+
+async function placementRequest(db: Executor, policyIds: string[], vvolSizes: number[]): Promise<PlacementRequest> {
+  const rules = await rulesByPolicy(db, [...new Set(policyIds)]);
+  const seen = new Set<string>();
+  const merged = [...rules.values()].flat().filter((r) => {
+    const key = `${r.capabilityId}=${JSON.stringify(r.value)}`;
+    return seen.has(key) ? false : (seen.add(key), true);
+  });
+  return { rules: merged, totalBytes: vvolSizes.reduce((a, b) => a + b, 0), largestVvolBytes: Math.max(...vvolSizes) };
+}
+
+export async function createVirtualMachine(core: Core, work: UnitOfWork, input: CreateVmInput): Promise<VirtualMachineRow> {
+  const db = work.tx;
+  await findPolicy(db, input.policyId, 'input.policyId');
+  for (const [i, disk] of input.disks.entries()) {
+    if (disk.policyId) await findPolicy(db, disk.policyId, `input.disks.${i}.policyId`);
+  }
+  const sizes = [CONFIG_VVOL_BYTES, ...input.disks.map((d) => d.sizeBytes)];
+  const request = await placementRequest(db, [input.policyId, ...input.disks.map((d) => d.policyId ?? input.policyId)], sizes);
+  await checkMaxVvolSize(db, input.disks, input.containerId);
+  const container = await chooseContainer(core, db, request, input.containerId, 'input.containerId');
+  await reserve(core, work, container.id, request.totalBytes);
+
+  const [vm] = await db
+    .insert(virtualMachines)
+    .values({ name: input.name, host: input.host ?? `esxi-${container.name}`, policyId: input.policyId, containerId: container.id, memoryBytes: input.memoryBytes ?? DEFAULT_MEMORY_BYTES })
+    .returning();
+  const base = { vmId: vm.id, containerId: container.id };
+  const vvols = await insertVvols(core, work, [
+    { ...base, type: 'CONFIG', policyId: input.policyId, provisionedBytes: CONFIG_VVOL_BYTES, metadata: { 'VMW_VmID': vm.id, 'VMW_VVolName': `${input.name}.vmx` } },
+    ...input.disks.map((disk, i): NewVvol => ({ ...base, type: 'DATA', policyId: disk.policyId ?? input.policyId, provisionedBytes: disk.sizeBytes, metadata: { 'VMW_VmID': vm.id, 'VMW_VVolName': `${input.name}_${i}.vmdk` } })),
+  ]);
+  await db.insert(virtualDisks).values(vvols.slice(1).map((v, unitNumber) => ({ vmId: vm.id, unitNumber, vvolId: v.id })));
+  // The config VVOL holds the .vmx and logs from the start.
+  await core.extents.write(db, [{ vvolId: vvols[0].id, indexes: [0] }]);
+  work.emit({ kind: 'vm.created', entityType: 'VirtualMachine', entityId: vm.id, message: `VM ${vm.name} created on ${container.name}`, data: { containerId: container.id } });
+  return vm;
+}
+
+async function checkMaxVvolSize(db: Executor, disks: DiskInput[], containerId: string | null | undefined): Promise<void> {
+  const containers = containerId
+    ? await db.select({ max: storageContainers.maxVvolSizeBytes }).from(storageContainers).where(eq(storageContainers.id, containerId))
+    : await db.select({ max: storageContainers.maxVvolSizeBytes }).from(storageContainers);
+  if (containers.length === 0) return; // an unknown container is reported by placement
+  const max = Math.max(...containers.map((c) => c.max));
+  const i = disks.findIndex((d) => d.sizeBytes > max);
+  if (i >= 0) {
+    throw new ValidationError(`input.disks.${i}.sizeBytes`, `${disks[i].sizeBytes} bytes exceeds the maximum VVOL size of ${containerId ? 'the container' : 'every container'} (${max} bytes)`);
+  }
+}
+
+export async function deleteVirtualMachine(core: Core, work: UnitOfWork, id: string): Promise<VirtualMachineRow> {
+  const vm = await findVm(work.tx, id, 'input.id', true);
+  if (vm.powerState !== 'POWERED_OFF') throw new ConflictError(`VM ${vm.name} is ${vm.powerState}; power it off first`, vm.powerState);
+  const vvols = await work.tx.select().from(virtualVolumes).where(eq(virtualVolumes.vmId, id));
+  await deleteVvols(core, work, vvols, isReserved);
+  await work.tx.delete(virtualMachines).where(eq(virtualMachines.id, id));
+  work.emit({ kind: 'vm.deleted', entityType: 'VirtualMachine', entityId: id, message: `VM ${vm.name} deleted` });
+  return vm;
+}
+
+/** The protocol endpoint of the VM's array with the fewest bindings (ties: by name): spreads I/O paths. */
+async function choosePe(db: Executor, containerId: string): Promise<string> {
+  const [pe] = await db
+    .select({ id: protocolEndpoints.id })
+    .from(protocolEndpoints)
+    .innerJoin(storageContainers, eq(storageContainers.arrayId, protocolEndpoints.arrayId))
+    .leftJoin(virtualVolumes, eq(virtualVolumes.protocolEndpointId, protocolEndpoints.id))
+    .where(eq(storageContainers.id, containerId))
+    .groupBy(protocolEndpoints.id, protocolEndpoints.name)
+    .orderBy(sql`count(${virtualVolumes.id})`, asc(protocolEndpoints.name))
+    .limit(1);
+  if (!pe) throw new ConflictError('The array of this VM has no protocol endpoint to bind through', 'NO_PROTOCOL_ENDPOINT');
+  return pe.id;
+}
+
+export async function powerOn(core: Core, work: UnitOfWork, id: string): Promise<VirtualMachineRow> {
+  const vm = await findVm(work.tx, id, 'input.id', true);
+  if (vm.powerState === 'POWERED_ON') throw new ConflictError(`VM ${vm.name} is already POWERED_ON`, vm.powerState);
+  const [copying] = await work.tx.select({ id: tasks.id }).from(tasks).where(and(eq(tasks.targetId, id), inArray(tasks.state, ['QUEUED', 'RUNNING']))).limit(1);
+  if (copying) throw new ConflictError(`VM ${vm.name} has a task running (${copying.id}); wait for it`, 'BUSY');
+  await reserve(core, work, vm.containerId, vm.memoryBytes);
+  await insertVvols(core, work, [{ vmId: id, containerId: vm.containerId, policyId: vm.policyId, type: 'SWAP', provisionedBytes: vm.memoryBytes, metadata: { 'VMW_VmID': id, 'VMW_VVolName': `${vm.name}.vswp` } }]);
+  const peId = await choosePe(work.tx, vm.containerId);
+  const bound = await work.tx
+    .update(virtualVolumes)
+    .set({ bindState: 'BOUND', protocolEndpointId: peId })
+    .where(and(eq(virtualVolumes.vmId, id), isNull(virtualVolumes.snapshotId)))
+    .returning({ id: virtualVolumes.id, type: virtualVolumes.type });
+  for (const vvol of bound) {
+    work.emit({ kind: 'vvol.bound', entityType: 'VirtualVolume', entityId: vvol.id, message: `${vvol.type} VVOL bound`, data: { protocolEndpointId: peId, vmId: id } });
+  }
+  const [on] = await work.tx.update(virtualMachines).set({ powerState: 'POWERED_ON' }).where(eq(virtualMachines.id, id)).returning();
+  work.emit({ kind: 'vm.poweredOn', entityType: 'VirtualMachine', entityId: id, message: `VM ${vm.name} powered on` });
+  await core.lifecycle(work, 'vmPoweredOn', on);
+  return on;
+}
+
+export async function powerOff(core: Core, work: UnitOfWork, id: string): Promise<VirtualMachineRow> {
+  const vm = await findVm(work.tx, id, 'input.id', true);
+  if (vm.powerState === 'POWERED_OFF') throw new ConflictError(`VM ${vm.name} is already POWERED_OFF`, vm.powerState);
+  const unbound = await work.tx
+    .update(virtualVolumes)
+    .set({ bindState: 'UNBOUND', protocolEndpointId: null })
+    .where(and(eq(virtualVolumes.vmId, id), isNull(virtualVolumes.snapshotId)))
+    .returning();
+  for (const vvol of unbound) {
+    work.emit({ kind: 'vvol.unbound', entityType: 'VirtualVolume', entityId: vvol.id, message: `${vvol.type} VVOL unbound`, data: { vmId: id } });
+  }
+  await deleteVvols(core, work, unbound.filter((v) => v.type === 'SWAP'), isReserved);
+  const [off] = await work.tx.update(virtualMachines).set({ powerState: 'POWERED_OFF' }).where(eq(virtualMachines.id, id)).returning();
+  work.emit({ kind: 'vm.poweredOff', entityType: 'VirtualMachine', entityId: id, message: `VM ${vm.name} powered off` });
+  await core.lifecycle(work, 'vmPoweredOff', off);
+  return off;
+}
+
+export async function addDisk(core: Core, work: UnitOfWork, vmId: string, disk: DiskInput): Promise<VirtualVolumeRow> {
+  const vm = await findVm(work.tx, vmId, 'input.vmId', true);
+  const policyId = disk.policyId ?? vm.policyId;
+  if (disk.policyId) await findPolicy(work.tx, disk.policyId, 'input.policyId');
+  const [container] = await work.tx.select().from(storageContainers).where(eq(storageContainers.id, vm.containerId));
+  if (disk.sizeBytes > container.maxVvolSizeBytes) {
+    throw new ValidationError('input.sizeBytes', `${disk.sizeBytes} bytes exceeds the maximum VVOL size of ${container.name} (${container.maxVvolSizeBytes} bytes)`);
+  }
+  await chooseContainer(core, work.tx, await placementRequest(work.tx, [policyId], [disk.sizeBytes]), vm.containerId, 'input.vmId');
+  await reserve(core, work, vm.containerId, disk.sizeBytes);
+  const bound = vm.powerState === 'POWERED_ON';
+  const peId = bound ? await choosePe(work.tx, vm.containerId) : null;
+  const [vvol] = await insertVvols(core, work, [
+    { vmId, containerId: vm.containerId, policyId, type: 'DATA', provisionedBytes: disk.sizeBytes, bindState: bound ? 'BOUND' : 'UNBOUND', protocolEndpointId: peId, metadata: { 'VMW_VmID': vmId } },
+  ]);
+  const [{ next }] = await work.tx.select({ next: sql<number>`coalesce(max(${virtualDisks.unitNumber}) + 1, 0)::int` }).from(virtualDisks).where(eq(virtualDisks.vmId, vmId));
+  await work.tx.insert(virtualDisks).values({ vmId, unitNumber: next, vvolId: vvol.id });
+  return vvol;
+}
+
+export async function resizeVvol(core: Core, work: UnitOfWork, id: string, sizeBytes: number): Promise<VirtualVolumeRow> {
+  const vvol = await findVvol(work.tx, id, 'input.id', true);
+  if (vvol.type !== 'DATA' || vvol.snapshotId) throw new ValidationError('input.id', `Only a VM's DATA VVOLs can be resized; this is a ${vvol.snapshotId ? 'snapshot' : vvol.type} VVOL`);
+  if (sizeBytes < vvol.provisionedBytes) {
+    throw new ValidationError('input.sizeBytes', `VASA does not shrink a VVOL: ${sizeBytes} is smaller than the current ${vvol.provisionedBytes} bytes`);
+  }
+  const [container] = await work.tx.select().from(storageContainers).where(eq(storageContainers.id, vvol.containerId));
+  if (sizeBytes > container.maxVvolSizeBytes) {
+    throw new ValidationError('input.sizeBytes', `${sizeBytes} bytes exceeds the maximum VVOL size of ${container.name} (${container.maxVvolSizeBytes} bytes)`);
+  }
+  if (sizeBytes === vvol.provisionedBytes) return vvol;
+  await reserve(core, work, vvol.containerId, sizeBytes - vvol.provisionedBytes);
+  const [resized] = await work.tx.update(virtualVolumes).set({ provisionedBytes: sizeBytes }).where(eq(virtualVolumes.id, id)).returning();
+  work.emit({ kind: 'vvol.resized', entityType: 'VirtualVolume', entityId: id, message: `VVOL grown to ${sizeBytes} bytes`, data: { from: vvol.provisionedBytes, to: sizeBytes } });
+  return resized;
+}
+
+/** Points a VM (all its VVOLs) or one VVOL at a policy; the reconciler then brings each VVOL to it. */
+export async function applyPolicy(work: UnitOfWork, target: { vmId?: string; vvolId?: string }, policyId: string): Promise<VirtualVolumeRow[]> {
+  await findPolicy(work.tx, policyId, 'input.policyId');
+  let where;
+  if (target.vmId) {
+    await findVm(work.tx, target.vmId, 'input.targetId', true);
+    await work.tx.update(virtualMachines).set({ policyId }).where(eq(virtualMachines.id, target.vmId));
+    where = and(eq(virtualVolumes.vmId, target.vmId), isNull(virtualVolumes.snapshotId));
+  } else {
+    const vvol = await findVvol(work.tx, target.vvolId!, 'input.targetId', true);
+    if (vvol.snapshotId) throw new ValidationError('input.targetId', 'A snapshot VVOL keeps the policy it was taken under');
+    where = eq(virtualVolumes.id, vvol.id);
+  }
+  const vvols = await work.tx.update(virtualVolumes).set({ policyId, policyState: 'PENDING', policyReason: null }).where(where).returning();
+  for (const vvol of vvols) {
+    work.emit({ kind: 'vvol.policyPending', entityType: 'VirtualVolume', entityId: vvol.id, message: 'Storage policy change pending', data: { policyId } });
+  }
+  return vvols;
+}

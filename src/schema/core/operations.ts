@@ -1,0 +1,190 @@
+import { and, asc, desc, eq, gt, inArray, ne } from 'drizzle-orm';
+import { filter, pipe } from 'graphql-yoga';
+import { z } from 'zod';
+import { topic } from '../../core/bus.ts';
+import { alarms, events, tasks } from '../../core/db/tables.ts';
+import { NotFoundError } from '../../core/errors.ts';
+import { cancelTask, type TaskRow } from '../../core/tasks.ts';
+import type { AlarmRow, EventRow } from '../../core/unit-of-work.ts';
+import { loadAll } from '../loaders.ts';
+import type { Builder, Context } from '../builder.ts';
+import { MAX_PAGE_SIZE, tablePage } from '../connections.ts';
+import { decodeId, type SchemaRefs } from '../refs.ts';
+import type { Enums } from './enums.ts';
+
+const finished = (task: TaskRow) => ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(task.state);
+
+/** `vm.poweredOn` matches itself; `vm.*` matches every `vm.` kind. */
+const kindMatcher = (kinds: readonly string[] | null | undefined) => (kind: string) =>
+  !kinds || kinds.length === 0 || kinds.some((k) => (k.endsWith('.*') ? kind.startsWith(k.slice(0, -1)) : k === kind));
+
+const dates = <T extends object>(row: T, keys: (keyof T)[]): T => {
+  // Rows that crossed Redis arrive with their dates as strings.
+  for (const key of keys) if (typeof row[key] === 'string') (row as Record<keyof T, unknown>)[key] = new Date(row[key] as string);
+  return row;
+};
+
+export function addOperations(builder: Builder, refs: SchemaRefs, enums: Enums): void {
+  const loadTarget = async (task: TaskRow, ctx: Context): Promise<unknown> => {
+    const loader = { VirtualMachine: ctx.loaders.vms, VirtualVolume: ctx.loaders.vvols, Snapshot: ctx.loaders.snapshots }[task.targetType];
+    const row = loader ? await loader.load(task.targetId) : null;
+    return row ? Object.assign(row, { __typename: task.targetType }) : null;
+  };
+
+  builder.node(refs.Task, {
+    id: { resolve: (t) => t.id },
+    loadMany: (ids, ctx) => loadAll(ctx.loaders.tasks, ids),
+    fields: (t) => ({
+      kind: t.exposeString('kind', { description: 'CLONE, REVERT, and the plugins\' kinds (REPLICATE, RESTORE, BACKUP, ...).' }),
+      state: t.expose('state', { type: enums.TaskState }),
+      progress: t.float({ description: 'bytesDone / bytesTotal (1 when done, whatever the bytes).', resolve: (task) => (task.state === 'SUCCEEDED' ? 1 : task.bytesTotal > 0 ? task.bytesDone / task.bytesTotal : 0) }),
+      bytesDone: t.expose('bytesDone', { type: 'Bytes' }),
+      bytesTotal: t.expose('bytesTotal', { type: 'Bytes' }),
+      bytesPerSecond: t.expose('bytesPerSecond', { type: 'Bytes', description: 'Copy rate over the last simulation tick.' }),
+      etaSeconds: t.float({ nullable: true, description: 'Simulated seconds left at the current rate.', resolve: (task) => (finished(task) ? 0 : task.bytesPerSecond > 0 ? (task.bytesTotal - task.bytesDone) / task.bytesPerSecond : null) }),
+      cancelable: t.exposeBoolean('cancelable'),
+      cancelRequested: t.exposeBoolean('cancelRequested'),
+      error: t.exposeString('error', { nullable: true }),
+      target: t.field({ type: builder.nodeInterfaceRef(), nullable: true, resolve: (task, _args, ctx) => loadTarget(task, ctx) as never }),
+      createdAt: t.expose('createdAt', { type: 'DateTime' }),
+      startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true }),
+      finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
+    }),
+  });
+
+  const Event = builder.objectRef<EventRow>('Event').implement({
+    description: 'A change or state transition (VASA getEvents). Ids only ever increase.',
+    fields: (t) => ({
+      id: t.exposeInt('id'),
+      kind: t.exposeString('kind'),
+      entityType: t.exposeString('entityType'),
+      entityId: t.exposeString('entityId', { description: 'The entity\'s row id (uuid).' }),
+      message: t.exposeString('message'),
+      data: t.field({ type: 'JSON', resolve: (e) => e.data }),
+      createdAt: t.field({ type: 'DateTime', resolve: (e) => dates(e, ['createdAt']).createdAt }),
+    }),
+  });
+
+  const Alarm = builder.objectRef<AlarmRow>('Alarm').implement({
+    description: 'Raised and cleared (GREEN) by the core and plugins.',
+    fields: (t) => ({
+      id: t.exposeString('id'),
+      kind: t.expose('kind', { type: enums.AlarmKind }),
+      status: t.expose('status', { type: enums.AlarmStatus }),
+      entityType: t.exposeString('entityType'),
+      entityId: t.exposeString('entityId'),
+      message: t.exposeString('message'),
+      raisedAt: t.field({ type: 'DateTime', resolve: (a) => dates(a, ['raisedAt']).raisedAt }),
+      updatedAt: t.field({ type: 'DateTime', resolve: (a) => dates(a, ['updatedAt']).updatedAt }),
+    }),
+  });
+
+  const TickStats = builder.objectRef<{ ticks: number; lastMs: number; meanMs: number; maxMs: number }>('TickStatistics').implement({
+    description: 'Wall-clock time this process spent per tick.',
+    fields: (t) => ({ ticks: t.exposeInt('ticks'), lastMs: t.exposeFloat('lastMs'), meanMs: t.exposeFloat('meanMs'), maxMs: t.exposeFloat('maxMs') }),
+  });
+  const Simulation = builder.objectRef<Context['services']>('Simulation').implement({
+    fields: (t) => ({
+      clock: t.string({ description: 'realtime or manual.', resolve: (s) => s.engine.clock }),
+      tick: t.int({ resolve: (s) => s.engine.tick }),
+      simulatedSeconds: t.float({ resolve: (s) => s.engine.now }),
+      tickSeconds: t.float({ resolve: (s) => s.engine.tickSeconds }),
+      seed: t.string({ resolve: (s) => s.core.config.seed }),
+      tickDuration: t.field({ type: TickStats, resolve: (s) => s.engine.statistics }),
+    }),
+  });
+
+  const Viewer = builder.objectRef<{ role: string }>('Viewer').implement({
+    fields: (t) => ({ role: t.exposeString('role', { description: 'storageAdmin, vmAdmin or viewer.' }) }),
+  });
+
+  builder.queryFields((t) => ({
+    tasks: t.connection({
+      type: refs.Task,
+      args: { state: t.arg({ type: enums.TaskState }), kind: t.arg.string() },
+      resolve: (_root, args, ctx) =>
+        tablePage(ctx.services.core.db, tasks, [tasks.createdAt, tasks.id], and(args.state ? eq(tasks.state, args.state) : undefined, args.kind ? eq(tasks.kind, args.kind) : undefined), args),
+    }),
+    events: t.field({
+      type: [Event],
+      description: 'Events after an id, oldest first (VASA getEvents): poll with the last id you saw.',
+      args: {
+        after: t.arg.int({ description: 'Only events with a larger id (default: from the start).' }),
+        kinds: t.arg.stringList({ description: 'Kinds to keep; `vm.*` keeps every vm. kind.' }),
+        first: t.arg.int({ defaultValue: 100, validate: z.number().int().min(1).max(MAX_PAGE_SIZE) }),
+      },
+      resolve: async (_root, args, ctx) => {
+        const rows = await ctx.services.core.db.select().from(events).where(args.after != null ? gt(events.id, args.after) : undefined).orderBy(asc(events.id)).limit(args.kinds?.length ? MAX_PAGE_SIZE * 10 : args.first!);
+        return rows.filter((e) => kindMatcher(args.kinds)(e.kind)).slice(0, args.first!);
+      },
+    }),
+    alarms: t.field({
+      type: [Alarm],
+      args: { includeCleared: t.arg.boolean({ defaultValue: false }), kind: t.arg({ type: enums.AlarmKind }) },
+      resolve: (_root, args, ctx) =>
+        ctx.services.core.db.select().from(alarms).where(and(args.includeCleared ? undefined : ne(alarms.status, 'GREEN'), args.kind ? eq(alarms.kind, args.kind) : undefined)).orderBy(desc(alarms.updatedAt)),
+    }),
+    simulation: t.field({ type: Simulation, resolve: (_root, _args, ctx) => ctx.services }),
+    viewer: t.field({ type: Viewer, resolve: (_root, _args, ctx) => ({ role: ctx.role! }) }),
+  }));
+
+  builder.subscriptionFields((t) => ({
+    taskUpdated: t.field({
+      type: refs.Task,
+      description: 'The task now, then every change until it finishes.',
+      args: { taskId: t.arg.id({ required: true }) },
+      subscribe: (_root, args, ctx) => followTask(ctx, decodeId(String(args.taskId), ['Task'], 'taskId').id),
+      resolve: (task) => dates(task, ['createdAt', 'startedAt', 'finishedAt']),
+    }),
+    events: t.field({
+      type: Event,
+      args: { kinds: t.arg.stringList({ description: 'Kinds to receive; `vm.*` for every vm. kind; all if omitted.' }) },
+      subscribe: (_root, args, ctx) => pipe(ctx.services.core.bus.subscribe(topic('events')) as AsyncIterable<EventRow>, filter((e: EventRow) => kindMatcher(args.kinds)(e.kind))),
+      resolve: (event) => event,
+    }),
+    alarms: t.field({
+      type: Alarm,
+      description: 'Every alarm raised, changed or cleared.',
+      subscribe: (_root, _args, ctx) => ctx.services.core.bus.subscribe(topic('alarms')) as AsyncIterable<AlarmRow>,
+      resolve: (alarm) => alarm,
+    }),
+  }));
+
+  refs.mutation<{ task: TaskRow }>({
+    name: 'cancelTask',
+    description: 'Asks a cancelable task to stop; it stops cleanly at its next step (watch taskUpdated).',
+    scope: 'vmAdmin',
+    input: (t) => ({ taskId: t.id({ required: true }) }),
+    payload: (t) => ({ task: t.field({ type: refs.Task, resolve: (p) => p.task }) }),
+    resolve: async (input, work) => ({ task: await cancelTask(work, decodeId(String(input.taskId), ['Task'], 'input.taskId').id) }),
+  });
+
+  refs.mutation<{ simulation: Context['services'] }>({
+    name: 'advanceSimulation',
+    description: 'Moves the manual clock forward, tick by tick (VVOLGRAPH_CLOCK=manual only).',
+    scope: 'storageAdmin',
+    input: (t) => ({ seconds: t.float({ required: true, validate: z.number().positive('seconds must be positive') }) }),
+    payload: (t) => ({ simulation: t.field({ type: Simulation, resolve: (p) => p.simulation }) }),
+    resolve: async (input, work, ctx) => {
+      await ctx.services.engine.advance(input.seconds, work);
+      return { simulation: ctx.services };
+    },
+  });
+}
+
+async function* followTask(ctx: Context, id: string): AsyncGenerator<TaskRow> {
+  // Subscribe before reading, so no change falls between the read and the first message.
+  const updates = ctx.services.core.bus.subscribe(topic('task', id))[Symbol.asyncIterator]() as AsyncIterator<TaskRow>;
+  try {
+    const [current] = await ctx.services.core.db.select().from(tasks).where(inArray(tasks.id, [id]));
+    if (!current) throw new NotFoundError('taskId', id, `No task with id "${id}"`);
+    yield current;
+    if (finished(current)) return;
+    for (let next = await updates.next(); !next.done; next = await updates.next()) {
+      yield next.value;
+      if (finished(next.value)) return;
+    }
+  } finally {
+    await updates.return?.();
+  }
+}

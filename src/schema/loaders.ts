@@ -1,0 +1,141 @@
+import DataLoader from 'dataloader';
+import { and, asc, inArray, isNotNull, isNull } from 'drizzle-orm';
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
+import { judgeCompliance, type Compliance } from '../core/compliance.ts';
+import type { Core } from '../core/core.ts';
+import {
+  poolTiers, protocolEndpoints, snapshots, storageArrays, storageContainers, storagePolicies, storagePools,
+  tasks, virtualDisks, virtualMachines, virtualVolumes,
+} from '../core/db/tables.ts';
+import type { PolicyRule, VirtualVolumeRow } from '../core/plugin.ts';
+import { rulesByPolicy } from '../core/services/policies.ts';
+
+type Row<T extends PgTable> = T['$inferSelect'];
+
+function group<T, K>(rows: T[], key: (row: T) => K, keys: readonly K[]): T[][] {
+  const map = new Map<K, T[]>(keys.map((k) => [k, []]));
+  for (const row of rows) map.get(key(row))?.push(row);
+  return keys.map((k) => map.get(k)!);
+}
+
+/**
+ * One DataLoader per relation per request: however many parents a list has, each relation costs one
+ * statement. Plugins add their own through `loader(name, batch)`.
+ */
+export class Loaders {
+  private readonly loaders = new Map<string, DataLoader<unknown, unknown>>();
+
+  constructor(private readonly core: Core) {}
+
+  loader<K, V>(name: string, batch: (keys: readonly K[]) => Promise<readonly (V | Error)[]>, options?: DataLoader.Options<K, V, unknown>): DataLoader<K, V> {
+    let loader = this.loaders.get(name);
+    if (!loader) {
+      loader = new DataLoader<K, V, unknown>(batch, options) as DataLoader<unknown, unknown>;
+      this.loaders.set(name, loader);
+    }
+    return loader as DataLoader<K, V>;
+  }
+
+  /** Rows by primary key; a missing id loads as null. */
+  private byId<T extends PgTable>(name: string, table: T, id: PgColumn): DataLoader<string, Row<T> | null> {
+    return this.loader(`${name}ById`, async (ids: readonly string[]) => {
+      const rows = (await this.core.db.select().from(table as PgTable).where(inArray(id, [...ids]))) as (Row<T> & { id: string })[];
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      return ids.map((key) => byId.get(key) ?? null);
+    });
+  }
+
+  get arrays() { return this.byId('array', storageArrays, storageArrays.id); }
+  get pools() { return this.byId('pool', storagePools, storagePools.id); }
+  get containers() { return this.byId('container', storageContainers, storageContainers.id); }
+  get protocolEndpoints() { return this.byId('pe', protocolEndpoints, protocolEndpoints.id); }
+  get policies() { return this.byId('policy', storagePolicies, storagePolicies.id); }
+  get vms() { return this.byId('vm', virtualMachines, virtualMachines.id); }
+  get vvols() { return this.byId('vvol', virtualVolumes, virtualVolumes.id); }
+  get snapshots() { return this.byId('snapshot', snapshots, snapshots.id); }
+  get tasks() { return this.byId('task', tasks, tasks.id); }
+
+  /** A VM's own VVOLs (those holding snapshots are under `Snapshot.virtualVolumes`). */
+  get vvolsByVm() {
+    return this.loader('vvolsByVm', async (vmIds: readonly string[]) => {
+      const rows = await this.core.db.select().from(virtualVolumes).where(and(inArray(virtualVolumes.vmId, [...vmIds]), isNull(virtualVolumes.snapshotId))).orderBy(asc(virtualVolumes.createdAt), asc(virtualVolumes.type));
+      return group(rows, (r) => r.vmId!, vmIds);
+    });
+  }
+
+  get vvolsBySnapshot() {
+    return this.loader('vvolsBySnapshot', async (snapshotIds: readonly string[]) => {
+      const rows = await this.core.db.select().from(virtualVolumes).where(and(isNotNull(virtualVolumes.snapshotId), inArray(virtualVolumes.snapshotId, [...snapshotIds]))).orderBy(asc(virtualVolumes.createdAt));
+      return group(rows, (r) => r.snapshotId!, snapshotIds);
+    });
+  }
+
+  get disksByVm() {
+    return this.loader('disksByVm', async (vmIds: readonly string[]) => {
+      const rows = await this.core.db.select().from(virtualDisks).where(inArray(virtualDisks.vmId, [...vmIds])).orderBy(asc(virtualDisks.unitNumber));
+      return group(rows, (r) => r.vmId, vmIds);
+    });
+  }
+
+  get snapshotsByVm() {
+    return this.loader('snapshotsByVm', async (vmIds: readonly string[]) => {
+      const rows = await this.core.db.select().from(snapshots).where(inArray(snapshots.vmId, [...vmIds])).orderBy(asc(snapshots.createdAt));
+      return group(rows, (r) => r.vmId, vmIds);
+    });
+  }
+
+  get tiersByPool() {
+    return this.loader('tiersByPool', async (poolIds: readonly string[]) => {
+      const rows = await this.core.db.select().from(poolTiers).where(inArray(poolTiers.poolId, [...poolIds])).orderBy(asc(poolTiers.tier));
+      return group(rows, (r) => r.poolId, poolIds);
+    });
+  }
+
+  get rulesByPolicy() {
+    return this.loader('rulesByPolicy', async (policyIds: readonly string[]) => {
+      const rules = await rulesByPolicy(this.core.db, policyIds);
+      return policyIds.map((id) => rules.get(id) ?? ([] as PolicyRule[]));
+    });
+  }
+
+  get uniqueBytes() {
+    return this.loader('uniqueBytes', async (vvolIds: readonly string[]) => {
+      const bytes = await this.core.extents.uniqueBytes(this.core.db, vvolIds);
+      return vvolIds.map((id) => bytes.get(id) ?? 0);
+    });
+  }
+
+  /** Keyed by VVOL row (by id), since judging needs the row's policy state and container. */
+  get compliance() {
+    return this.loader('compliance', async (vvols: readonly VirtualVolumeRow[]) => {
+      const results = await judgeCompliance(this.core, this.core.db, vvols);
+      return vvols.map((v) => results.get(v.id) as Compliance);
+    }, { cacheKeyFn: (v) => v.id });
+  }
+
+  get containersByArray() {
+    return this.loader('containersByArray', async (arrayIds: readonly string[]) => {
+      const rows = await this.core.db.select().from(storageContainers).where(inArray(storageContainers.arrayId, [...arrayIds])).orderBy(asc(storageContainers.name));
+      return group(rows, (r) => r.arrayId, arrayIds);
+    });
+  }
+
+  get poolsByArray() {
+    return this.loader('poolsByArray', async (arrayIds: readonly string[]) => {
+      const rows = await this.core.db.select().from(storagePools).where(inArray(storagePools.arrayId, [...arrayIds])).orderBy(asc(storagePools.name));
+      return group(rows, (r) => r.arrayId, arrayIds);
+    });
+  }
+
+  get protocolEndpointsByArray() {
+    return this.loader('protocolEndpointsByArray', async (arrayIds: readonly string[]) => {
+      const rows = await this.core.db.select().from(protocolEndpoints).where(inArray(protocolEndpoints.arrayId, [...arrayIds])).orderBy(asc(protocolEndpoints.name));
+      return group(rows, (r) => r.arrayId, arrayIds);
+    });
+  }
+}
+
+/** Loads many keys; unlike `loadMany`, a failed key rejects instead of returning an Error in its place. */
+export function loadAll<K, V>(loader: DataLoader<K, V>, keys: readonly K[]): Promise<V[]> {
+  return Promise.all(keys.map((key) => loader.load(key)));
+}

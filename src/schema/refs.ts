@@ -1,0 +1,117 @@
+import { decodeGlobalID } from '@pothos/plugin-relay';
+import type { InputFieldBuilder, InputFieldMap, ObjectFieldBuilder, ObjectRef, FieldMap } from '@pothos/core';
+import type { alarms, events, poolTiers, protocolEndpoints, snapshots, storageArrays, storagePolicies, storagePools, tasks, virtualDisks } from '../core/db/tables.ts';
+import { CapacityError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../core/errors.ts';
+import type { StorageContainerRow, VirtualMachineRow, VirtualVolumeRow } from '../core/plugin.ts';
+import type { UnitOfWork } from '../core/unit-of-work.ts';
+import type { Builder, Context, SchemaTypes as Declared } from './builder.ts';
+
+type SchemaTypes = PothosSchemaTypes.ExtendDefaultTypes<Declared>;
+
+export type SchemaBuilder = Builder;
+export type Scope = 'storageAdmin' | 'vmAdmin' | 'viewer';
+
+type Rows = {
+  StorageArray: typeof storageArrays.$inferSelect;
+  StoragePool: typeof storagePools.$inferSelect;
+  PoolTier: typeof poolTiers.$inferSelect;
+  StorageContainer: StorageContainerRow;
+  ProtocolEndpoint: typeof protocolEndpoints.$inferSelect;
+  StoragePolicy: typeof storagePolicies.$inferSelect;
+  VirtualMachine: VirtualMachineRow;
+  VirtualDisk: typeof virtualDisks.$inferSelect;
+  VirtualVolume: VirtualVolumeRow;
+  Snapshot: typeof snapshots.$inferSelect;
+  Task: typeof tasks.$inferSelect;
+  Event: typeof events.$inferSelect;
+  Alarm: typeof alarms.$inferSelect;
+};
+
+export interface MutationSpec<Payload extends object> {
+  /** camelCase field name; types are named after it: `<Name>Input`, `<Name>Payload`, `<Name>Result`. */
+  name: string;
+  description: string;
+  scope: Scope;
+  input: (t: InputFieldBuilder<SchemaTypes, 'InputObject'>) => InputFieldMap;
+  payload: (t: ObjectFieldBuilder<SchemaTypes, Payload>) => FieldMap;
+  /** Runs inside the mutation's one transaction; a thrown domain error rolls it back and becomes a typed result. */
+  resolve: (input: any, work: UnitOfWork, ctx: Context) => Promise<Payload>;
+}
+
+/** What a plugin's `schema(builder, refs)` gets: the core's types to hang fields on, and the helpers. */
+export interface SchemaRefs {
+  StorageArray: ObjectRef<SchemaTypes, Rows['StorageArray']>;
+  StoragePool: ObjectRef<SchemaTypes, Rows['StoragePool']>;
+  StorageContainer: ObjectRef<SchemaTypes, Rows['StorageContainer']>;
+  ProtocolEndpoint: ObjectRef<SchemaTypes, Rows['ProtocolEndpoint']>;
+  StoragePolicy: ObjectRef<SchemaTypes, Rows['StoragePolicy']>;
+  VirtualMachine: ObjectRef<SchemaTypes, Rows['VirtualMachine']>;
+  VirtualVolume: ObjectRef<SchemaTypes, Rows['VirtualVolume']>;
+  Snapshot: ObjectRef<SchemaTypes, Rows['Snapshot']>;
+  Task: ObjectRef<SchemaTypes, Rows['Task']>;
+  /** Every typed error a mutation may return. */
+  errors: (new (...args: never[]) => Error)[];
+  /** Defines a mutation the way every core mutation is defined. */
+  mutation<Payload extends object>(spec: MutationSpec<Payload>): void;
+  /** A global id to the row id it names, or a NotFoundError naming `field` if it is malformed or of another type. */
+  decodeId(id: string, types: string[], field: string): { typename: string; id: string };
+}
+
+export type { Rows };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function decodeId(id: string, types: string[], field: string): { typename: string; id: string } {
+  let decoded: { typename: string; id: string };
+  try {
+    decoded = decodeGlobalID(id);
+  } catch {
+    throw new NotFoundError(field, id, `"${id}" is not a global id`);
+  }
+  if (!types.includes(decoded.typename)) {
+    throw new NotFoundError(field, id, `"${id}" is a ${decoded.typename || 'malformed'} id; ${field} takes a ${types.join(' or ')} id`);
+  }
+  if (!UUID.test(decoded.id)) throw new NotFoundError(field, id, `"${id}" names no ${decoded.typename}`);
+  return decoded;
+}
+
+export const errorClasses = [ValidationError, NotFoundError, ConflictError, CapacityError, ForbiddenError];
+
+const pascal = (name: string) => name[0].toUpperCase() + name.slice(1);
+
+export function createRefs(builder: Builder): SchemaRefs {
+  const mutation = <Payload extends object>(spec: MutationSpec<Payload>) => {
+    const Name = pascal(spec.name);
+    const Input = builder.inputType(`${Name}Input`, { fields: spec.input });
+    const Payload = builder.objectRef<Payload>(`${Name}Payload`).implement({ fields: spec.payload as never });
+    builder.mutationField(spec.name, (t) =>
+      t.field({
+        type: Payload,
+        description: spec.description,
+        authScopes: { [spec.scope]: true },
+        errors: { types: errorClasses, directResult: true, union: { name: `${Name}Result` } },
+        args: { input: t.arg({ type: Input, required: true }) },
+        resolve: (async (_root: unknown, args: { input: unknown }, ctx: Context) => {
+          const { core } = ctx.services;
+          const result = await core.transact((work) => spec.resolve(args.input, work, ctx));
+          core.reconciler.kick();
+          return result;
+        }) as never,
+      }),
+    );
+  };
+  return {
+    StorageArray: builder.objectRef<Rows['StorageArray']>('StorageArray'),
+    StoragePool: builder.objectRef<Rows['StoragePool']>('StoragePool'),
+    StorageContainer: builder.objectRef<Rows['StorageContainer']>('StorageContainer'),
+    ProtocolEndpoint: builder.objectRef<Rows['ProtocolEndpoint']>('ProtocolEndpoint'),
+    StoragePolicy: builder.objectRef<Rows['StoragePolicy']>('StoragePolicy'),
+    VirtualMachine: builder.objectRef<Rows['VirtualMachine']>('VirtualMachine'),
+    VirtualVolume: builder.objectRef<Rows['VirtualVolume']>('VirtualVolume'),
+    Snapshot: builder.objectRef<Rows['Snapshot']>('Snapshot'),
+    Task: builder.objectRef<Rows['Task']>('Task'),
+    errors: errorClasses,
+    mutation,
+    decodeId,
+  };
+}

@@ -1,0 +1,152 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { GraphQLError, type GraphQLSchema } from 'graphql';
+import { createYoga, type Plugin as YogaPlugin } from 'graphql-yoga';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import { sql } from 'drizzle-orm';
+import type { Role } from './core/config.ts';
+import { DomainError } from './core/errors.ts';
+import type { Context, Services } from './schema/builder.ts';
+import { Loaders } from './schema/loaders.ts';
+
+/** Limits every operation must pass before it runs; the messages say which limit and what it is. */
+export const queryLimits = { maxDepth: 12, maxAliases: 20, maxCost: 50_000, maxTokens: 10_000, maxDirectives: 20 };
+
+function bearer(value: unknown): string | null {
+  if (typeof value !== 'string') return null;
+  const match = /^Bearer\s+(.+)$/i.exec(value.trim());
+  return match ? match[1] : value.trim() || null;
+}
+
+export interface HttpServer {
+  server: Server;
+  close(): Promise<void>;
+}
+
+export function createHttpServer(services: Services, schema: GraphQLSchema): HttpServer {
+  const { core } = services;
+  const tokens = core.config.tokens;
+  const roleOf = (token: string | null): Role | null => (token ? tokens.get(token) ?? null : null);
+
+  const authenticate: YogaPlugin = {
+    onRequest({ request, url, endResponse, fetchAPI }) {
+      if (url.pathname !== '/graphql') return;
+      const wantsGraphiql = request.method === 'GET' && (request.headers.get('accept') ?? '').includes('text/html');
+      if (wantsGraphiql || request.method === 'OPTIONS') return;
+      if (roleOf(bearer(request.headers.get('authorization')))) return;
+      endResponse(
+        new fetchAPI.Response(JSON.stringify({ errors: [{ message: 'A valid bearer token is required (Authorization: Bearer <token>)', extensions: { code: 'UNAUTHENTICATED' } }] }), {
+          status: 401,
+          headers: { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="vvolgraph"' },
+        }),
+      );
+    },
+  };
+
+  const countStatements: YogaPlugin = {
+    onExecute() {
+      return {
+        onExecuteDone({ result, setResult }) {
+          const scope = core.database.statements.scope();
+          if (scope && !(Symbol.asyncIterator in result)) setResult({ ...result, extensions: { ...result.extensions, sqlStatements: scope.count } });
+        },
+      };
+    },
+  };
+
+  const yoga = createYoga<{ req?: IncomingMessage; connectionParams?: Record<string, unknown> }, Context>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    graphiql: {
+      title: 'vvolgraph',
+      defaultQuery: '# Put your token in the Headers tab: {"Authorization": "Bearer <token>"}\nquery { viewer { role } virtualMachines(first: 5) { totalCount edges { node { name powerState virtualVolumes { type bindState storageContainer { name } } } } } }\n',
+    },
+    context: ({ request, connectionParams }) => {
+      const token = connectionParams ? bearer(connectionParams.authorization ?? connectionParams.Authorization ?? connectionParams.token) : bearer(request.headers.get('authorization'));
+      return { role: roleOf(token), services, loaders: new Loaders(core) };
+    },
+    maskedErrors: {
+      maskError(error, message) {
+        const original = error instanceof GraphQLError ? error.originalError : error;
+        if (original instanceof DomainError) return new GraphQLError(original.message, { extensions: { code: original.name } });
+        if (error instanceof GraphQLError && !error.originalError) return error;
+        if (original instanceof GraphQLError) return original;
+        console.error(original ?? error);
+        return new GraphQLError(message);
+      },
+    },
+    plugins: [
+      authenticate,
+      countStatements,
+      EnvelopArmorPlugin({
+        maxDepth: { n: queryLimits.maxDepth, ignoreIntrospection: true },
+        maxAliases: { n: queryLimits.maxAliases },
+        costLimit: { maxCost: queryLimits.maxCost },
+        maxTokens: { n: queryLimits.maxTokens },
+        maxDirectives: { n: queryLimits.maxDirectives },
+        blockFieldSuggestion: { enabled: false },
+      }),
+    ],
+  });
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/health') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok' }));
+      return;
+    }
+    if (path === '/ready') {
+      core.db
+        .execute(sql`select 1`)
+        .then(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ready', database: core.database.kind })))
+        .catch(() => res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'unavailable' })));
+      return;
+    }
+    core.database.statements.run(() => yoga.handle(req, res, { req }));
+  });
+
+  const wsServer = new WebSocketServer({ server, path: '/graphql' });
+  const ws = useServer(
+    {
+      execute: (args: any) => args.rootValue.execute(args),
+      subscribe: (args: any) => args.rootValue.subscribe(args),
+      onConnect: (ctx) => {
+        const params = ctx.connectionParams ?? {};
+        return roleOf(bearer(params.authorization ?? params.Authorization ?? params.token)) !== null;
+      },
+      onSubscribe: async (ctx, _id, payload) => {
+        const { schema: enveloped, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params: payload,
+          connectionParams: ctx.connectionParams ?? {},
+        });
+        const document = parse(payload.query);
+        const errors = validate(enveloped, document);
+        if (errors.length > 0) return errors;
+        return {
+          schema: enveloped,
+          operationName: payload.operationName,
+          document,
+          variableValues: payload.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+      },
+    },
+    wsServer,
+  );
+
+  return {
+    server,
+    close: async () => {
+      await ws.dispose();
+      await new Promise<void>((resolve) => wsServer.close(() => resolve()));
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,107 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import postgres from 'postgres';
+import { createApp, type App, type AppOptions } from '../../src/app.ts';
+import { loadConfig, type Role } from '../../src/core/config.ts';
+import { openDatabase, type DatabaseHandle } from '../../src/core/db/client.ts';
+import { seedInventory, seedPolicies } from '../../src/core/demo.ts';
+
+export const testTokens: Record<Role, string> = {
+  storageAdmin: 'test-storage-admin-token',
+  vmAdmin: 'test-vm-admin-token',
+  viewer: 'test-viewer-token',
+};
+
+export const databaseKind = process.env.DATABASE_URL ? 'postgres' : 'pglite';
+
+/** A database of its own for one test app: a copy of the migrated template, or a fresh PostgreSQL database. */
+async function freshDatabase(): Promise<{ database: DatabaseHandle; drop: () => Promise<void> }> {
+  const url = process.env.DATABASE_URL;
+  if (!url) {
+    const template = process.env.VVOLGRAPH_TEST_TEMPLATE;
+    const database = await openDatabase({ kind: 'pglite', loadDataDir: template ? new Blob([readFileSync(template)]) : undefined });
+    return { database, drop: async () => {} };
+  }
+  const name = `vvolgraph_test_${randomBytes(6).toString('hex')}`;
+  const admin = postgres(url, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  const target = new URL(url);
+  target.pathname = `/${name}`;
+  const database = await openDatabase({ kind: 'postgres', url: target.toString() });
+  return {
+    database,
+    drop: async () => {
+      const dropper = postgres(url, { max: 1, onnotice: () => {} });
+      await dropper.unsafe(`drop database if exists ${name} with (force)`);
+      await dropper.end();
+    },
+  };
+}
+
+export interface TestApp extends App {
+  /** Sends a GraphQL operation over HTTP as `role` (or with no token when role is null). */
+  gql<T = any>(query: string, variables?: Record<string, unknown>, role?: Role | null): Promise<{ status: number; data: T; errors?: { message: string; extensions?: Record<string, unknown> }[]; extensions?: Record<string, unknown> }>;
+  /** Like gql, but fails on any GraphQL error and returns data. */
+  query<T = any>(query: string, variables?: Record<string, unknown>, role?: Role): Promise<T>;
+  /** Waits until no policy reconciliation is pending. */
+  settle(): Promise<void>;
+}
+
+export interface StartOptions extends AppOptions {
+  env?: Record<string, string>;
+}
+
+export async function startApp(options: StartOptions = {}): Promise<TestApp> {
+  const config = loadConfig({
+    VVOLGRAPH_CLOCK: 'manual',
+    VVOLGRAPH_DEMO: 'false',
+    VVOLGRAPH_DB: 'memory',
+    VVOLGRAPH_SEED: 'test',
+    PORT: '0',
+    VVOLGRAPH_TOKENS: Object.entries(testTokens).map(([role, token]) => `${role}:${token}`).join(','),
+    ...options.env,
+  });
+  const { database, drop } = await freshDatabase();
+  const app = await createApp({ ...config, databaseUrl: undefined }, { ...options, database });
+  const gql: TestApp['gql'] = async (query, variables = {}, role = 'storageAdmin') => {
+    const response = await fetch(`${app.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(role ? { authorization: `Bearer ${testTokens[role]}` } : {}) },
+      body: JSON.stringify({ query, variables }),
+    });
+    const body = (await response.json()) as { data: any; errors?: any[]; extensions?: Record<string, unknown> };
+    return { status: response.status, ...body };
+  };
+  return {
+    ...app,
+    gql,
+    query: async (query, variables, role = 'storageAdmin') => {
+      const result = await gql(query, variables, role);
+      if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
+      return result.data;
+    },
+    settle: async () => {
+      await app.core.reconciler.settled();
+    },
+    close: async () => {
+      await app.close();
+      await drop();
+    },
+  };
+}
+
+export const globalId = (type: string, id: string) => encodeGlobalID(type, id);
+
+/** Arrays, pools, containers, endpoints and GOLD/SILVER/BRONZE, without VMs; ids are global ids. */
+export async function seedBasics(app: App): Promise<{ containers: Record<string, string>; policies: Record<string, string> }> {
+  const { containers } = await seedInventory(app.core);
+  const policies = await seedPolicies(app.core);
+  return {
+    containers: Object.fromEntries(Object.entries(containers).map(([name, id]) => [name, globalId('StorageContainer', id)])),
+    policies: Object.fromEntries(Object.entries(policies).map(([name, id]) => [name, globalId('StoragePolicy', id)])),
+  };
+}
+
+export const GiB = 1024 ** 3;
