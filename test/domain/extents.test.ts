@@ -1,0 +1,91 @@
+import fc from 'fast-check';
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { virtualVolumes } from '../../src/core/db/tables.ts';
+import { digestOf, mix64 } from '../../src/core/extents.ts';
+import { createVirtualMachine, liveVvols } from '../../src/core/services/vms.ts';
+import { GiB, seedBasics, startApp, type TestApp } from '../helpers/app.ts';
+
+let app: TestApp;
+let policyId: string;
+const EXTENT = 32 * 1024 * 1024;
+
+beforeAll(async () => {
+  app = await startApp();
+  const { policies } = await seedBasics(app);
+  policyId = Buffer.from(policies.BRONZE, 'base64').toString().split(':')[1];
+});
+afterAll(() => app?.close());
+
+/** A fresh VM with one 1 GiB disk (32 extents); returns the disk's VVOL id. */
+async function freshDisk(name: string): Promise<string> {
+  return app.core.transact(async (work) => {
+    const vm = await createVirtualMachine(app.core, work, { name, policyId, disks: [{ sizeBytes: GiB }] });
+    return (await liveVvols(work.tx, vm.id)).find((v) => v.type === 'DATA')!.id;
+  });
+}
+
+const row = async (id: string) => (await app.core.db.select().from(virtualVolumes).where(eq(virtualVolumes.id, id)))[0];
+
+describe('content ids', () => {
+  it('mix64 is a bijection on the sequence numbers used (no two writes share a content id)', () => {
+    fc.assert(fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), (a, b) => (a === b) === (mix64(a) === mix64(b))));
+  });
+});
+
+describe('extent map invariants (fast-check over random write sequences)', () => {
+  const writes = fc.array(fc.uniqueArray(fc.integer({ min: 0, max: 31 }), { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 6 });
+
+  it('the incrementally kept digest and allocated bytes always equal those recomputed from the extent map', async () => {
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(writes, async (batches) => {
+        const vvolId = await freshDisk(`prop-digest-${n++}`);
+        for (const indexes of batches) await app.core.transact((work) => app.core.extents.write(work.tx, [{ vvolId, indexes }]));
+        const map = await app.core.extents.map(app.core.db, vvolId);
+        const vvol = await row(vvolId);
+        expect(vvol.contentDigest).toBe(digestOf(map));
+        expect(vvol.allocatedBytes).toBe(new Set(batches.flat()).size * EXTENT);
+        expect(map.map((e) => e.index)).toEqual([...new Set(batches.flat())].sort((a, b) => a - b));
+      }),
+      { numRuns: 15 },
+    );
+  });
+
+  it('after a map copy (fast clone), writes to either side leave the copy\'s uniqueBytes equal to the extents that now differ, and unshared extents list exactly those', async () => {
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(writes, writes, writes, async (initial, onSource, onClone) => {
+        const source = await freshDisk(`prop-src-${n}`);
+        const clone = await freshDisk(`prop-dst-${n++}`);
+        for (const indexes of initial) await app.core.transact((work) => app.core.extents.write(work.tx, [{ vvolId: source, indexes }]));
+        await app.core.transact(async (work) => {
+          await app.core.extents.copyMap(work.tx, source, clone);
+          await work.tx.update(virtualVolumes).set({ origin: 'FAST_CLONE', parentId: source }).where(eq(virtualVolumes.id, clone));
+        });
+        expect((await row(clone)).contentDigest).toBe((await row(source)).contentDigest);
+        expect((await app.core.extents.uniqueBytes(app.core.db, [clone])).get(clone) ?? 0).toBe(0);
+
+        for (const indexes of onSource) await app.core.transact((work) => app.core.extents.write(work.tx, [{ vvolId: source, indexes }]));
+        for (const indexes of onClone) await app.core.transact((work) => app.core.extents.write(work.tx, [{ vvolId: clone, indexes }]));
+
+        const written = new Set(initial.flat());
+        const cloneHas = new Set([...written, ...onClone.flat()]);
+        // An extent of the clone differs from the source if either side rewrote it since the copy.
+        const differing = [...cloneHas].filter((i) => onClone.flat().includes(i) || onSource.flat().includes(i)).sort((a, b) => a - b);
+        expect((await app.core.extents.uniqueBytes(app.core.db, [clone])).get(clone) ?? 0).toBe(differing.length * EXTENT);
+        const unshared = await app.core.extents.unshared(app.core.db, clone, source, GiB);
+        expect(unshared.map((e) => e.index)).toEqual(differing);
+        const sameData = differing.length === 0 && new Set([...written, ...onSource.flat()]).size === cloneHas.size;
+        expect((await row(clone)).contentDigest === (await row(source)).contentDigest).toBe(sameData);
+      }),
+      { numRuns: 12 },
+    );
+  });
+
+  it('refuses writes outside the volume', async () => {
+    const vvolId = await freshDisk('bounds');
+    await expect(app.core.transact((work) => app.core.extents.write(work.tx, [{ vvolId, indexes: [32] }]))).rejects.toThrow(/outside/);
+    expect((await row(vvolId)).allocatedBytes).toBe(0);
+  });
+});
