@@ -109,7 +109,9 @@ export class CapabilityRegistry {
     const namespace = this.namespaceOf(rule.capabilityId);
     const fail = (reason: string): RuleCheck => ({ capabilityId: rule.capabilityId, pass: false, reason });
     if (!namespace) return fail(`unknown capability ${rule.capabilityId}`);
-    if (!container.namespaces.includes(namespace)) return fail(`${container.name} does not support ${namespace}`);
+    if (!container.namespaces.includes(namespace) && !this.namespaces.get(namespace)!.everyContainer) {
+      return fail(`${container.name} does not support ${namespace}`);
+    }
     const offer = container.offers[rule.capabilityId];
     const pass = (reason: string): RuleCheck => ({ capabilityId: rule.capabilityId, pass: true, reason });
     if (offer === undefined) return pass(`${container.name} supports ${namespace}`);

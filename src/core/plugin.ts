@@ -54,6 +54,11 @@ export interface RuleViolation {
 export interface CapabilityNamespace {
   namespace: string;
   items: CapabilityDefinition[];
+  /**
+   * True when the plugin delivers these capabilities itself rather than the array: every container
+   * then supports the namespace. Otherwise a container supports it only if it lists it.
+   */
+  everyContainer?: boolean;
   /** Cross-field rules (e.g. lowerLimit <= upperLimit). Gets only this namespace's rules, already type-checked. */
   validate?(rules: PolicyRule[]): RuleViolation[];
 }
@@ -149,3 +154,4 @@ export type { UnitOfWork } from './unit-of-work.ts';
 export type { ExtentStore } from './extents.ts';
 export type { Executor } from './db/client.ts';
 export type { SchemaBuilder, SchemaRefs } from '../schema/refs.ts';
+export { resultRows } from './db/client.ts';

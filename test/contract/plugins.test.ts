@@ -1,0 +1,104 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadPlugins } from '../../src/app.ts';
+import { CapabilityRegistry } from '../../src/core/capabilities.ts';
+import { loadConfig } from '../../src/core/config.ts';
+import { definePlugin } from '../../src/core/plugin.ts';
+import { orderPlugins, selectPlugins } from '../../src/core/plugin-loader.ts';
+import { builtInPlugins } from '../../src/plugins/index.ts';
+import { startApp, type TestApp } from '../helpers/app.ts';
+
+const root = resolve(import.meta.dirname, '../..');
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? sources(path) : /\.(ts|js)$/.test(name) ? [path] : [];
+  });
+}
+
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1] ?? m[2]);
+}
+
+describe('import boundaries', () => {
+  it('src/core and src/schema never import a plugin', () => {
+    const offenders = ['src/core', 'src/schema'].flatMap((dir) =>
+      sources(join(root, dir)).flatMap((file) =>
+        importsOf(file)
+          .filter((spec) => spec.startsWith('.') && resolve(file, '..', spec).startsWith(join(root, 'src/plugins')))
+          .map((spec) => `${relative(root, file)} imports ${spec}`),
+      ),
+    );
+    expect(offenders).toEqual([]);
+  });
+
+  it('a plugin imports only its own folder and the core\'s public surface (src/core/plugin.ts), never another plugin', () => {
+    const pluginsDir = join(root, 'src/plugins');
+    const offenders = readdirSync(pluginsDir)
+      .filter((name) => statSync(join(pluginsDir, name)).isDirectory())
+      .flatMap((name) =>
+        sources(join(pluginsDir, name)).flatMap((file) =>
+          importsOf(file)
+            .filter((spec) => spec.startsWith('.'))
+            .filter((spec) => {
+              const target = resolve(file, '..', spec);
+              return !target.startsWith(join(pluginsDir, name)) && target !== join(root, 'src/core/plugin.ts');
+            })
+            .map((spec) => `${relative(root, file)} imports ${spec}`),
+        ),
+      );
+    expect(offenders).toEqual([]);
+  });
+});
+
+describe('loading and ordering', () => {
+  const plugin = (name: string, after?: string[]) => definePlugin({ name, version: '1.0.0', after });
+
+  it('orders plugins after the ones they name, keeping the given order otherwise, and ignores names not loaded', () => {
+    const ordered = orderPlugins([plugin('a', ['c']), plugin('b'), plugin('c', ['b', 'missing']), plugin('d')]);
+    expect(ordered.map((p) => p.name)).toEqual(['b', 'c', 'a', 'd']);
+  });
+
+  it('refuses a cycle and a plugin loaded twice', () => {
+    expect(() => orderPlugins([plugin('a', ['b']), plugin('b', ['a'])])).toThrow('cycle: a -> b -> a');
+    expect(() => orderPlugins([plugin('a'), plugin('a')])).toThrow('loaded twice');
+  });
+
+  it('VVOLGRAPH_DISABLE_PLUGINS removes built-ins, and must name built-ins', () => {
+    const names = builtInPlugins.map((p) => p.name);
+    expect(selectPlugins(builtInPlugins, [], [names[0]]).map((p) => p.name)).toEqual(names.slice(1));
+    expect(() => selectPlugins(builtInPlugins, [], ['no-such-plugin'])).toThrow('no-such-plugin');
+  });
+
+  it('loads the six built-ins by default, after the core\'s own vasa namespace', async () => {
+    const plugins = await loadPlugins(loadConfig({ VVOLGRAPH_TOKENS: 'viewer:12345678' }));
+    expect(plugins.map((p) => p.name)).toEqual(['vasa', 'io-load-manager', 'perforoptimizer', 'perforcache', 'ddr', 'rdr', 'dds']);
+  });
+
+  it('refuses a capability namespace registered twice or an item outside its namespace', () => {
+    const registry = new CapabilityRegistry();
+    registry.register('a', { namespace: 'x', items: [] });
+    expect(() => registry.register('b', { namespace: 'x', items: [] })).toThrow('already registered by a');
+    expect(() => registry.register('c', { namespace: 'y', items: [{ id: 'z.q', name: 'q', summary: '', valueType: 'BOOLEAN', lineOfService: 'PERSISTENCE' }] })).toThrow('not in namespace y');
+  });
+});
+
+describe('a server with a built-in disabled', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startApp({ env: { VVOLGRAPH_DISABLE_PLUGINS: 'perforcache' } });
+  });
+  afterAll(() => app?.close());
+
+  it('has neither its plugin, nor its namespace, nor accepts its rules', async () => {
+    const data = await app.query(`{ plugins { name } capabilityNamespaces { namespace plugin } }`);
+    expect(data.plugins.map((p: any) => p.name)).not.toContain('perforcache');
+    expect(data.capabilityNamespaces.map((n: any) => n.namespace)).not.toContain('nec.pc');
+    expect(data.capabilityNamespaces[0]).toEqual({ namespace: 'vasa', plugin: 'vasa' });
+    const refused = await app.query(`mutation { createStoragePolicy(input: { name: "cache", rules: [{ capabilityId: "nec.pc.enabled", value: true }] }) { __typename ... on ValidationError { field message } } }`);
+    expect(refused.createStoragePolicy).toEqual({ __typename: 'ValidationError', field: 'input.rules.0.capabilityId', message: 'Unknown capability "nec.pc.enabled"' });
+  });
+});
