@@ -5,10 +5,11 @@ import { judgeCompliance, type Compliance } from '../core/compliance.ts';
 import type { Core } from '../core/core.ts';
 import {
   poolTiers, protocolEndpoints, snapshots, storageArrays, storageContainers, storagePolicies, storagePools,
-  tasks, virtualDisks, virtualMachines, virtualVolumes,
+  tasks, virtualDisks, virtualMachines, virtualVolumes, workloads,
 } from '../core/db/tables.ts';
 import type { PolicyRule, VirtualVolumeRow } from '../core/plugin.ts';
 import { rulesByPolicy } from '../core/services/policies.ts';
+import { presets, type WorkloadProfile } from '../core/services/workloads.ts';
 
 type Row<T extends PgTable> = T['$inferSelect'];
 
@@ -111,6 +112,15 @@ export class Loaders {
       const results = await judgeCompliance(this.core, this.core.db, vvols);
       return vvols.map((v) => results.get(v.id) as Compliance);
     }, { cacheKeyFn: (v) => v.id });
+  }
+
+  /** A VM's workload profile; IDLE when none was set. */
+  get workloadsByVm() {
+    return this.loader('workloadsByVm', async (vmIds: readonly string[]) => {
+      const rows = await this.core.db.select().from(workloads).where(inArray(workloads.vmId, [...vmIds]));
+      const byVm = new Map(rows.map((r) => [r.vmId, r]));
+      return vmIds.map((id): WorkloadProfile => byVm.get(id) ?? presets.IDLE);
+    });
   }
 
   get containersByArray() {

@@ -267,6 +267,26 @@ export const alarms = pgTable(
   (t) => [uniqueIndex('alarms_kind_entity').on(t.kind, t.entityId)],
 );
 
+export const workloadPreset = pgEnum('workload_preset', ['OLTP', 'VDI_BOOT_STORM', 'BACKUP_SCAN', 'IDLE', 'CUSTOM']);
+
+/** A VM's synthetic I/O profile; a VM without a row runs IDLE. */
+export const workloads = pgTable('workloads', {
+  vmId: uuid('vm_id').primaryKey().references(() => virtualMachines.id, { onDelete: 'cascade' }),
+  preset: workloadPreset('preset').notNull(),
+  readIops: integer('read_iops').notNull(),
+  writeIops: integer('write_iops').notNull(),
+  blockSizeBytes: integer('block_size_bytes').notNull(),
+  /** Share of I/Os that are random (the rest sequential), 0..1. */
+  randomRatio: doublePrecision('random_ratio').notNull(),
+  /** Zipf skew of accesses over the working set; larger is hotter. */
+  zipfAlpha: doublePrecision('zipf_alpha').notNull(),
+  /** Share of the VM's provisioned data the accesses fall on, 0..1. */
+  workingSetRatio: doublePrecision('working_set_ratio').notNull(),
+  /** Bursts: every periodSeconds, for dutyCycle of it, demand is multiplied by multiplier. */
+  burst: jsonb('burst').$type<{ periodSeconds: number; dutyCycle: number; multiplier: number } | null>(),
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+});
+
 /** Simulation clock state, one row per process-independent simulation. */
 export const simulationState = pgTable('simulation_state', {
   id: integer('id').primaryKey(),

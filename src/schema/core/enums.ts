@@ -1,5 +1,5 @@
 import {
-  alarmKind, alarmStatus, arrayRole, bindState, peProtocol, policyState, powerState, taskState, tierKind, vvolOrigin, vvolType,
+  alarmKind, alarmStatus, arrayRole, bindState, peProtocol, policyState, powerState, taskState, tierKind, vvolOrigin, vvolType, workloadPreset,
 } from '../../core/db/tables.ts';
 import { linesOfService, valueTypes } from '../../core/plugin.ts';
 import type { Builder } from '../builder.ts';
@@ -23,6 +23,7 @@ export function addEnums(builder: Builder) {
     ValueType: e('ValueType', valueTypes as unknown as readonly [string, ...string[]]),
     LineOfService: e('LineOfService', linesOfService as unknown as readonly [string, ...string[]]),
     ComplianceStatus: e('ComplianceStatus', ['COMPLIANT', 'NON_COMPLIANT', 'UNKNOWN', 'NOT_APPLICABLE', 'OUT_OF_DATE'] as const),
+    WorkloadPreset: e('WorkloadPreset', workloadPreset.enumValues, 'OLTP, VDI_BOOT_STORM, BACKUP_SCAN and IDLE are presets; CUSTOM is a profile given in full.'),
     CloneMode: e('CloneMode', ['FULL', 'FAST'] as const, 'FULL copies every extent; FAST (VASA fastClone) shares them and stores only differences.'),
   };
 }

@@ -4,7 +4,9 @@ import { worstOf } from '../../core/compliance.ts';
 import { virtualMachines } from '../../core/db/tables.ts';
 import { cloneVm } from '../../core/services/clones.ts';
 import { deleteSnapshot, revertVm, snapshotVm } from '../../core/services/snapshots.ts';
-import { createVirtualMachine, deleteVirtualMachine, powerOff, powerOn } from '../../core/services/vms.ts';
+import { ValidationError } from '../../core/errors.ts';
+import { createVirtualMachine, deleteVirtualMachine, findVm, powerOff, powerOn } from '../../core/services/vms.ts';
+import { presets, setWorkload, type WorkloadProfile } from '../../core/services/workloads.ts';
 import { loadAll } from '../loaders.ts';
 import type { Builder } from '../builder.ts';
 import { tablePage } from '../connections.ts';
@@ -37,6 +39,23 @@ export function addVirtualMachines(builder: Builder, refs: SchemaRefs, enums: En
     }),
   });
 
+  const Burst = builder.objectRef<NonNullable<WorkloadProfile['burst']>>('WorkloadBurst').implement({
+    fields: (t) => ({ periodSeconds: t.exposeInt('periodSeconds'), dutyCycle: t.exposeFloat('dutyCycle'), multiplier: t.exposeFloat('multiplier') }),
+  });
+  const Workload = builder.objectRef<WorkloadProfile>('Workload').implement({
+    description: 'The synthetic I/O profile the simulated array runs for a VM.',
+    fields: (t) => ({
+      preset: t.expose('preset', { type: enums.WorkloadPreset }),
+      readIops: t.exposeInt('readIops'),
+      writeIops: t.exposeInt('writeIops'),
+      blockSizeBytes: t.exposeInt('blockSizeBytes'),
+      randomRatio: t.exposeFloat('randomRatio', { description: 'Share of random I/Os, 0..1.' }),
+      zipfAlpha: t.exposeFloat('zipfAlpha', { description: 'Zipf skew over the working set.' }),
+      workingSetRatio: t.exposeFloat('workingSetRatio', { description: 'Share of the VM\'s data the I/Os fall on, 0..1.' }),
+      burst: t.field({ type: Burst, nullable: true, resolve: (w) => w.burst }),
+    }),
+  });
+
   builder.node(refs.VirtualMachine, {
     id: { resolve: (vm) => vm.id },
     loadMany: (ids, ctx) => loadAll(ctx.loaders.vms, ids),
@@ -50,6 +69,7 @@ export function addVirtualMachines(builder: Builder, refs: SchemaRefs, enums: En
       virtualVolumes: t.field({ type: [refs.VirtualVolume], description: 'CONFIG, one DATA per disk, SWAP while powered on (snapshot VVOLs are under snapshots).', resolve: (vm, _args, ctx) => ctx.loaders.vvolsByVm.load(vm.id) }),
       disks: t.field({ type: [Disk], resolve: (vm, _args, ctx) => ctx.loaders.disksByVm.load(vm.id) }),
       snapshots: t.field({ type: [refs.Snapshot], resolve: (vm, _args, ctx) => ctx.loaders.snapshotsByVm.load(vm.id) }),
+      workload: t.field({ type: Workload, resolve: (vm, _args, ctx) => ctx.loaders.workloadsByVm.load(vm.id) }),
       compliance: t.field({
         type: Compliance,
         description: 'The least compliant of its VVOLs.',
@@ -226,5 +246,46 @@ export function addVirtualMachines(builder: Builder, refs: SchemaRefs, enums: En
       return { virtualMachine: vm, task };
     },
   });
+  const BurstInput = builder.inputType('WorkloadBurstInput', {
+    fields: (t) => ({
+      periodSeconds: t.int({ required: true, validate: z.number().int().min(1, 'periodSeconds must be at least 1').max(86_400) }),
+      dutyCycle: t.float({ required: true, validate: z.number().gt(0, 'dutyCycle must be above 0').max(1, 'dutyCycle must be at most 1') }),
+      multiplier: t.float({ required: true, validate: z.number().min(1, 'multiplier must be at least 1').max(1000) }),
+    }),
+  });
+  const ratio = (name: string) => z.number().min(0, `${name} must be at least 0`).max(1, `${name} must be at most 1`);
+  const iops = (name: string) => z.number().int(`${name} must be an integer`).min(0, `${name} must not be negative`).max(1_000_000, `${name} must be at most 1,000,000`);
+  const CustomInput = builder.inputType('CustomWorkloadInput', {
+    fields: (t) => ({
+      readIops: t.int({ required: true, validate: iops('readIops') }),
+      writeIops: t.int({ required: true, validate: iops('writeIops') }),
+      blockSizeBytes: t.int({ required: true, validate: z.number().int().min(512, 'blockSizeBytes must be at least 512').max(1_048_576, 'blockSizeBytes must be at most 1 MiB').refine((n) => (n & (n - 1)) === 0, 'blockSizeBytes must be a power of two') }),
+      randomRatio: t.float({ required: true, validate: ratio('randomRatio') }),
+      zipfAlpha: t.float({ required: true, validate: z.number().gt(0, 'zipfAlpha must be above 0').max(5, 'zipfAlpha must be at most 5') }),
+      workingSetRatio: t.float({ required: true, validate: z.number().gt(0, 'workingSetRatio must be above 0').max(1, 'workingSetRatio must be at most 1') }),
+      burst: t.field({ type: BurstInput }),
+    }),
+  });
+
+  refs.mutation<{ virtualMachine: Rows['VirtualMachine'] }>({
+    name: 'setWorkload',
+    description: 'Sets the synthetic I/O profile the simulated array runs for a VM: a preset or a custom profile.',
+    scope: 'vmAdmin',
+    input: (t) => ({
+      vmId: t.id({ required: true }),
+      preset: t.field({ type: enums.WorkloadPreset, description: 'A preset (not CUSTOM); or give custom.' }),
+      custom: t.field({ type: CustomInput }),
+    }),
+    payload: vmPayload,
+    resolve: async (input, work) => {
+      const id = vmId(input, 'input.vmId');
+      if ((input.preset == null) === (input.custom == null)) throw new ValidationError('input.preset', 'Give either preset or custom, not both or neither');
+      if (input.preset === 'CUSTOM') throw new ValidationError('input.preset', 'CUSTOM is not a preset: give the profile in custom');
+      const profile: WorkloadProfile = input.custom ? { preset: 'CUSTOM', burst: null, ...input.custom } : presets[input.preset as keyof typeof presets];
+      await setWorkload(work, id, profile);
+      return { virtualMachine: await findVm(work.tx, id, 'input.vmId') };
+    },
+  });
+
   return { Compliance };
 }
