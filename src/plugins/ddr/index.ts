@@ -1,0 +1,10 @@
+import { definePlugin } from '../../core/plugin.ts';
+import { capabilities } from './capabilities.ts';
+
+export default definePlugin({
+  name: 'ddr',
+  version: '1.0.0',
+  vendor: 'NEC',
+  description: 'NEC DynamicDataReplication: local replica volumes in the same array',
+  capabilities,
+});
