@@ -1,6 +1,7 @@
 import SchemaBuilder from '@pothos/core';
 import ErrorsPlugin from '@pothos/plugin-errors';
-import RelayPlugin from '@pothos/plugin-relay';
+import RelayPlugin, { decodeGlobalID } from '@pothos/plugin-relay';
+import { GraphQLObjectType, type GraphQLSchema } from 'graphql';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import ValidationPlugin from '@pothos/plugin-validation';
 import type { Role } from '../core/config.ts';
@@ -31,7 +32,17 @@ export interface SchemaTypes {
   DefaultFieldNullability: false;
 }
 
-const requiredRole = (scopes: unknown) => (typeof scopes === 'object' && scopes ? Object.keys(scopes)[0] ?? null : null);
+/** The scope that failed: a field's `authScopes: { vmAdmin: true }` fails as AnyAuthScopes wrapping one AuthScope failure. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Whether a decoded global id can name a node at all: a Node type and a uuid. Anything else is simply not found. */
+function nameable(id: { typename: string; id: string }, schema: GraphQLSchema): boolean {
+  const type = schema.getType(id.typename);
+  return type instanceof GraphQLObjectType && type.getInterfaces().some((i) => i.name === 'Node') && UUID.test(id.id);
+}
+
+const requiredRole = (failure: any): string | null =>
+  failure?.kind === 'AuthScope' ? String(failure.scope) : Array.isArray(failure?.failures) ? (failure.failures.map(requiredRole).find(Boolean) ?? null) : null;
 
 /** Roles nest: a storageAdmin may do all a vmAdmin may, a vmAdmin all a viewer may. */
 export function createBuilder() {
@@ -41,6 +52,24 @@ export function createBuilder() {
     relay: {
       clientMutationId: 'omit',
       cursorType: 'String',
+      // Relay's node(id) answers null for an id that names nothing, however malformed.
+      decodeGlobalID: (globalID: string) => {
+        try {
+          return decodeGlobalID(globalID);
+        } catch {
+          return { typename: '', id: globalID };
+        }
+      },
+      nodeQueryOptions: {
+        resolve: (_root, { id }, _ctx, info, resolveNode) => (nameable(id, info.schema) ? resolveNode(id) : null),
+      },
+      nodesQueryOptions: {
+        resolve: async (_root, { ids }, _ctx, info, resolveNodes) => {
+          const valid = ids.filter((id) => nameable(id, info.schema));
+          const found = new Map((await resolveNodes(valid)).map((node, i) => [valid[i], node]));
+          return ids.map((id) => found.get(id) ?? null);
+        },
+      },
     },
     scopeAuth: {
       authorizeOnSubscribe: true,
@@ -52,7 +81,7 @@ export function createBuilder() {
       unauthorizedError: (_parent, ctx, info, result) =>
         new ForbiddenError(
           ctx.role ? `Role ${ctx.role} may not use ${info.parentType.name}.${info.fieldName}` : 'Authentication required',
-          requiredRole(result.failure.kind === 'AuthScope' ? { [result.failure.scope]: true } : null),
+          requiredRole(result.failure),
         ),
     },
     errors: { unsafelyHandleInputErrors: true },

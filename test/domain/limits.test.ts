@@ -1,0 +1,45 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queryLimits } from '../../src/server.ts';
+import { startApp, type TestApp } from '../helpers/app.ts';
+
+let app: TestApp;
+
+beforeAll(async () => {
+  app = await startApp();
+});
+afterAll(() => app?.close());
+
+describe('query limits', () => {
+  it('refuses a query deeper than the limit, saying so, and runs one at the limit', async () => {
+    // node -> VirtualVolume -> parent -> parent ... : each `parent` adds one level.
+    const nest = (levels: number) => `{ node(id: "x") { ... on VirtualVolume { ${'parent { '.repeat(levels)}vasaId${' }'.repeat(levels)} } } }`;
+    const deep = await app.gql(nest(queryLimits.maxDepth + 2));
+    expect(deep.errors?.[0].message).toMatch(/depth/i);
+    expect(deep.data ?? null).toBeNull();
+    const ok = await app.gql(nest(queryLimits.maxDepth - 3));
+    expect(ok.errors).toBeUndefined();
+  });
+
+  it('refuses too many aliases', async () => {
+    const aliases = Array.from({ length: queryLimits.maxAliases + 1 }, (_, i) => `a${i}: viewer { role }`).join(' ');
+    const result = await app.gql(`{ ${aliases} }`);
+    expect(result.errors?.[0].message).toMatch(/aliases/i);
+  });
+
+  it('caps connection pages at 1000 with a clear error, not a silent cut', async () => {
+    const result = await app.gql(`{ virtualMachines(first: 1001) { totalCount } }`);
+    expect(result.errors?.[0].message).toBe('first must be between 0 and 1000, got 1001');
+    const fine = await app.gql(`{ virtualMachines(first: 1000) { totalCount } }`);
+    expect(fine.data.virtualMachines.totalCount).toBe(0);
+  });
+
+  it('answers malformed ids in queries without a server error', async () => {
+    const foreign = Buffer.from('Foo:bar').toString('base64');
+    const nodes = await app.gql(`{ node(id: "not-an-id") { id } nodes(ids: ["x", "${foreign}", "${Buffer.from('VirtualMachine:not-a-uuid').toString('base64')}"]) { id } }`);
+    expect(nodes).toMatchObject({ status: 200, data: { node: null, nodes: [null, null, null] } });
+    expect(nodes.errors).toBeUndefined();
+    const result = await app.gql(`{ virtualMachines(filter: { policyId: "garbage" }) { totalCount } }`);
+    expect(result.status).toBe(200);
+    expect(result.errors?.map((e) => e.message)).toEqual(['"garbage" is not a global id']);
+  });
+});
