@@ -64,8 +64,11 @@ export function createBuilder() {
         resolve: (_root, { id }, _ctx, info, resolveNode) => (nameable(id, info.schema) ? resolveNode(id) : null),
       },
       nodesQueryOptions: {
-        resolve: async (_root, { ids }, _ctx, info, resolveNodes) => {
+        resolve: async (_root, args, _ctx, info, resolveNodes) => {
+          const ids = args.ids;
           const valid = ids.filter((id) => nameable(id, info.schema));
+          // plugin-relay 4.8's resolveNodes callback ignores its argument and reads args.ids.
+          args.ids = valid;
           const found = new Map((await resolveNodes(valid)).map((node, i) => [valid[i], node]));
           return ids.map((id) => found.get(id) ?? null);
         },
