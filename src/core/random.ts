@@ -14,3 +14,26 @@ export function seededRandom(seed: string): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * Samples ranks 0..n-1 with P(k) ∝ 1/(k+1)^alpha (rank 0 hottest), by binary search in the CDF:
+ * O(n) to build, O(log n) per sample, exact for any alpha > 0.
+ */
+export function zipfSampler(n: number, alpha: number, random: () => number): () => number {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`zipf: n must be a positive integer, got ${n}`);
+  if (!(alpha > 0)) throw new RangeError(`zipf: alpha must be > 0, got ${alpha}`);
+  const cdf = new Float64Array(n);
+  let sum = 0;
+  for (let k = 0; k < n; k++) cdf[k] = sum += 1 / (k + 1) ** alpha;
+  return () => {
+    const u = random() * sum;
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cdf[mid] < u) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+}
