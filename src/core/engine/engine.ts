@@ -49,7 +49,15 @@ export class Engine {
       await db.insert(simulationState).values({ id: 1, seed: config.seed }).onConflictDoNothing();
     }
     if (this.clock === 'realtime') {
-      this.timer = setInterval(() => void this.enqueue(this.tickSeconds).catch((error) => console.error('tick failed', error)), config.tickMs);
+      let busy = false;
+      // A tick slower than the interval makes the next one wait its turn rather than pile up behind it.
+      this.timer = setInterval(() => {
+        if (busy) return;
+        busy = true;
+        this.enqueue(this.tickSeconds)
+          .catch((error) => console.error('tick failed', error))
+          .finally(() => (busy = false));
+      }, config.tickMs);
       this.timer.unref();
     }
   }
