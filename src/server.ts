@@ -11,7 +11,7 @@ import type { Context, Services } from './schema/builder.ts';
 import { Loaders } from './schema/loaders.ts';
 
 /** Limits every operation must pass before it runs; the messages say which limit and what it is. */
-export const queryLimits = { maxDepth: 12, maxAliases: 20, maxCost: 50_000, maxTokens: 10_000, maxDirectives: 20 };
+export const queryLimits = { maxDepth: 12, maxAliases: 20, maxCost: 200_000, maxTokens: 10_000, maxDirectives: 20 };
 
 function bearer(value: unknown): string | null {
   if (typeof value !== 'string') return null;

@@ -75,6 +75,13 @@ export function decodeId(id: string, types: string[], field: string): { typename
   return decoded;
 }
 
+/** Services look rows up by row id; a NotFoundError names the (global) id the client sent in that field. */
+function echoSentId(error: unknown, args: { input: unknown }): unknown {
+  if (!(error instanceof NotFoundError)) return error;
+  const sent = error.field.split('.').reduce<any>((value, key) => value?.[key], args);
+  return typeof sent === 'string' && sent !== error.id ? new NotFoundError(error.field, sent, error.message) : error;
+}
+
 export const errorClasses = [ValidationError, NotFoundError, ConflictError, CapacityError, ForbiddenError];
 
 const pascal = (name: string) => name[0].toUpperCase() + name.slice(1);
@@ -93,7 +100,9 @@ export function createRefs(builder: Builder): SchemaRefs {
         args: { input: t.arg({ type: Input, required: true }) },
         resolve: (async (_root: unknown, args: { input: unknown }, ctx: Context) => {
           const { core } = ctx.services;
-          const result = await core.transact((work) => spec.resolve(args.input, work, ctx));
+          const result = await core.transact((work) => spec.resolve(args.input, work, ctx)).catch((error) => {
+            throw echoSentId(error, args);
+          });
           core.reconciler.kick();
           return result;
         }) as never,

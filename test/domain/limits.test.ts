@@ -20,6 +20,14 @@ describe('query limits', () => {
     expect(ok.errors).toBeUndefined();
   });
 
+  it('lets the VM to VVOL mapping query through at the largest page, and refuses a query far costlier', async () => {
+    const mapping = `{ virtualMachines(first: 1000) { totalCount edges { node { id name powerState storagePolicy { name } virtualVolumes {
+      id vasaId type bindState provisionedBytes storageContainer { name } storagePolicy { name } protocolEndpoint { name protocol } } } } } }`;
+    expect((await app.gql(mapping)).errors).toBeUndefined();
+    const wide = `{ ${Array.from({ length: 10 }, (_, i) => `a${i}: virtualVolumes(first: 1000) { edges { node { parent { parent { parent { storageContainer { array { pools { tiers { tier } } } } } } } } } }`).join(' ')} }`;
+    expect((await app.gql(wide)).errors?.[0].message).toMatch(/cost/i);
+  });
+
   it('refuses too many aliases', async () => {
     const aliases = Array.from({ length: queryLimits.maxAliases + 1 }, (_, i) => `a${i}: viewer { role }`).join(' ');
     const result = await app.gql(`{ ${aliases} }`);

@@ -6,8 +6,8 @@ import { tickPhases, type TickContext } from '../plugin.ts';
 import { stepClones } from '../services/clones.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
 
-/** The largest single advance: a day of simulated time. */
-export const MAX_ADVANCE_SECONDS = 24 * 3600;
+/** The largest single advance: an hour of simulated time (one transaction, so a few seconds of work); loop for more. */
+export const MAX_ADVANCE_SECONDS = 3600;
 
 export interface TickStatistics {
   ticks: number;
@@ -75,7 +75,7 @@ export class Engine {
   async advance(seconds: number, work: UnitOfWork): Promise<void> {
     if (this.clock !== 'manual') throw new ConflictError('advanceSimulation needs the manual clock (VVOLGRAPH_CLOCK=manual)', 'REALTIME');
     if (!Number.isFinite(seconds) || seconds <= 0) throw new ValidationError('input.seconds', `seconds must be positive, got ${seconds}`);
-    if (seconds > MAX_ADVANCE_SECONDS) throw new ValidationError('input.seconds', `seconds must be at most ${MAX_ADVANCE_SECONDS} (a week) per call, got ${seconds}`);
+    if (seconds > MAX_ADVANCE_SECONDS) throw new ValidationError('input.seconds', `seconds must be at most ${MAX_ADVANCE_SECONDS} (an hour) per call, got ${seconds}`);
     for (let left = seconds; left > 1e-9; left -= this.tickSeconds) {
       await this.enqueue(Math.min(this.tickSeconds, left), work);
     }

@@ -1,0 +1,413 @@
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GiB, seedBasics, startApp, type TestApp } from '../helpers/app.ts';
+import { b64, clone, createPolicy, createVm, deletedVmId, fingerprint, mutate, ok, snapshot, type CreatedVm } from './support.ts';
+
+const TiB = 1024 * GiB;
+
+let app: TestApp;
+let ids: Awaited<ReturnType<typeof seedBasics>>;
+let loadedPlugins = new Set<string>();
+
+/** Objects the bad inputs point at, made once. */
+interface Fixtures {
+  /** BRONZE, powered off, on tokyo-gold (max VVOL 16 TiB), one 10 GiB disk, one snapshot. */
+  off: CreatedVm;
+  offSnapshot: { id: string; vvols: string[] };
+  /** BRONZE, powered on (its second power-on is the conflict). */
+  on: CreatedVm;
+  /** Another VM with a snapshot of its own. */
+  other: CreatedVm;
+  otherSnapshot: { id: string; vvols: string[] };
+  /** GOLD, on tokyo-gold: cannot go to osaka-bulk. */
+  gold: CreatedVm;
+  /** A policy no container can satisfy: LARGE capacity and HIGH performance. */
+  impossible: string;
+  /** An unused policy whose rules the failed updates must leave alone. */
+  editable: string;
+  deletedVm: string;
+  deletedPolicy: string;
+  deletedSnapshot: string;
+  finishedTask: string;
+}
+let f: Fixtures;
+
+beforeAll(async () => {
+  app = await startApp();
+  ids = await seedBasics(app);
+  loadedPlugins = new Set((await app.query('{ plugins { name } }')).plugins.map((p: { name: string }) => p.name));
+  const off = await createVm(app, ids.policies.BRONZE, { name: 'off', disks: [10 * GiB], containerId: ids.containers['tokyo-gold'] });
+  const other = await createVm(app, ids.policies.BRONZE, { name: 'other' });
+  const deletedSnapshot = await snapshot(app, other.id);
+  await ok(app, 'deleteSnapshot', { snapshotId: deletedSnapshot.id }, '... on DeleteSnapshotPayload { deletedId }');
+  const deletedPolicy = await createPolicy(app);
+  await ok(app, 'deleteStoragePolicy', { id: deletedPolicy }, '... on DeleteStoragePolicyPayload { deletedId }');
+  const gold = await createVm(app, ids.policies.GOLD, { name: 'gold' });
+  expect(gold.container).toBe('tokyo-gold');
+  f = {
+    off,
+    offSnapshot: await snapshot(app, off.id),
+    on: await createVm(app, ids.policies.BRONZE, { name: 'on', powerOn: true }),
+    other,
+    otherSnapshot: await snapshot(app, other.id),
+    gold,
+    impossible: await createPolicy(app, [{ capabilityId: 'vasa.capacityClass', value: 'LARGE' }, { capabilityId: 'vasa.performanceClass', value: 'HIGH' }], 'impossible'),
+    editable: await createPolicy(app, [{ capabilityId: 'vasa.snapshot', value: true }], 'editable'),
+    deletedVm: await deletedVmId(app, ids.policies.BRONZE),
+    deletedPolicy,
+    deletedSnapshot: deletedSnapshot.id,
+    finishedTask: (await clone(app, other.id, 'FAST')).taskId,
+  };
+});
+afterAll(() => app?.close());
+
+type Expected =
+  | { __typename: 'ValidationError'; field: string; message?: RegExp }
+  | { __typename: 'NotFoundError'; field: string }
+  | { __typename: 'ConflictError'; currentState: string | null }
+  | { __typename: 'CapacityError'; check?: (error: any) => void };
+
+interface Case {
+  mutation: string;
+  title: string;
+  input: () => Record<string, unknown>;
+  expected: Expected;
+  /** Only when this plugin is loaded. */
+  plugin?: string;
+}
+
+const disk = (sizeBytes: unknown, extra: Record<string, unknown> = {}) => ({ sizeBytes, ...extra });
+const newVm = (extra: Record<string, unknown>) => ({ name: 'bad-vm', policyId: ids.policies.BRONZE, disks: [disk(GiB)], ...extra });
+const policy = (rules: { capabilityId: string; value: unknown }[], name = 'bad-policy') => ({ name, rules });
+const invalid = (field: string, message?: RegExp): Expected => ({ __typename: 'ValidationError', field, message });
+const notFound = (field: string): Expected => ({ __typename: 'NotFoundError', field });
+const conflict = (currentState: string | null): Expected => ({ __typename: 'ConflictError', currentState });
+
+/** Ids that name no object of the type a field takes: malformed, of a made-up type, of another type, of a deleted object. */
+const badIds = (deleted: () => string, otherType: () => string) => [
+  { what: 'garbage', id: () => 'garbage' },
+  { what: 'a base64 of "Foo:bar"', id: () => b64('Foo:bar') },
+  { what: 'an id of another type', id: otherType },
+  { what: 'a well-formed id of a deleted object', id: deleted },
+];
+
+const cases: Case[] = [
+  // createVirtualMachine
+  { mutation: 'createVirtualMachine', title: 'a zero-byte disk', input: () => newVm({ disks: [disk(0)] }), expected: invalid('input.disks.0.sizeBytes') },
+  { mutation: 'createVirtualMachine', title: 'a negative second disk', input: () => newVm({ disks: [disk(GiB), disk(-GiB)] }), expected: invalid('input.disks.1.sizeBytes') },
+  { mutation: 'createVirtualMachine', title: 'a fractional disk size', input: () => newVm({ disks: [disk(1.5)] }), expected: invalid('input.disks.0.sizeBytes') },
+  { mutation: 'createVirtualMachine', title: 'a disk above every container\'s max VVOL size', input: () => newVm({ disks: [disk(63 * TiB)] }), expected: invalid('input.disks.0.sizeBytes', /maximum VVOL size/) },
+  { mutation: 'createVirtualMachine', title: 'a disk above the chosen container\'s max VVOL size (16 TiB)', input: () => newVm({ containerId: ids.containers['tokyo-gold'], disks: [disk(17 * TiB)] }), expected: invalid('input.disks.0.sizeBytes', /maximum VVOL size/) },
+  { mutation: 'createVirtualMachine', title: 'zero disks', input: () => newVm({ disks: [] }), expected: invalid('input.disks') },
+  { mutation: 'createVirtualMachine', title: 'an empty name', input: () => newVm({ name: '' }), expected: invalid('input.name') },
+  { mutation: 'createVirtualMachine', title: 'a blank name', input: () => newVm({ name: '   ' }), expected: invalid('input.name') },
+  { mutation: 'createVirtualMachine', title: 'zero memory', input: () => newVm({ memoryBytes: 0 }), expected: invalid('input.memoryBytes') },
+  ...badIds(() => f.deletedPolicy, () => ids.containers['tokyo-gold']).map(({ what, id }): Case => ({
+    mutation: 'createVirtualMachine', title: `policyId: ${what}`, input: () => newVm({ policyId: id() }), expected: notFound('input.policyId'),
+  })),
+  { mutation: 'createVirtualMachine', title: 'policyId: a StoragePolicy id whose key is not a uuid', input: () => newVm({ policyId: b64('StoragePolicy:1') }), expected: notFound('input.policyId') },
+  { mutation: 'createVirtualMachine', title: 'a disk\'s policyId: garbage', input: () => newVm({ disks: [disk(GiB), disk(GiB, { policyId: 'garbage' })] }), expected: notFound('input.disks.1.policyId') },
+  { mutation: 'createVirtualMachine', title: 'a disk\'s policyId: a deleted policy', input: () => newVm({ disks: [disk(GiB, { policyId: f.deletedPolicy })] }), expected: notFound('input.disks.0.policyId') },
+  ...badIds(() => encodeGlobalID('StorageContainer', '00000000-0000-4000-8000-000000000000'), () => ids.policies.GOLD).map(({ what, id }): Case => ({
+    mutation: 'createVirtualMachine', title: `containerId: ${what}`, input: () => newVm({ containerId: id() }), expected: notFound('input.containerId'),
+  })),
+  {
+    mutation: 'createVirtualMachine',
+    title: 'a policy no container offers (LARGE capacity, HIGH performance): every container listed with the rule it fails',
+    input: () => newVm({ policyId: f.impossible, disks: [disk(10 * GiB)] }),
+    expected: {
+      __typename: 'CapacityError',
+      check: (error) => {
+        expect(error.requestedBytes).toBe(4 * GiB + 10 * GiB); // the CONFIG VVOL and the disk
+        const byName = Object.fromEntries(error.containers.map((c: any) => [c.containerName, c.failedRules]));
+        expect(Object.keys(byName).sort()).toEqual(['osaka-bulk', 'osaka-gold', 'tokyo-bulk', 'tokyo-gold']);
+        for (const [name, failed] of Object.entries<any[]>(byName)) {
+          expect(failed.length, name).toBeGreaterThan(0);
+          for (const rule of failed) {
+            expect(rule.pass).toBe(false);
+            expect(['vasa.capacityClass', 'vasa.performanceClass']).toContain(rule.capabilityId);
+            expect(rule.reason).toMatch(/\S/);
+          }
+        }
+        // The gold containers offer SMALL/MEDIUM capacity; the bulk ones MEDIUM/LOW performance.
+        expect(byName['tokyo-gold'].map((r: any) => r.capabilityId)).toEqual(['vasa.capacityClass']);
+        expect(byName['osaka-gold'].map((r: any) => r.capabilityId)).toEqual(['vasa.capacityClass']);
+        expect(byName['tokyo-bulk'].map((r: any) => r.capabilityId)).toEqual(['vasa.performanceClass']);
+        expect(byName['osaka-bulk'].map((r: any) => r.capabilityId)).toEqual(['vasa.performanceClass']);
+        expect(error.containers.every((c: any) => typeof c.containerId === 'string' && c.containerId.length > 0)).toBe(true);
+      },
+    },
+  },
+  {
+    mutation: 'createVirtualMachine',
+    title: 'disks needing more free space than any container has (8 x 60 TiB)',
+    input: () => newVm({ disks: Array.from({ length: 8 }, () => disk(60 * TiB)) }),
+    expected: {
+      __typename: 'CapacityError',
+      check: (error) => {
+        expect(error.requestedBytes).toBe(4 * GiB + 480 * TiB);
+        expect(error.containers.map((c: any) => c.containerName).sort()).toEqual(['osaka-bulk', 'osaka-gold', 'tokyo-bulk', 'tokyo-gold']);
+        for (const container of error.containers) {
+          const capacity = container.failedRules.find((r: any) => r.capabilityId === 'capacity');
+          expect(capacity, container.containerName).toBeDefined();
+          expect(capacity.pass).toBe(false);
+          expect(capacity.reason).toMatch(/free/);
+        }
+        // 60 TiB VVOLs also exceed the gold containers' 16 TiB maximum.
+        const gold = error.containers.find((c: any) => c.containerName === 'tokyo-gold');
+        expect(gold.failedRules.map((r: any) => r.capabilityId)).toContain('maxVvolSize');
+      },
+    },
+  },
+  {
+    mutation: 'createVirtualMachine',
+    title: 'a container given that does not offer the policy (GOLD on osaka-bulk)',
+    input: () => newVm({ policyId: ids.policies.GOLD, containerId: ids.containers['osaka-bulk'] }),
+    expected: {
+      __typename: 'CapacityError',
+      check: (error) => {
+        expect(error.containers.map((c: any) => c.containerName)).toEqual(['osaka-bulk']);
+        expect(error.containers[0].failedRules.map((r: any) => r.capabilityId)).toContain('vasa.performanceClass');
+      },
+    },
+  },
+
+  // addVirtualDisk
+  { mutation: 'addVirtualDisk', title: 'zero bytes', input: () => ({ vmId: f.off.id, sizeBytes: 0 }), expected: invalid('input.sizeBytes') },
+  { mutation: 'addVirtualDisk', title: 'negative bytes', input: () => ({ vmId: f.off.id, sizeBytes: -GiB }), expected: invalid('input.sizeBytes') },
+  { mutation: 'addVirtualDisk', title: 'a fractional size', input: () => ({ vmId: f.off.id, sizeBytes: GiB + 0.5 }), expected: invalid('input.sizeBytes') },
+  { mutation: 'addVirtualDisk', title: 'above the VM\'s container max VVOL size', input: () => ({ vmId: f.off.id, sizeBytes: 17 * TiB }), expected: invalid('input.sizeBytes', /maximum VVOL size/) },
+  ...badIds(() => f.deletedVm, () => f.off.disks[0]).map(({ what, id }): Case => ({
+    mutation: 'addVirtualDisk', title: `vmId: ${what}`, input: () => ({ vmId: id(), sizeBytes: GiB }), expected: notFound('input.vmId'),
+  })),
+  { mutation: 'addVirtualDisk', title: 'policyId: a deleted policy', input: () => ({ vmId: f.off.id, sizeBytes: GiB, policyId: f.deletedPolicy }), expected: notFound('input.policyId') },
+  {
+    mutation: 'addVirtualDisk',
+    title: 'a disk policy the VM\'s container cannot offer',
+    input: () => ({ vmId: f.off.id, sizeBytes: GiB, policyId: f.impossible }),
+    expected: { __typename: 'CapacityError', check: (error) => expect(error.containers.map((c: any) => c.containerName)).toEqual(['tokyo-gold']) },
+  },
+
+  // resizeVirtualVolume
+  { mutation: 'resizeVirtualVolume', title: 'zero bytes', input: () => ({ id: f.off.disks[0], sizeBytes: 0 }), expected: invalid('input.sizeBytes') },
+  { mutation: 'resizeVirtualVolume', title: 'negative bytes', input: () => ({ id: f.off.disks[0], sizeBytes: -1 }), expected: invalid('input.sizeBytes') },
+  { mutation: 'resizeVirtualVolume', title: 'a fractional size', input: () => ({ id: f.off.disks[0], sizeBytes: 20 * GiB + 0.25 }), expected: invalid('input.sizeBytes') },
+  { mutation: 'resizeVirtualVolume', title: 'smaller than now', input: () => ({ id: f.off.disks[0], sizeBytes: 5 * GiB }), expected: invalid('input.sizeBytes', /does not shrink/) },
+  { mutation: 'resizeVirtualVolume', title: 'above the container\'s max VVOL size', input: () => ({ id: f.off.disks[0], sizeBytes: 17 * TiB }), expected: invalid('input.sizeBytes', /maximum VVOL size/) },
+  { mutation: 'resizeVirtualVolume', title: 'a CONFIG VVOL', input: () => ({ id: f.off.config, sizeBytes: 8 * GiB }), expected: invalid('input.id') },
+  { mutation: 'resizeVirtualVolume', title: 'a snapshot\'s VVOL', input: () => ({ id: f.offSnapshot.vvols[0], sizeBytes: 20 * GiB }), expected: invalid('input.id') },
+  ...badIds(() => encodeGlobalID('VirtualVolume', '00000000-0000-4000-8000-000000000000'), () => f.off.id).map(({ what, id }): Case => ({
+    mutation: 'resizeVirtualVolume', title: `id: ${what}`, input: () => ({ id: id(), sizeBytes: 20 * GiB }), expected: notFound('input.id'),
+  })),
+
+  // applyStoragePolicy
+  ...badIds(() => f.deletedVm, () => ids.policies.GOLD).map(({ what, id }): Case => ({
+    mutation: 'applyStoragePolicy', title: `targetId: ${what}`, input: () => ({ targetId: id(), policyId: ids.policies.SILVER }), expected: notFound('input.targetId'),
+  })),
+  ...badIds(() => f.deletedPolicy, () => f.off.id).map(({ what, id }): Case => ({
+    mutation: 'applyStoragePolicy', title: `policyId: ${what}`, input: () => ({ targetId: f.off.id, policyId: id() }), expected: notFound('input.policyId'),
+  })),
+  { mutation: 'applyStoragePolicy', title: 'a snapshot\'s VVOL as target', input: () => ({ targetId: f.offSnapshot.vvols[0], policyId: ids.policies.SILVER }), expected: invalid('input.targetId') },
+
+  // createStoragePolicy
+  { mutation: 'createStoragePolicy', title: 'an unknown capability id', input: () => policy([{ capabilityId: 'vasa.teleport', value: true }]), expected: invalid('input.rules.0.capabilityId', /Unknown capability/) },
+  { mutation: 'createStoragePolicy', title: 'an unknown capability id in third place', input: () => policy([{ capabilityId: 'vasa.snapshot', value: true }, { capabilityId: 'vasa.clone', value: true }, { capabilityId: 'nope', value: 1 }]), expected: invalid('input.rules.2.capabilityId') },
+  { mutation: 'createStoragePolicy', title: 'an ENUM value not allowed (capacityClass HUGE)', input: () => policy([{ capabilityId: 'vasa.capacityClass', value: 'HUGE' }]), expected: invalid('input.rules.0.value', /SMALL, MEDIUM, LARGE/) },
+  { mutation: 'createStoragePolicy', title: 'a number for a BOOLEAN (snapshot: 1)', input: () => policy([{ capabilityId: 'vasa.capacityClass', value: 'SMALL' }, { capabilityId: 'vasa.snapshot', value: 1 }]), expected: invalid('input.rules.1.value') },
+  { mutation: 'createStoragePolicy', title: 'a string for a BOOLEAN (snapshot: "true")', input: () => policy([{ capabilityId: 'vasa.snapshot', value: 'true' }]), expected: invalid('input.rules.0.value') },
+  { mutation: 'createStoragePolicy', title: 'a duplicate capability id', input: () => policy([{ capabilityId: 'vasa.snapshot', value: true }, { capabilityId: 'vasa.snapshot', value: false }]), expected: invalid('input.rules.1.capabilityId', /twice/) },
+  { mutation: 'createStoragePolicy', title: 'an empty name', input: () => policy([], ''), expected: invalid('input.name') },
+  { mutation: 'createStoragePolicy', title: 'the name of an existing policy', input: () => policy([], 'GOLD'), expected: invalid('input.name', /already exists/) },
+  { mutation: 'createStoragePolicy', title: 'more than 64 rules', input: () => policy(Array.from({ length: 65 }, () => ({ capabilityId: 'vasa.snapshot', value: true }))), expected: invalid('input.rules') },
+  { mutation: 'createStoragePolicy', plugin: 'io-load-manager', title: 'nec.iolm lowerLimit > upperLimit', input: () => policy([{ capabilityId: 'nec.iolm.upperLimit', value: 1000 }, { capabilityId: 'nec.iolm.lowerLimit', value: 2000 }]), expected: invalid('input.rules.1.value', /must not exceed/) },
+  { mutation: 'createStoragePolicy', plugin: 'io-load-manager', title: 'nec.iolm upperLimit of 5 (0 or 10..1,000,000)', input: () => policy([{ capabilityId: 'nec.iolm.upperLimit', value: 5 }]), expected: invalid('input.rules.0.value') },
+  { mutation: 'createStoragePolicy', plugin: 'io-load-manager', title: 'nec.iolm lowerLimit of 5', input: () => policy([{ capabilityId: 'nec.iolm.priority', value: 'HIGH' }, { capabilityId: 'nec.iolm.lowerLimit', value: 5 }]), expected: invalid('input.rules.1.value') },
+  { mutation: 'createStoragePolicy', plugin: 'io-load-manager', title: 'nec.iolm upperLimit above 1,000,000', input: () => policy([{ capabilityId: 'nec.iolm.upperLimit', value: 1_000_001 }]), expected: invalid('input.rules.0.value') },
+  { mutation: 'createStoragePolicy', plugin: 'io-load-manager', title: 'nec.iolm priority not allowed', input: () => policy([{ capabilityId: 'nec.iolm.priority', value: 'URGENT' }]), expected: invalid('input.rules.0.value') },
+  { mutation: 'createStoragePolicy', plugin: 'perforoptimizer', title: 'nec.po ssd minimum above its maximum', input: () => policy([{ capabilityId: 'nec.po.ssdMaxPercent', value: 40 }, { capabilityId: 'nec.po.ssdMinPercent', value: 60 }]), expected: invalid('input.rules.1.value') },
+  { mutation: 'createStoragePolicy', plugin: 'perforoptimizer', title: 'nec.po a percentage above 100', input: () => policy([{ capabilityId: 'nec.po.sasMaxPercent', value: 101 }]), expected: invalid('input.rules.0.value') },
+  { mutation: 'createStoragePolicy', plugin: 'perforcache', title: 'nec.pc mode without nec.pc.enabled', input: () => policy([{ capabilityId: 'nec.pc.mode', value: 'READ_WRITE' }]), expected: invalid('input.rules.0.value') },
+  { mutation: 'createStoragePolicy', plugin: 'ddr', title: 'nec.ddr 4 replicas (1..3)', input: () => policy([{ capabilityId: 'nec.ddr.replica', value: true }, { capabilityId: 'nec.ddr.replicaCount', value: 4 }]), expected: invalid('input.rules.1.value') },
+  { mutation: 'createStoragePolicy', plugin: 'rdr', title: 'nec.rdr zero RPO without SYNC copy', input: () => policy([{ capabilityId: 'nec.rdr.replica', value: true }, { capabilityId: 'nec.rdr.copyControl', value: 'BACKGROUND' }, { capabilityId: 'nec.rdr.rpoSeconds', value: 0 }]), expected: invalid('input.rules.2.value') },
+  { mutation: 'createStoragePolicy', plugin: 'dds', title: 'nec.dds zero generations', input: () => policy([{ capabilityId: 'nec.dds.backup', value: true }, { capabilityId: 'nec.dds.generations', value: 0 }]), expected: invalid('input.rules.1.value') },
+
+  // updateStoragePolicy
+  ...badIds(() => f.deletedPolicy, () => f.off.id).map(({ what, id }): Case => ({
+    mutation: 'updateStoragePolicy', title: `id: ${what}`, input: () => ({ id: id(), description: 'x' }), expected: notFound('input.id'),
+  })),
+  { mutation: 'updateStoragePolicy', title: 'a rule of the wrong type (the rules and generation stay)', input: () => ({ id: f.editable, rules: [{ capabilityId: 'vasa.snapshot', value: 'yes' }] }), expected: invalid('input.rules.0.value') },
+  { mutation: 'updateStoragePolicy', title: 'an unknown capability', input: () => ({ id: f.editable, rules: [{ capabilityId: 'vasa.snapshot', value: true }, { capabilityId: 'x.y', value: 1 }] }), expected: invalid('input.rules.1.capabilityId') },
+  { mutation: 'updateStoragePolicy', title: 'an empty name', input: () => ({ id: f.editable, name: '' }), expected: invalid('input.name') },
+  { mutation: 'updateStoragePolicy', title: 'the name of another policy', input: () => ({ id: f.editable, name: 'SILVER' }), expected: invalid('input.name', /already exists/) },
+  { mutation: 'updateStoragePolicy', plugin: 'io-load-manager', title: 'nec.iolm lowerLimit > upperLimit', input: () => ({ id: f.editable, rules: [{ capabilityId: 'nec.iolm.lowerLimit', value: 500 }, { capabilityId: 'nec.iolm.upperLimit', value: 100 }] }), expected: invalid('input.rules.0.value') },
+
+  // deleteStoragePolicy
+  { mutation: 'deleteStoragePolicy', title: 'a policy VMs use', input: () => ({ id: ids.policies.BRONZE }), expected: conflict('IN_USE') },
+  ...badIds(() => f.deletedPolicy, () => f.off.id).map(({ what, id }): Case => ({
+    mutation: 'deleteStoragePolicy', title: `id: ${what}`, input: () => ({ id: id() }), expected: notFound('input.id'),
+  })),
+
+  // deleteVirtualMachine, powerOn, powerOff
+  { mutation: 'deleteVirtualMachine', title: 'a powered-on VM', input: () => ({ id: f.on.id }), expected: conflict('POWERED_ON') },
+  ...badIds(() => f.deletedVm, () => ids.policies.GOLD).map(({ what, id }): Case => ({
+    mutation: 'deleteVirtualMachine', title: `id: ${what}`, input: () => ({ id: id() }), expected: notFound('input.id'),
+  })),
+  { mutation: 'powerOnVirtualMachine', title: 'a VM already powered on', input: () => ({ id: f.on.id }), expected: conflict('POWERED_ON') },
+  ...badIds(() => f.deletedVm, () => f.offSnapshot.id).map(({ what, id }): Case => ({
+    mutation: 'powerOnVirtualMachine', title: `id: ${what}`, input: () => ({ id: id() }), expected: notFound('input.id'),
+  })),
+  { mutation: 'powerOffVirtualMachine', title: 'a VM already powered off', input: () => ({ id: f.off.id }), expected: conflict('POWERED_OFF') },
+  ...badIds(() => f.deletedVm, () => f.off.disks[0]).map(({ what, id }): Case => ({
+    mutation: 'powerOffVirtualMachine', title: `id: ${what}`, input: () => ({ id: id() }), expected: notFound('input.id'),
+  })),
+
+  // snapshots
+  { mutation: 'snapshotVirtualMachine', title: 'an empty name', input: () => ({ vmId: f.off.id, name: '' }), expected: invalid('input.name') },
+  { mutation: 'snapshotVirtualMachine', title: 'a description over 1000 characters', input: () => ({ vmId: f.off.id, name: 's', description: 'x'.repeat(1001) }), expected: invalid('input.description') },
+  { mutation: 'snapshotVirtualMachine', title: 'with memory, of a powered-off VM', input: () => ({ vmId: f.off.id, name: 's', withMemory: true }), expected: invalid('input.withMemory') },
+  ...badIds(() => f.deletedVm, () => f.offSnapshot.id).map(({ what, id }): Case => ({
+    mutation: 'snapshotVirtualMachine', title: `vmId: ${what}`, input: () => ({ vmId: id(), name: 's' }), expected: notFound('input.vmId'),
+  })),
+  { mutation: 'revertVirtualMachine', title: 'to a snapshot of another VM', input: () => ({ vmId: f.off.id, snapshotId: f.otherSnapshot.id }), expected: invalid('input.snapshotId', /another VM/) },
+  ...badIds(() => f.deletedSnapshot, () => f.off.id).map(({ what, id }): Case => ({
+    mutation: 'revertVirtualMachine', title: `snapshotId: ${what}`, input: () => ({ vmId: f.off.id, snapshotId: id() }), expected: notFound('input.snapshotId'),
+  })),
+  ...badIds(() => f.deletedVm, () => f.offSnapshot.id).map(({ what, id }): Case => ({
+    mutation: 'revertVirtualMachine', title: `vmId: ${what}`, input: () => ({ vmId: id(), snapshotId: f.offSnapshot.id }), expected: notFound('input.vmId'),
+  })),
+  ...badIds(() => f.deletedSnapshot, () => f.offSnapshot.vvols[0]).map(({ what, id }): Case => ({
+    mutation: 'deleteSnapshot', title: `snapshotId: ${what}`, input: () => ({ snapshotId: id() }), expected: notFound('input.snapshotId'),
+  })),
+
+  // cloneVirtualMachine
+  { mutation: 'cloneVirtualMachine', title: 'FAST into another container than the source\'s', input: () => ({ vmId: f.off.id, name: 'c', mode: 'FAST', containerId: ids.containers['tokyo-bulk'] }), expected: invalid('input.containerId') },
+  { mutation: 'cloneVirtualMachine', title: 'an empty name', input: () => ({ vmId: f.off.id, name: '', mode: 'FULL' }), expected: invalid('input.name') },
+  ...badIds(() => f.deletedVm, () => ids.policies.GOLD).map(({ what, id }): Case => ({
+    mutation: 'cloneVirtualMachine', title: `vmId: ${what}`, input: () => ({ vmId: id(), name: 'c', mode: 'FAST' }), expected: notFound('input.vmId'),
+  })),
+  { mutation: 'cloneVirtualMachine', title: 'policyId: a deleted policy', input: () => ({ vmId: f.off.id, name: 'c', mode: 'FAST', policyId: f.deletedPolicy }), expected: notFound('input.policyId') },
+  { mutation: 'cloneVirtualMachine', title: 'FULL, containerId: garbage', input: () => ({ vmId: f.off.id, name: 'c', mode: 'FULL', containerId: 'garbage' }), expected: notFound('input.containerId') },
+  {
+    mutation: 'cloneVirtualMachine',
+    title: 'FULL into a container that does not offer the policy (GOLD to osaka-bulk)',
+    input: () => ({ vmId: f.gold.id, name: 'c', mode: 'FULL', containerId: ids.containers['osaka-bulk'] }),
+    expected: { __typename: 'CapacityError', check: (error) => expect(error.containers.map((c: any) => c.containerName)).toEqual(['osaka-bulk']) },
+  },
+
+  // cancelTask
+  { mutation: 'cancelTask', title: 'a finished task', input: () => ({ taskId: f.finishedTask }), expected: conflict('SUCCEEDED') },
+  ...badIds(() => encodeGlobalID('Task', '00000000-0000-4000-8000-000000000000'), () => f.off.id).map(({ what, id }): Case => ({
+    mutation: 'cancelTask', title: `taskId: ${what}`, input: () => ({ taskId: id() }), expected: notFound('input.taskId'),
+  })),
+
+  // advanceSimulation (the realtime clock is below)
+  { mutation: 'advanceSimulation', title: 'zero seconds', input: () => ({ seconds: 0 }), expected: invalid('input.seconds') },
+  { mutation: 'advanceSimulation', title: 'negative seconds', input: () => ({ seconds: -5 }), expected: invalid('input.seconds') },
+  { mutation: 'advanceSimulation', title: 'more than an hour', input: () => ({ seconds: 3_601 }), expected: invalid('input.seconds') },
+  { mutation: 'advanceSimulation', title: 'a huge value', input: () => ({ seconds: 1e12 }), expected: invalid('input.seconds') },
+
+  // setWorkload
+  { mutation: 'setWorkload', title: 'both a preset and a custom profile', input: () => ({ vmId: f.off.id, preset: 'OLTP', custom: customWorkload() }), expected: invalid('input.preset') },
+  { mutation: 'setWorkload', title: 'neither a preset nor a custom profile', input: () => ({ vmId: f.off.id }), expected: invalid('input.preset') },
+  { mutation: 'setWorkload', title: 'CUSTOM as a preset', input: () => ({ vmId: f.off.id, preset: 'CUSTOM' }), expected: invalid('input.preset') },
+  { mutation: 'setWorkload', title: 'a block size that is not a power of two', input: () => ({ vmId: f.off.id, custom: customWorkload({ blockSizeBytes: 1000 }) }), expected: invalid('input.custom.blockSizeBytes') },
+  { mutation: 'setWorkload', title: 'a random ratio above 1', input: () => ({ vmId: f.off.id, custom: customWorkload({ randomRatio: 1.5 }) }), expected: invalid('input.custom.randomRatio') },
+  ...badIds(() => f.deletedVm, () => ids.policies.GOLD).map(({ what, id }): Case => ({
+    mutation: 'setWorkload', title: `vmId: ${what}`, input: () => ({ vmId: id(), preset: 'OLTP' }), expected: notFound('input.vmId'),
+  })),
+];
+
+function customWorkload(extra: Record<string, unknown> = {}) {
+  return { readIops: 100, writeIops: 50, blockSizeBytes: 8192, randomRatio: 0.5, zipfAlpha: 1, workingSetRatio: 0.5, ...extra };
+}
+
+describe('every mutation has bad-input cases', () => {
+  it('each mutation of the schema has at least one case here, and every case names a mutation of the schema', () => {
+    const mutations = Object.keys(app.schema.getMutationType()!.getFields()).sort();
+    expect([...new Set(cases.map((c) => c.mutation))].sort()).toEqual(mutations);
+  });
+});
+
+describe('bad input gets a typed error naming the field, and changes nothing', () => {
+  for (const c of cases) {
+    it(`${c.mutation}: ${c.title} -> ${c.expected.__typename}${'field' in c.expected ? ` ${c.expected.field}` : ''}`, async (ctx) => {
+      if (c.plugin && !loadedPlugins.has(c.plugin)) ctx.skip();
+      const input = c.input();
+      const before = await fingerprint(app);
+      const result = await mutate(app, c.mutation, input, 'storageAdmin');
+      expect(result.__typename, result.message).toBe(c.expected.__typename);
+      expect(result.message).toMatch(/\S/);
+      switch (c.expected.__typename) {
+        case 'ValidationError':
+          expect(result.field, result.message).toBe(c.expected.field);
+          expect(result.issues[0]).toEqual({ field: c.expected.field, message: result.message });
+          if (c.expected.message) expect(result.message).toMatch(c.expected.message);
+          break;
+        case 'NotFoundError': {
+          expect(result.field).toBe(c.expected.field);
+          // The error echoes the id that was sent in that field.
+          const sent = c.expected.field.split('.').slice(1).reduce((value: any, key) => value?.[key], input);
+          expect(result.id).toBe(sent);
+          break;
+        }
+        case 'ConflictError':
+          expect(result.currentState).toBe(c.expected.currentState);
+          break;
+        case 'CapacityError':
+          expect(result.containers.length).toBeGreaterThan(0);
+          c.expected.check?.(result);
+          break;
+      }
+      expect(await fingerprint(app), 'state after the refused mutation').toEqual(before);
+    });
+  }
+});
+
+describe('the fixtures the cases rely on are what they claim', () => {
+  it('the VMs are in the states and containers the cases assume', async () => {
+    const vm = async (id: string) => (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { powerState storageContainer { name maxVvolSizeBytes } virtualVolumes { type provisionedBytes } } } }`, { id })).node;
+    const off = await vm(f.off.id);
+    expect(off.powerState).toBe('POWERED_OFF');
+    expect(off.storageContainer).toEqual({ name: 'tokyo-gold', maxVvolSizeBytes: 16 * TiB });
+    expect(off.virtualVolumes.find((v: any) => v.type === 'DATA').provisionedBytes).toBe(10 * GiB);
+    expect((await vm(f.on.id)).powerState).toBe('POWERED_ON');
+    expect(await app.query(`query($id: ID!) { node(id: $id) { id } }`, { id: f.deletedVm })).toEqual({ node: null });
+    const { containers } = await app.query('{ containers: storageContainers { edges { node { name maxVvolSizeBytes freeBytes } } } }');
+    // 63 TiB is above every container's maximum VVOL size; 480 TiB above every container's free space.
+    expect(Math.max(...containers.edges.map((e: any) => e.node.maxVvolSizeBytes))).toBeLessThan(63 * TiB);
+    expect(Math.max(...containers.edges.map((e: any) => e.node.freeBytes))).toBeLessThan(480 * TiB);
+  });
+
+  it('the same inputs, made valid, succeed: the errors above are about the bad part only', async () => {
+    const vm = await mutate(app, 'createVirtualMachine', newVm({ disks: [disk(GiB)] }));
+    expect(vm.__typename).toBe('CreateVirtualMachinePayload');
+    expect((await mutate(app, 'resizeVirtualVolume', { id: f.off.disks[0], sizeBytes: 16 * TiB })).__typename).toBe('ResizeVirtualVolumePayload');
+    expect((await mutate(app, 'createStoragePolicy', policy([{ capabilityId: 'vasa.capacityClass', value: 'LARGE' }, { capabilityId: 'vasa.snapshot', value: true }], 'valid-policy'))).__typename).toBe('CreateStoragePolicyPayload');
+    expect((await mutate(app, 'advanceSimulation', { seconds: 5 })).__typename).toBe('AdvanceSimulationPayload');
+    expect((await mutate(app, 'revertVirtualMachine', { vmId: f.off.id, snapshotId: f.offSnapshot.id })).__typename).toBe('RevertVirtualMachinePayload');
+    expect((await mutate(app, 'cloneVirtualMachine', { vmId: f.off.id, name: 'c', mode: 'FAST', containerId: f.off.containerId })).__typename).toBe('CloneVirtualMachinePayload');
+    if (loadedPlugins.has('io-load-manager')) {
+      const iolm = await mutate(app, 'createStoragePolicy', policy([{ capabilityId: 'nec.iolm.upperLimit', value: 2000 }, { capabilityId: 'nec.iolm.lowerLimit', value: 1000 }], 'valid-iolm'));
+      expect(iolm.__typename).toBe('CreateStoragePolicyPayload');
+    }
+  });
+});
+
+describe('advanceSimulation on the realtime clock', () => {
+  let realtime: TestApp;
+  beforeAll(async () => {
+    realtime = await startApp({ env: { VVOLGRAPH_CLOCK: 'realtime' } });
+  });
+  afterAll(() => realtime?.close());
+
+  it('is a ConflictError and does not move the clock', async () => {
+    const result = await mutate(realtime, 'advanceSimulation', { seconds: 3600 });
+    expect(result.__typename).toBe('ConflictError');
+    expect(result.currentState).toBe('REALTIME');
+    expect(result.message).toMatch(/manual/);
+    const { simulation } = await realtime.query('{ simulation { clock simulatedSeconds } }');
+    expect(simulation.clock).toBe('realtime');
+    // Real ticks advance it by a second or so each; the refused hour did not happen.
+    expect(simulation.simulatedSeconds).toBeLessThan(600);
+  });
+});
