@@ -28,12 +28,18 @@ export interface IoSample {
   bytes: number;
 }
 
+/** The heat one tick's I/O adds to its extent. */
 export function ioWeight({ reads, writes, randomRatio, bytes }: IoSample): number {
   const r = Math.min(1, Math.max(0, randomRatio));
   const w = heatWeights;
   return reads * (r * w.randomRead + (1 - r) * w.sequential)
     + writes * (r * w.randomWrite + (1 - r) * w.sequential)
     + (bytes / 1048576) * w.perMiB;
+}
+
+/** What moving one extent costs in heat terms (it is read and written once): a sensible PlanInput.minGain. */
+export function moveCostHeat(extentBytes: number): number {
+  return (2 * extentBytes / 1048576) * heatWeights.perMiB;
 }
 
 /**
@@ -124,10 +130,14 @@ export interface PlanInput {
   /** Extents that may move in this interval (demotions that make room count too). */
   budget: number;
   /**
-   * When extents are ranked, heat counts (1 + hysteresis) times over for each tier an extent already sits
-   * above NL_SAS, so extents of about the same heat do not trade places every interval. Default 0.1.
+   * Hysteresis, so that extents of about the same heat do not trade places every interval: a promotion
+   * and the moves that make room for it are done only if up >= (1 + stickiness)·down + minGain·moves,
+   * where up is the promoted extent's heat × tiers climbed and down the same summed over the extents the
+   * chain demotes. Defaults: stickiness 0.1, minGain 0;
+   * minGain = moveCostHeat(extent size) stops tail extents whose heat is mostly noise from trading places.
    */
-  hysteresis?: number;
+  stickiness?: number;
+  minGain?: number;
 }
 
 export interface Move {
@@ -168,6 +178,8 @@ export function boundsFromRules(rules: readonly PolicyRule[]): Record<Tier, Requ
   return Object.fromEntries(tiers.map(entry)) as Record<Tier, Required<TierBounds>>;
 }
 
+/** Rounds of target and moves in one plan: usually one that moves and one that finds nothing left to do. */
+const MAX_ROUNDS = 8;
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const level = (tier: Tier) => {
   const l = tiers.indexOf(tier);
@@ -191,13 +203,14 @@ const level = (tier: Tier) => {
  *
  * Moves. Towards the target one extent at a time, so that at every step no pool tier overflows, no
  * VVOL goes above a maximum (or further above one it already exceeds) and none falls further below
- * its minimums (but for the swap inside one chain, below). The budget goes first to moves that repair
- * a policy the current placement breaks, then to promotions by benefit (heat × tiers climbed). A move
- * into a full tier (or a tier at the VVOL's maximum) first moves out the coldest extent that leaves
- * that tier in the target, recursively down the tiers; the chain counts against the budget and is
- * done only if it all fits. Tiers that are all full leave no room to swap through: some targets are
- * then unreachable, and the plan recomputes the target from where the moves got it (rounds) until
- * the budget is spent or nothing moves.
+ * its minimums (except for one step while a VVOL swaps two of its own extents between tiers). The
+ * budget goes first to moves that repair a policy the current placement breaks, then to promotions by
+ * benefit (heat × tiers climbed). A move into a full tier (or a tier at the VVOL's maximum) first
+ * moves out the coldest extent that leaves that tier in the target, recursively down the tiers; the
+ * chain counts against the budget and is done only if it all fits and, for a promotion, is worth it
+ * (hysteresis, see PlanInput). Tiers that are all full leave no room to swap through, so some targets
+ * may be out of reach, and moves change ties: the plan recomputes the target from where its moves got
+ * to (another round) until a round moves nothing or the budget is spent (at most MAX_ROUNDS).
  */
 export function plan(input: PlanInput): Plan {
   const vvols = [...input.vvols].sort((a, b) => byString(a.id, b.id));
@@ -208,10 +221,11 @@ export function plan(input: PlanInput): Plan {
   const count = vvols.map(() => [0, 0, 0]);
   vvols.forEach((v, vi) => {
     for (const e of [...v.extents].sort((a, b) => a.extent - b.extent)) {
+      if (vOf.at(-1) === vi && ext.at(-1) === e.extent) throw new RangeError(`plan: extent ${e.extent} of VVOL ${v.id} given twice`);
       vOf.push(vi);
       ext.push(e.extent);
       cur.push(level(e.tier));
-      heat.push(Number.isFinite(e.heat) ? e.heat : 0);
+      heat.push(Number.isFinite(e.heat) ? Math.max(0, e.heat) : 0);
       count[vi][level(e.tier)]++;
     }
   });
@@ -234,7 +248,9 @@ export function plan(input: PlanInput): Plan {
       reserved[l] += got;
       return got;
     }));
-  const stick = 1 + Math.max(0, input.hysteresis ?? 0.1);
+  const stick = 1 + Math.max(0, input.stickiness ?? 0.1);
+  const minGain = Math.max(0, input.minGain ?? 0);
+  const hasMinimum = granted.map((g) => g.some((x) => x > 0));
   const shortfall = (v: number, c = count[v]) => granted[v].reduce((s, g, l) => s + Math.max(0, g - c[l]), 0);
 
   /** The target tier of every extent, from the current placement; counts per VVOL the extents that fit nowhere. */
@@ -245,8 +261,7 @@ export function plan(input: PlanInput): Plan {
     const deficit = granted.map((g) => g[0] + g[1] + g[2]);
     const shared = capacity.map((c, l) => c - reserved[l]);
     const sharedUsed = [0, 0, 0];
-    const rank = cur.map((l, i) => heat[i] * stick ** (2 - l));
-    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => rank[b] - rank[a] || cur[a] - cur[b] || ext[a] - ext[b] || vOf[a] - vOf[b]);
+    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => heat[b] - heat[a] || cur[a] - cur[b] || ext[a] - ext[b] || vOf[a] - vOf[b]);
     for (const i of order) {
       const v = vOf[i];
       let to = -1;
@@ -269,7 +284,7 @@ export function plan(input: PlanInput): Plan {
     return target;
   };
 
-  /** Moves extents towards `target` within `budget`; returns the extents moved, in order (cur and count updated). */
+  /** Moves extents towards `target` within `budget` (updating count and free); returns the extents moved, in order. */
   const relocate = (target: Int8Array, budget: number): number[] => {
     const pending = Array.from({ length: n }, (_, i) => i).filter((i) => target[i] !== cur[i]);
     const outOf: number[][] = [[], [], []];
@@ -291,6 +306,7 @@ export function plan(input: PlanInput): Plan {
     const apply = (i: number) => { step(i, cur[i], target[i]); done[i] = 1; };
     const undo = (i: number) => { step(i, target[i], cur[i]); done[i] = 0; };
     const minOk = (i: number) => {
+      if (!hasMinimum[vOf[i]]) return true;
       const c = [...count[vOf[i]]];
       c[cur[i]]--;
       c[target[i]]++;
@@ -344,16 +360,27 @@ export function plan(input: PlanInput): Plan {
     const benefit = (i: number) => heat[i] * (cur[i] - target[i]);
     const promotions = pending.filter((i) => target[i] < cur[i] && heat[i] > 0)
       .sort((a, b) => benefit(b) - benefit(a) || ext[a] - ext[b] || vOf[a] - vOf[b]);
+    const isRepair = new Uint8Array(n);
+    for (const i of repairs) isRepair[i] = 1;
+    // The promotion's gain against what its chain demotes (gains of moves on up in the chain are not counted).
+    const worthIt = (i: number, chain: number[]) => {
+      let down = 0;
+      for (const j of chain) if (target[j] > cur[j]) down += heat[j] * (target[j] - cur[j]);
+      return benefit(i) >= stick * down + minGain * chain.length;
+    };
+    const declined = new Uint8Array(n);
     const moved: number[] = [];
     // A move done can open the way for one that failed earlier in the pass: passes repeat while they move something.
     for (let progress = true; progress && budget > 0;) {
       progress = false;
       for (const i of [...repairs, ...promotions]) {
-        if (budget <= 0) break;
-        const chain = tryMove(i, 0);
+        if (budget <= 0 || (!isRepair[i] && benefit(i) < minGain)) break; // promotions come by benefit: none after is worth it
+        const chain = declined[i] ? null : tryMove(i, 0);
         if (!chain) continue;
-        if (chain.length > budget) {
+        const worth = isRepair[i] || worthIt(i, chain);
+        if (!worth || chain.length > budget) {
           for (let k = chain.length - 1; k >= 0; k--) undo(chain[k]);
+          if (!worth) declined[i] = 1;
           continue;
         }
         budget -= chain.length;
@@ -367,7 +394,7 @@ export function plan(input: PlanInput): Plan {
   const moves: Move[] = [];
   let budget = Math.max(0, Math.floor(input.budget));
   let stuck: number[];
-  for (;;) {
+  for (let round = 1; ; round++) {
     stuck = vvols.map(() => 0);
     const target = placeTargets(stuck);
     const moved = relocate(target, budget);
@@ -376,7 +403,7 @@ export function plan(input: PlanInput): Plan {
       cur[i] = target[i];
     }
     budget -= moved.length;
-    if (moved.length === 0 || budget <= 0) break;
+    if (moved.length === 0 || budget <= 0 || round === MAX_ROUNDS) break;
   }
   vvols.forEach((_, vi) => {
     if (stuck[vi] > 0) reasons[vi].push(`${stuck[vi]} extent(s) fit no tier within the policy and the pool's capacity and stay where they are`);
