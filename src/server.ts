@@ -65,7 +65,7 @@ export function createHttpServer(services: Services, schema: GraphQLSchema): Htt
     },
     context: ({ request, connectionParams }) => {
       const token = connectionParams ? bearer(connectionParams.authorization ?? connectionParams.Authorization ?? connectionParams.token) : bearer(request.headers.get('authorization'));
-      return { role: roleOf(token), services, loaders: new Loaders(core) };
+      return { role: roleOf(token), services, loaders: new Loaders(core, (id) => services.engine.io.last(id)) };
     },
     maskedErrors: {
       maskError(error, message) {

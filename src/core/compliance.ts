@@ -2,7 +2,7 @@ import { inArray } from 'drizzle-orm';
 import type { Core } from './core.ts';
 import type { Executor } from './db/client.ts';
 import { storageContainers } from './db/tables.ts';
-import type { ComplianceViolation, PolicyRule, VirtualVolumeRow } from './plugin.ts';
+import type { ComplianceViolation, IoSample, PolicyRule, VirtualVolumeRow } from './plugin.ts';
 import { rulesByPolicy } from './services/policies.ts';
 
 export type ComplianceStatus = 'COMPLIANT' | 'NON_COMPLIANT' | 'UNKNOWN' | 'NOT_APPLICABLE' | 'OUT_OF_DATE';
@@ -25,7 +25,7 @@ export function worstOf(results: Compliance[]): Compliance {
  * SPBM compliance of many VVOLs with a fixed number of statements: the core checks each rule against
  * the VVOL's container; each plugin judges its own capabilities through its `compliance` hook.
  */
-export async function judgeCompliance(core: Core, db: Executor, vvols: readonly VirtualVolumeRow[]): Promise<Map<string, Compliance>> {
+export async function judgeCompliance(core: Core, db: Executor, vvols: readonly VirtualVolumeRow[], lastIo: (vvolId: string) => IoSample | undefined = () => undefined): Promise<Map<string, Compliance>> {
   const rules = await rulesByPolicy(db, [...new Set(vvols.map((v) => v.policyId))]);
   const containerIds = [...new Set(vvols.map((v) => v.containerId))];
   const containers = new Map(
@@ -55,7 +55,7 @@ export async function judgeCompliance(core: Core, db: Executor, vvols: readonly 
     if (!plugin.hooks?.compliance || judged.length === 0) continue;
     const items = judged.map((j) => ({ vvol: j.vvol, rules: core.rulesOf(plugin, j.rules) })).filter((i) => i.rules.length > 0);
     if (items.length === 0) continue;
-    for (const [vvolId, violations] of await plugin.hooks.compliance(db, items)) {
+    for (const [vvolId, violations] of await plugin.hooks.compliance({ db, lastIo }, items)) {
       if (violations.length === 0) continue;
       const current = result.get(vvolId)!;
       result.set(vvolId, { status: 'NON_COMPLIANT', violations: [...current.violations, ...violations] });

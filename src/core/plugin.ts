@@ -89,6 +89,25 @@ export interface ComplianceViolation {
   message: string;
 }
 
+/** What a compliance judge may look at: the database, and each VVOL's I/O in the last tick. */
+export interface ComplianceContext {
+  db: Executor;
+  lastIo(vvolId: string): IoSample | undefined;
+}
+
+/** One tick's I/O statistics of a VVOL or VM. */
+export interface IoSample {
+  time: number;
+  readIops: number;
+  writeIops: number;
+  mbps: number;
+  latencyMs: number;
+  servedIops: number;
+  throttledIops: number;
+  cacheHitRatio: number;
+  ssdServedRatio: number;
+}
+
 export interface PluginHooks {
   vvolCreated?(ctx: LifecycleContext, vvol: VirtualVolumeRow): Promise<void> | void;
   vvolDeleted?(ctx: LifecycleContext, vvol: VirtualVolumeRow): Promise<void> | void;
@@ -102,7 +121,7 @@ export interface PluginHooks {
    * Judges this plugin's capabilities for many VVOLs at once (one query, not one per VVOL).
    * Returns the violations per VVOL id; VVOLs it has nothing to say about may be left out.
    */
-  compliance?(db: Executor, items: { vvol: VirtualVolumeRow; rules: PolicyRule[] }[]): Promise<Map<string, ComplianceViolation[]>>;
+  compliance?(ctx: ComplianceContext, items: { vvol: VirtualVolumeRow; rules: PolicyRule[] }[]): Promise<Map<string, ComplianceViolation[]>> | Map<string, ComplianceViolation[]>;
   /** Engine phases, in this order every tick. */
   demand?(ctx: TickContext): Promise<void> | void;
   schedule?(ctx: TickContext): Promise<void> | void;
@@ -124,8 +143,34 @@ export interface TickContext {
   extents: ExtentStore;
   /** Emits events and raises or clears alarms; written in one batch at the end of the tick. */
   work: UnitOfWork;
-  /** Per-tick scratch shared by the phases of one tick (demand written by one, read by the next). */
-  scratch: Map<string, unknown>;
+  /** This tick's I/O, one row per VVOL with demand: each phase reads what the earlier ones wrote. */
+  io: VolumeIo[];
+  /** IOPS each pool can serve this tick (the sum of its tiers' maxIops), by pool id. */
+  poolIops: Map<string, number>;
+}
+
+/**
+ * One VVOL's I/O in one tick. The core's workload fills the demand; `schedule` (I/O control) may
+ * lower `servedIops`; `serve` (cache, tiers) sets the hit ratio, SSD share and service time; the
+ * core then derives the statistics (latency grows with the pool's utilization).
+ */
+export interface VolumeIo {
+  vvolId: string;
+  vmId: string;
+  containerId: string;
+  poolId: string;
+  /** The VVOL's policy rules, every namespace. */
+  rules: PolicyRule[];
+  readIops: number;
+  writeIops: number;
+  blockSizeBytes: number;
+  randomRatio: number;
+  /** What the array serves this tick; starts at the demand (readIops + writeIops). */
+  servedIops: number;
+  cacheHitRatio: number;
+  ssdServedRatio: number;
+  /** Milliseconds per I/O before queueing. */
+  serviceTimeMs: number;
 }
 
 export interface Plugin {

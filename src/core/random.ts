@@ -16,24 +16,36 @@ export function seededRandom(seed: string): () => number {
 }
 
 /**
- * Samples ranks 0..n-1 with P(k) ∝ 1/(k+1)^alpha (rank 0 hottest), by binary search in the CDF:
- * O(n) to build, O(log n) per sample, exact for any alpha > 0.
+ * Ranks 0..n-1 with P(k) ∝ 1/(k+1)^alpha (rank 0 hottest), sampled by binary search in the CDF:
+ * O(n) to build (build once per shape), O(log n) per sample, exact for any alpha > 0.
  */
-export function zipfSampler(n: number, alpha: number, random: () => number): () => number {
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`zipf: n must be a positive integer, got ${n}`);
-  if (!(alpha > 0)) throw new RangeError(`zipf: alpha must be > 0, got ${alpha}`);
-  const cdf = new Float64Array(n);
-  let sum = 0;
-  for (let k = 0; k < n; k++) cdf[k] = sum += 1 / (k + 1) ** alpha;
-  return () => {
-    const u = random() * sum;
+export class Zipf {
+  private readonly cdf: Float64Array;
+  private readonly sum: number;
+
+  constructor(readonly n: number, readonly alpha: number) {
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`zipf: n must be a positive integer, got ${n}`);
+    if (!(alpha > 0)) throw new RangeError(`zipf: alpha must be > 0, got ${alpha}`);
+    this.cdf = new Float64Array(n);
+    let sum = 0;
+    for (let k = 0; k < n; k++) this.cdf[k] = sum += 1 / (k + 1) ** alpha;
+    this.sum = sum;
+  }
+
+  sample(random: () => number): number {
+    const u = random() * this.sum;
     let lo = 0;
-    let hi = n - 1;
+    let hi = this.n - 1;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (cdf[mid] < u) lo = mid + 1;
+      if (this.cdf[mid] < u) lo = mid + 1;
       else hi = mid;
     }
     return lo;
-  };
+  }
+}
+
+export function zipfSampler(n: number, alpha: number, random: () => number): () => number {
+  const zipf = new Zipf(n, alpha);
+  return () => zipf.sample(random);
 }

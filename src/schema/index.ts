@@ -5,6 +5,7 @@ import { addConnectionFields } from './connections.ts';
 import { addEnums } from './core/enums.ts';
 import { addErrorTypes } from './core/errors.ts';
 import { addInventory } from './core/inventory.ts';
+import { addIo } from './core/io.ts';
 import { addOperations } from './core/operations.ts';
 import { addPolicies } from './core/policies.ts';
 import { addVirtualMachines } from './core/vms.ts';
@@ -28,6 +29,7 @@ export function buildSchema(plugins: readonly Plugin[]): GraphQLSchema {
   const vmTypes = addVirtualMachines(builder, refs, enums);
   addVirtualVolumes(builder, refs, enums, vmTypes);
   addOperations(builder, refs, enums);
+  addIo(builder, refs);
   for (const plugin of plugins) plugin.schema?.(builder, refs);
   return builder.toSchema({ sortSchema: true });
 }

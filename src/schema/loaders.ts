@@ -7,7 +7,7 @@ import {
   poolTiers, protocolEndpoints, snapshots, storageArrays, storageContainers, storagePolicies, storagePools,
   tasks, virtualDisks, virtualMachines, virtualVolumes, workloads,
 } from '../core/db/tables.ts';
-import type { PolicyRule, VirtualVolumeRow } from '../core/plugin.ts';
+import type { IoSample, PolicyRule, VirtualVolumeRow } from '../core/plugin.ts';
 import { rulesByPolicy } from '../core/services/policies.ts';
 import { presets, type WorkloadProfile } from '../core/services/workloads.ts';
 
@@ -26,7 +26,7 @@ function group<T, K>(rows: T[], key: (row: T) => K, keys: readonly K[]): T[][] {
 export class Loaders {
   private readonly loaders = new Map<string, DataLoader<unknown, unknown>>();
 
-  constructor(private readonly core: Core) {}
+  constructor(private readonly core: Core, private readonly lastIo: (id: string) => IoSample | undefined = () => undefined) {}
 
   loader<K, V>(name: string, batch: (keys: readonly K[]) => Promise<readonly (V | Error)[]>, options?: DataLoader.Options<K, V, unknown>): DataLoader<K, V> {
     let loader = this.loaders.get(name);
@@ -109,7 +109,7 @@ export class Loaders {
   /** Keyed by VVOL row (by id), since judging needs the row's policy state and container. */
   get compliance() {
     return this.loader('compliance', async (vvols: readonly VirtualVolumeRow[]) => {
-      const results = await judgeCompliance(this.core, this.core.db, vvols);
+      const results = await judgeCompliance(this.core, this.core.db, vvols, this.lastIo);
       return vvols.map((v) => results.get(v.id) as Compliance);
     }, { cacheKeyFn: (v) => v.id });
   }

@@ -69,7 +69,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
   }
 
   if (target.dataDir) mkdirSync(target.dataDir, { recursive: true });
-  const pglite = await PGlite.create(target.dataDir, target.loadDataDir ? { loadDataDir: target.loadDataDir } : {});
+  const pglite = yieldBetweenQueries(await PGlite.create(target.dataDir, target.loadDataDir ? { loadDataDir: target.loadDataDir } : {}));
   const db = drizzlePglite(pglite, { logger }) as unknown as Database;
   return {
     db,
@@ -80,6 +80,24 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
       migratePglite(db as never, { migrationsFolder: folder, migrationsTable }),
     close: () => pglite.close(),
   };
+}
+
+/**
+ * PGlite runs each statement synchronously on this thread, and hands its lock from one waiting query to the
+ * next through promises: with many requests in flight, statements and their resolvers' work chain as
+ * microtasks for seconds without the event loop turning, so sockets go unread and the HTTP server's
+ * keep-alive timers close connections that already carry a request (clients see ECONNRESET; nodejs/node#43456).
+ * Queries (not transactions, which hold PGlite's own lock) take turns here, each after one turn of the loop.
+ */
+function yieldBetweenQueries(pglite: PGlite): PGlite {
+  const query = pglite.query.bind(pglite);
+  let turn: Promise<unknown> = Promise.resolve();
+  pglite.query = ((...args: Parameters<typeof query>) => {
+    const run = turn.then(() => new Promise<void>((resolve) => setImmediate(resolve))).then(() => query(...args));
+    turn = run.catch(() => {});
+    return run;
+  }) as typeof pglite.query;
+  return pglite;
 }
 
 /** `db.execute()` returns `{ rows }` on PGlite and an array on postgres.js; this is the one place that knows. */

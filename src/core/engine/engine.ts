@@ -4,6 +4,8 @@ import { simulationState } from '../db/tables.ts';
 import { ConflictError, ValidationError } from '../errors.ts';
 import { tickPhases, type TickContext } from '../plugin.ts';
 import { stepClones } from '../services/clones.ts';
+import { topic } from '../bus.ts';
+import { loadDemand, plannedWrites, RingBuffers, rollUp, statistics, type IoStats } from './io.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
 
 /** The largest single advance: an hour of simulated time (one transaction, so a few seconds of work); loop for more. */
@@ -26,10 +28,24 @@ export class Engine {
   /** Simulated seconds since the simulation began. */
   now = 0;
   readonly statistics: TickStatistics = { ticks: 0, lastMs: 0, meanMs: 0, maxMs: 0 };
+  /** The last samples of each VVOL and VM. */
+  readonly io = new RingBuffers();
+  /** Ids (VVOL or VM) with a live ioStats subscription in this process, and how many. */
+  private readonly watched = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private queue: Promise<void> = Promise.resolve();
 
   constructor(private readonly core: Core) {}
+
+  /** Starts publishing an id's ioStats each tick; the returned function stops it. */
+  watch(id: string): () => void {
+    this.watched.set(id, (this.watched.get(id) ?? 0) + 1);
+    return () => {
+      const left = (this.watched.get(id) ?? 1) - 1;
+      if (left > 0) this.watched.set(id, left);
+      else this.watched.delete(id);
+    };
+  }
 
   get clock(): 'realtime' | 'manual' {
     return this.core.config.clock;
@@ -94,12 +110,16 @@ export class Engine {
     const now = this.now + seconds;
     const inTransaction = (fn: (work: UnitOfWork) => Promise<void>) => (outer ? fn(outer) : core.transact(fn));
     await inTransaction(async (work) => {
-      const ctx: TickContext = { tick, now, seconds, db: work.tx, extents: core.extents, work, scratch: new Map() };
+      const { active, poolIops } = await loadDemand(work.tx, now);
+      const ctx: TickContext = { tick, now, seconds, db: work.tx, extents: core.extents, work, io: active.map((a) => a.io), poolIops };
       for (const phase of tickPhases) {
+        // What I/O control let through is written before the cache and tiers see it.
+        if (phase === 'serve') await core.extents.write(work.tx, plannedWrites(active, core.extents, core.config.seed, tick, seconds));
         if (phase === 'background') await stepClones(core, work, seconds);
         for (const plugin of core.plugins) await plugin.hooks?.[phase]?.(ctx);
       }
-      await work.tx.update(simulationState).set({ tick, simulatedSeconds: Math.round(now) }).where(eq(simulationState.id, 1));
+      this.record(work, ctx, now);
+      await work.tx.update(simulationState).set({ tick, simulatedSeconds: now }).where(eq(simulationState.id, 1));
     });
     this.tick = tick;
     this.now = now;
@@ -110,5 +130,21 @@ export class Engine {
     s.meanMs += (ms - s.meanMs) / s.ticks;
     s.maxMs = Math.max(s.maxMs, ms);
     core.reconciler.kick();
+  }
+
+  /** Keeps the tick's statistics per VVOL and per VM, and publishes those someone watches once the tick commits. */
+  private record(work: UnitOfWork, ctx: TickContext, now: number): void {
+    const stats = statistics(ctx.io, ctx.poolIops, now);
+    const byVm = new Map<string, IoStats[]>();
+    for (const io of ctx.io) {
+      const sample = stats.get(io.vvolId)!;
+      this.io.push(io.vvolId, sample);
+      byVm.set(io.vmId, [...(byVm.get(io.vmId) ?? []), sample]);
+    }
+    for (const [vmId, parts] of byVm) this.io.push(vmId, rollUp(parts, now));
+    for (const id of this.watched.keys()) {
+      const sample = this.io.last(id);
+      work.publishAfterCommit(topic('io', id), sample?.time === now ? sample : rollUp([], now));
+    }
   }
 }

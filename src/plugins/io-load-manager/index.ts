@@ -1,10 +1,14 @@
 import { definePlugin } from '../../core/plugin.ts';
 import { capabilities } from './capabilities.ts';
+import { compliance, schedule } from './engine.ts';
+import { schema } from './schema.ts';
 
 export default definePlugin({
   name: 'io-load-manager',
   version: '1.0.0',
   vendor: 'NEC',
-  description: 'NEC IO Load Manager: per-volume upper and lower IOPS limits and priority within a pool',
+  description: 'IO Load Manager: per-volume IOPS upper and lower limits and priority, divided exactly per pool each tick',
   capabilities,
+  schema,
+  hooks: { schedule, compliance },
 });

@@ -1,0 +1,174 @@
+import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import type { Executor } from '../db/client.ts';
+import { poolTiers, storageContainers, virtualMachines, virtualVolumes, workloads } from '../db/tables.ts';
+import type { ExtentWrite, ExtentStore } from '../extents.ts';
+import type { IoSample, VolumeIo } from '../plugin.ts';
+import { seededRandom, Zipf } from '../random.ts';
+import { rulesByPolicy } from '../services/policies.ts';
+import { presets, type WorkloadProfile } from '../services/workloads.ts';
+
+/** Service time of an I/O with nothing faster than SAS disks behind it (no SSD tier, no cache hit). */
+export const BASE_SERVICE_TIME_MS = 5;
+/** Distinct extents one VVOL's writes may touch per tick: the rest of its writes land in those. */
+const MAX_EXTENTS_WRITTEN_PER_TICK = 8;
+
+export type IoStats = IoSample;
+
+interface ActiveVolume {
+  io: VolumeIo;
+  vmName: string;
+  /** The VVOL's place among its VM's disks, for a random stream that does not depend on uuids. */
+  unit: number;
+  provisionedBytes: number;
+  profile: WorkloadProfile;
+}
+
+function burstFactor(profile: WorkloadProfile, now: number): number {
+  const burst = profile.burst;
+  if (!burst) return 1;
+  return now % burst.periodSeconds < burst.dutyCycle * burst.periodSeconds ? burst.multiplier : 1;
+}
+
+/**
+ * The demand of every running VM's DATA VVOLs this tick: the VM's profile (and its burst, if one is
+ * on) split over its disks by size. Three statements, whatever the number of VMs.
+ */
+export async function loadDemand(db: Executor, now: number): Promise<{ active: ActiveVolume[]; poolIops: Map<string, number> }> {
+  const rows = await db
+    .select({
+      vvolId: virtualVolumes.id,
+      vmId: virtualVolumes.vmId,
+      vmName: virtualMachines.name,
+      policyId: virtualVolumes.policyId,
+      provisionedBytes: virtualVolumes.provisionedBytes,
+      containerId: virtualVolumes.containerId,
+      poolId: storageContainers.poolId,
+      workload: workloads,
+    })
+    .from(virtualVolumes)
+    .innerJoin(virtualMachines, eq(virtualMachines.id, virtualVolumes.vmId))
+    .innerJoin(storageContainers, eq(storageContainers.id, virtualVolumes.containerId))
+    .leftJoin(workloads, eq(workloads.vmId, virtualMachines.id))
+    .where(and(eq(virtualMachines.powerState, 'POWERED_ON'), eq(virtualVolumes.type, 'DATA'), isNull(virtualVolumes.snapshotId)))
+    .orderBy(asc(virtualMachines.name), asc(virtualMachines.id), asc(virtualVolumes.createdAt), asc(virtualVolumes.id));
+  const rules = await rulesByPolicy(db, [...new Set(rows.map((r) => r.policyId))]);
+  const pools = await db
+    .select({ poolId: poolTiers.poolId, iops: sql<number>`sum(${poolTiers.maxIops})::int` })
+    .from(poolTiers)
+    .groupBy(poolTiers.poolId);
+
+  const vmBytes = new Map<string, number>();
+  for (const r of rows) vmBytes.set(r.vmId!, (vmBytes.get(r.vmId!) ?? 0) + r.provisionedBytes);
+  const units = new Map<string, number>();
+  const active = rows.map((r): ActiveVolume => {
+    const profile = r.workload ?? presets.IDLE;
+    const share = (r.provisionedBytes / vmBytes.get(r.vmId!)!) * burstFactor(profile, now);
+    const unit = units.get(r.vmId!) ?? 0;
+    units.set(r.vmId!, unit + 1);
+    const readIops = profile.readIops * share;
+    const writeIops = profile.writeIops * share;
+    return {
+      vmName: r.vmName,
+      unit,
+      provisionedBytes: r.provisionedBytes,
+      profile,
+      io: {
+        vvolId: r.vvolId, vmId: r.vmId!, containerId: r.containerId, poolId: r.poolId, rules: rules.get(r.policyId) ?? [],
+        readIops, writeIops, blockSizeBytes: profile.blockSizeBytes, randomRatio: profile.randomRatio,
+        servedIops: readIops + writeIops, cacheHitRatio: 0, ssdServedRatio: 0, serviceTimeMs: BASE_SERVICE_TIME_MS,
+      },
+    };
+  });
+  return { active, poolIops: new Map(pools.map((p) => [p.poolId, p.iops])) };
+}
+
+/** Zipf CDFs by working-set size and alpha: built once, sampled by every VVOL of that shape. */
+const distributions = new Map<string, Zipf>();
+
+/**
+ * The extents each VVOL's served writes touch this tick: Zipf-distributed over its working set,
+ * from a random stream fixed by the seed, the tick, the VM's name and the disk's place, so the
+ * same seed and operations write the same extents.
+ */
+export function plannedWrites(active: ActiveVolume[], extents: ExtentStore, seed: string, tick: number, seconds: number): ExtentWrite[] {
+  const writes: ExtentWrite[] = [];
+  for (const volume of active) {
+    const { io, profile } = volume;
+    const demand = io.readIops + io.writeIops;
+    const served = demand > 0 ? io.writeIops * (io.servedIops / demand) * seconds : 0;
+    if (served <= 0) continue;
+    const random = seededRandom(`${seed}:${tick}:${volume.vmName}:${volume.unit}`);
+    const count = served >= 1 ? Math.min(MAX_EXTENTS_WRITTEN_PER_TICK, Math.ceil(served)) : random() < served ? 1 : 0;
+    if (count === 0) continue;
+    const total = extents.extentCount(volume.provisionedBytes);
+    const workingSet = Math.max(1, Math.ceil(total * profile.workingSetRatio));
+    const key = `${workingSet}:${profile.zipfAlpha}`;
+    const zipf = distributions.get(key) ?? new Zipf(workingSet, profile.zipfAlpha);
+    distributions.set(key, zipf);
+    const indexes = new Set<number>();
+    // Ranks map to extents through a fixed stride so the hottest extents are spread over the disk.
+    for (let i = 0; i < count; i++) indexes.add(Number((BigInt(zipf.sample(random)) * 2654435761n) % BigInt(workingSet)));
+    writes.push({ vvolId: io.vvolId, indexes: [...indexes] });
+  }
+  return writes;
+}
+
+/** Statistics per VVOL from the finished tick: latency rises as the pool fills (an M/M/1-like queue). */
+export function statistics(io: VolumeIo[], poolIops: Map<string, number>, time: number): Map<string, IoStats> {
+  const poolServed = new Map<string, number>();
+  for (const v of io) poolServed.set(v.poolId, (poolServed.get(v.poolId) ?? 0) + v.servedIops);
+  const stats = new Map<string, IoStats>();
+  for (const v of io) {
+    const demand = v.readIops + v.writeIops;
+    const servedShare = demand > 0 ? v.servedIops / demand : 0;
+    const capacity = poolIops.get(v.poolId) ?? 0;
+    const utilization = capacity > 0 ? Math.min(0.95, poolServed.get(v.poolId)! / capacity) : 0.95;
+    stats.set(v.vvolId, {
+      time,
+      readIops: v.readIops * servedShare,
+      writeIops: v.writeIops * servedShare,
+      mbps: (v.servedIops * v.blockSizeBytes) / 1e6,
+      latencyMs: v.servedIops > 0 ? v.serviceTimeMs / (1 - utilization) : 0,
+      servedIops: v.servedIops,
+      throttledIops: Math.max(0, demand - v.servedIops),
+      cacheHitRatio: v.cacheHitRatio,
+      ssdServedRatio: v.ssdServedRatio,
+    });
+  }
+  return stats;
+}
+
+/** A VM's statistics: sums of its VVOLs', latency and ratios weighted by served IOPS. */
+export function rollUp(parts: IoStats[], time: number): IoStats {
+  const served = parts.reduce((s, p) => s + p.servedIops, 0);
+  const weighted = (pick: (p: IoStats) => number) => (served > 0 ? parts.reduce((s, p) => s + pick(p) * p.servedIops, 0) / served : 0);
+  return {
+    time,
+    readIops: parts.reduce((s, p) => s + p.readIops, 0),
+    writeIops: parts.reduce((s, p) => s + p.writeIops, 0),
+    mbps: parts.reduce((s, p) => s + p.mbps, 0),
+    latencyMs: weighted((p) => p.latencyMs),
+    servedIops: served,
+    throttledIops: parts.reduce((s, p) => s + p.throttledIops, 0),
+    cacheHitRatio: weighted((p) => p.cacheHitRatio),
+    ssdServedRatio: weighted((p) => p.ssdServedRatio),
+  };
+}
+
+/** The last `size` samples of each VVOL and VM, in memory (per-tick statistics are not kept in the database). */
+export class RingBuffers {
+  private readonly buffers = new Map<string, IoStats[]>();
+  constructor(private readonly size = 600) {}
+  push(id: string, sample: IoStats): void {
+    const buffer = this.buffers.get(id) ?? [];
+    buffer.push(sample);
+    if (buffer.length > this.size) buffer.shift();
+    this.buffers.set(id, buffer);
+  }
+  last(id: string): IoStats | undefined {
+    return this.buffers.get(id)?.at(-1);
+  }
+  recent(id: string, count: number): IoStats[] {
+    return (this.buffers.get(id) ?? []).slice(-count);
+  }
+}

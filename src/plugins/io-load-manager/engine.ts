@@ -1,0 +1,75 @@
+import type { ComplianceContext, ComplianceViolation, PolicyRule, TickContext, VirtualVolumeRow } from '../../core/plugin.ts';
+import { allocate, type Claim, type Priority } from './allocate.ts';
+
+export interface Limits {
+  lowerLimit: number;
+  upperLimit: number;
+  priority: Priority;
+}
+
+/** The nec.iolm rules of a policy, with NEC's defaults (0 = no limit, MEDIUM). */
+export function limitsOf(rules: readonly PolicyRule[]): Limits {
+  const value = (id: string) => rules.find((r) => r.capabilityId === `nec.iolm.${id}`)?.value;
+  return {
+    lowerLimit: (value('lowerLimit') as number | undefined) ?? 0,
+    upperLimit: (value('upperLimit') as number | undefined) ?? 0,
+    priority: (value('priority') as Priority | undefined) ?? 'MEDIUM',
+  };
+}
+
+/** Pools whose lower limits exceeded their capacity at the last tick, so the alarm is written only when that changes. */
+const overcommitted = new Map<string, boolean>();
+
+/**
+ * The schedule phase: per pool, the exact allocation of its IOPS between its VVOLs (lower limits,
+ * then priority shares, capped by upper limits and demand); what is not allocated is throttled.
+ */
+export async function schedule(ctx: TickContext): Promise<void> {
+  // Every pool, busy or not, so that an alarm clears once its VVOLs stop asking.
+  const byPool = new Map<string, TickContext['io']>([...ctx.poolIops.keys()].map((id) => [id, []]));
+  for (const io of ctx.io) byPool.get(io.poolId)?.push(io);
+  for (const [poolId, volumes] of byPool) {
+    const capacity = ctx.poolIops.get(poolId) ?? 0;
+    const claims: Claim[] = volumes.map((io) => {
+      const { lowerLimit, upperLimit, priority } = limitsOf(io.rules);
+      return { demand: io.readIops + io.writeIops, lower: lowerLimit, upper: upperLimit, priority };
+    });
+    const served = allocate(capacity, claims);
+    volumes.forEach((io, i) => (io.servedIops = Math.min(io.servedIops, served[i])));
+
+    const reserved = claims.reduce((sum, c) => sum + Math.min(c.lower, c.demand), 0);
+    const over = reserved > capacity;
+    if (overcommitted.get(poolId) !== over) {
+      overcommitted.set(poolId, over);
+      await ctx.work.setAlarm({
+        kind: 'CAPABILITY',
+        entityType: 'StoragePool',
+        entityId: poolId,
+        status: over ? 'RED' : 'GREEN',
+        message: over
+          ? `IO Load Manager: lower limits in demand (${Math.round(reserved)} IOPS) exceed the pool's ${capacity} IOPS; they are cut in proportion`
+          : `IO Load Manager: the pool's ${capacity} IOPS cover its lower limits again`,
+      });
+    }
+  }
+}
+
+/** NON_COMPLIANT when, at the last tick, a VVOL asked for at least its lower limit and was served less. */
+export function compliance(ctx: ComplianceContext, items: { vvol: VirtualVolumeRow; rules: PolicyRule[] }[]): Map<string, ComplianceViolation[]> {
+  const result = new Map<string, ComplianceViolation[]>();
+  for (const { vvol, rules } of items) {
+    const { lowerLimit } = limitsOf(rules);
+    const sample = ctx.lastIo(vvol.id);
+    if (lowerLimit === 0 || !sample) continue;
+    const demand = sample.servedIops + sample.throttledIops;
+    if (demand >= lowerLimit && sample.servedIops < lowerLimit - 1e-6) {
+      result.set(vvol.id, [{
+        capabilityId: 'nec.iolm.lowerLimit',
+        expected: `${lowerLimit} IOPS`,
+        current: `${Math.floor(sample.servedIops)} IOPS`,
+        message: `Served ${Math.floor(sample.servedIops)} of a guaranteed ${lowerLimit} IOPS while asking for ${Math.round(demand)}`,
+      }]);
+    }
+  }
+  return result;
+}
