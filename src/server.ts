@@ -107,6 +107,11 @@ export function createHttpServer(services: Services, schema: GraphQLSchema): Htt
     core.database.statements.run(() => yoga.handle(req, res, { req }));
   });
 
+  // Under heavy load the event loop can stall for seconds; Node's 5 s keep-alive default then closes
+  // connections that already carry the client's next request (clients see ECONNRESET).
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+
   const wsServer = new WebSocketServer({ server, path: '/graphql' });
   const ws = useServer(
     {

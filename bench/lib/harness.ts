@@ -1,0 +1,286 @@
+/** What every bench needs: a throwaway database, a server in a child process, a load driver, machine facts. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
+import { openDatabase, type DatabaseHandle } from '../../src/core/db/client.ts';
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Fixed tokens, so the bench (client) and the server (child process) agree without talking. */
+export const benchTokens = {
+  storageAdmin: 'bench-storage-admin-token',
+  vmAdmin: 'bench-vm-admin-token',
+  viewer: 'bench-viewer-token',
+} as const;
+export const benchTokenSpec = Object.entries(benchTokens).map(([role, token]) => `${role}:${token}`).join(',');
+
+export function progress(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+export function machine() {
+  const model = (() => {
+    try {
+      return /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1].trim() ?? cpus()[0]?.model;
+    } catch {
+      return cpus()[0]?.model;
+    }
+  })();
+  return { node: process.version, cpuModel: model ?? 'unknown', cpuCores: availableParallelism(), platform: `${process.platform}-${process.arch}` };
+}
+
+export interface BenchDatabase {
+  kind: 'pglite' | 'postgres';
+  /** The handle the bench seeds through (an in-memory PGlite, or postgres.js on the throwaway database). */
+  handle: DatabaseHandle;
+  /** DATABASE_URL for the server process (postgres only). */
+  url?: string;
+  /** Drops the throwaway database (postgres); idempotent. */
+  drop(): Promise<void>;
+}
+
+/**
+ * With DATABASE_URL: `create database vvolgraph_bench_<random>` on that server (dropped by drop()); else an
+ * in-memory PGlite. Not migrated yet: createApp (or handle.migrate()) does that.
+ */
+export async function throwawayDatabase(): Promise<BenchDatabase> {
+  const adminUrl = process.env.DATABASE_URL;
+  if (!adminUrl) return { kind: 'pglite', handle: await openDatabase({ kind: 'pglite' }), drop: async () => {} };
+  const name = `vvolgraph_bench_${randomBytes(6).toString('hex')}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  const target = new URL(adminUrl);
+  target.pathname = `/${name}`;
+  let dropped = false;
+  return {
+    kind: 'postgres',
+    handle: await openDatabase({ kind: 'postgres', url: target.toString() }),
+    url: target.toString(),
+    drop: async () => {
+      if (dropped) return;
+      dropped = true;
+      const dropper = postgres(adminUrl, { max: 1, onnotice: () => {} });
+      await dropper.unsafe(`drop database if exists ${name} with (force)`);
+      await dropper.end();
+    },
+  };
+}
+
+export interface ServerStats {
+  /** CPU time the server process used (user + system) since the last stats() call, ms. */
+  cpuMs: number;
+  /** Event-loop delay since the last stats() call: how long a ready callback (a socket read, a timer) had to wait. */
+  eventLoopP99Ms: number;
+  eventLoopMaxMs: number;
+}
+
+export interface ServerProcess {
+  url: string;
+  pid: number;
+  database: string;
+  /** Asks the server for its CPU time and event-loop delay since the previous call (and resets them). */
+  stats(): Promise<ServerStats>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts bench/lib/server.ts (what `src/main.ts serve` does) in a child process on the same Node, with tsx's
+ * loader, and waits until it listens. The child is node itself (not npx), so its pid is the server's.
+ * It talks JSON lines: it prints { url, pid, database } once listening, and { stats } for each "stats" line
+ * written to its stdin.
+ */
+export async function startServer(env: Record<string, string | undefined>): Promise<ServerProcess> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env };
+  for (const [key, value] of Object.entries(env)) {
+    if (value === undefined) delete childEnv[key];
+    else childEnv[key] = value;
+  }
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'bench', 'lib', 'server.ts')], {
+    cwd: repoRoot,
+    env: childEnv,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let stopping = false;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const waiters: ((message: any) => boolean)[] = [];
+  const failures: ((error: Error) => void)[] = [];
+  child.once('exit', (code, signal) => {
+    if (stopping) return;
+    const error = new Error(`the server (pid ${child.pid}) exited unexpectedly: code ${code}, signal ${signal}`);
+    progress(error.message);
+    for (const fail of failures.splice(0)) fail(error);
+  });
+  let buffer = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString('utf8');
+    const lines = buffer.split('\n');
+    buffer = lines.pop()!;
+    for (const line of lines) {
+      let message: unknown;
+      try {
+        message = JSON.parse(line);
+      } catch {
+        process.stderr.write(`[server] ${line}\n`);
+        continue;
+      }
+      const i = waiters.findIndex((accepts) => accepts(message));
+      if (i >= 0) waiters.splice(i, 1);
+      else process.stderr.write(`[server] ${line}\n`);
+    }
+  });
+  const next = <T>(accepts: (message: any) => T | undefined) =>
+    new Promise<T>((resolve, reject) => {
+      failures.push(reject);
+      waiters.push((message) => {
+        const value = accepts(message);
+        if (value === undefined) return false;
+        resolve(value);
+        return true;
+      });
+    });
+  const ready = await next<{ url: string; pid: number; database: string }>((m) => (typeof m?.url === 'string' ? m : undefined));
+  const timer = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+  return {
+    ...ready,
+    stats: () => {
+      const reply = next<ServerStats>((m) => m?.stats);
+      child.stdin!.write('stats\n');
+      return reply;
+    },
+    stop: async () => {
+      stopping = true;
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await Promise.race([exited, timer(10_000)]);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+}
+
+/** Resident and peak resident memory of a process, in MB, from /proc/<pid>/status. */
+export function memoryOf(pid: number): { rssMB: number; peakRssMB: number } | null {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    return { rssMB: round(kb('VmRSS') / 1024, 1), peakRssMB: round(kb('VmHWM') / 1024, 1) };
+  } catch {
+    return null;
+  }
+}
+
+export function round(value: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+/** Nearest-rank percentile of sorted values. */
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+export interface GraphqlCase {
+  url: string;
+  token: string;
+  query: string;
+  variables: Record<string, unknown>;
+  clients: number;
+  requests: number;
+  /** Stops issuing requests after this long, whatever is left. */
+  maxSeconds: number;
+  /** Checks a parsed response (throws if wrong); run on the first response of each client. */
+  check?: (body: GraphqlBody) => void;
+}
+
+export interface GraphqlBody {
+  data?: any;
+  errors?: { message: string }[];
+  extensions?: { sqlStatements?: number };
+}
+
+export interface CaseResult {
+  requests: number;
+  seconds: number;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  meanMs: number;
+  /** Distinct values of extensions.sqlStatements seen (one, if nothing varies). */
+  sqlStatements: number[];
+  /** Requests that got no HTTP answer (connection reset or refused); not in the latencies. */
+  connectionErrors: number;
+  firstConnectionError?: string;
+  truncated: boolean;
+}
+
+/**
+ * `clients` loops, each sending the next request as soon as its last answer is read, until `requests` were
+ * sent (or maxSeconds passed). Latency is from sending to the last byte of the body. Bodies are parsed in
+ * full only for the first answer of each client (check); the others are scanned for errors and for
+ * extensions.sqlStatements, so the client spends little CPU that the server could use.
+ */
+export async function driveGraphql(c: GraphqlCase): Promise<CaseResult> {
+  const body = JSON.stringify({ query: c.query, variables: c.variables });
+  const headers = { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${c.token}` };
+  const latencies: number[] = [];
+  const statements = new Set<number>();
+  let issued = 0;
+  let connectionErrors = 0;
+  let firstConnectionError: string | undefined;
+  const started = performance.now();
+  const deadline = started + c.maxSeconds * 1000;
+  const client = async () => {
+    let first = true;
+    while (issued < c.requests && performance.now() < deadline) {
+      issued += 1;
+      const t0 = performance.now();
+      let response: Response;
+      let text: string;
+      try {
+        response = await fetch(`${c.url}/graphql`, { method: 'POST', headers, body });
+        text = await response.text();
+      } catch (error) {
+        // undici reports a reset keep-alive connection as "fetch failed" with the socket error as cause.
+        connectionErrors += 1;
+        firstConnectionError ??= String((error as { cause?: unknown }).cause ?? error);
+        continue;
+      }
+      latencies.push(performance.now() - t0);
+      if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${text.slice(0, 500)}`);
+      if (first) {
+        first = false;
+        const parsed = JSON.parse(text) as GraphqlBody;
+        if (parsed.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(parsed.errors).slice(0, 1000)}`);
+        c.check?.(parsed);
+      } else if (text.startsWith('{"errors"') || text.includes('"errors":[')) {
+        throw new Error(`GraphQL errors: ${text.slice(0, 1000)}`);
+      }
+      const match = /"sqlStatements":(\d+)/.exec(text.slice(-200));
+      if (!match) throw new Error('the response has no extensions.sqlStatements');
+      statements.add(Number(match[1]));
+    }
+  };
+  await Promise.all(Array.from({ length: c.clients }, client));
+  const seconds = (performance.now() - started) / 1000;
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return {
+    requests: latencies.length,
+    seconds: round(seconds, 2),
+    requestsPerSecond: round(latencies.length / seconds, 1),
+    p50Ms: round(percentile(sorted, 50)),
+    p99Ms: round(percentile(sorted, 99)),
+    meanMs: round(sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length)),
+    sqlStatements: [...statements].sort((a, b) => a - b),
+    connectionErrors,
+    ...(firstConnectionError ? { firstConnectionError } : {}),
+    truncated: latencies.length + connectionErrors < c.requests,
+  };
+}

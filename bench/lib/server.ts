@@ -1,0 +1,48 @@
+/**
+ * The server side of a bench, in a process of its own: `src/main.ts serve` (loadConfig + createApp),
+ * except that an embedded database can be loaded from a PGlite dump the bench seeded (BENCH_PGLITE_DUMP),
+ * so an in-memory PGlite can be handed over from the seeding process. With DATABASE_URL it is exactly
+ * what `serve` does.
+ *
+ * Prints one JSON line when listening: { url, pid, database }; answers each "stats" line on stdin with
+ * { stats: { cpuMs, eventLoopP99Ms, eventLoopMaxMs } } since the previous one. Stops on SIGTERM/SIGINT or
+ * when stdin closes (the bench process went away).
+ */
+import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { createApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/core/config.ts';
+import { openDatabase } from '../../src/core/db/client.ts';
+
+const config = loadConfig();
+const dump = process.env.BENCH_PGLITE_DUMP;
+const database = !config.databaseUrl && dump ? await openDatabase({ kind: 'pglite', loadDataDir: new Blob([readFileSync(dump)]) }) : undefined;
+const app = await createApp(config, database ? { database } : {});
+
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  await app.close().catch((error) => console.error('server close failed', error));
+  process.exit(0);
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);
+process.stdin.on('end', stop);
+process.stdin.on('error', stop);
+
+const loop = monitorEventLoopDelay({ resolution: 10 });
+loop.enable();
+let cpu = process.cpuUsage();
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line.trim() !== 'stats') return;
+  const used = process.cpuUsage(cpu);
+  cpu = process.cpuUsage();
+  const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+  const stats = { cpuMs: Math.round((used.user + used.system) / 1000), eventLoopP99Ms: ms(loop.percentile(99)), eventLoopMaxMs: ms(loop.max) };
+  loop.reset();
+  process.stdout.write(`${JSON.stringify({ stats })}\n`);
+});
+
+process.stdout.write(`${JSON.stringify({ url: app.url, pid: process.pid, database: app.core.database.kind })}\n`);
