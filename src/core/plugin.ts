@@ -165,6 +165,16 @@ export interface VolumeIo {
   writeIops: number;
   blockSizeBytes: number;
   randomRatio: number;
+  /** Extents of the VVOL (written or not), and the first `workingSetExtents` of its ranks that I/O falls on. */
+  extentCount: number;
+  workingSetExtents: number;
+  /** Skew of the accesses over the working set (Zipf alpha). */
+  zipfAlpha: number;
+  /**
+   * `count` extent indexes accessed this tick, drawn like the workload's writes (same distribution,
+   * a stream fixed by seed, tick and VVOL): a sampled access stream for caches and heat maps.
+   */
+  sample(count: number): number[];
   /** What the array serves this tick; starts at the demand (readIops + writeIops). */
   servedIops: number;
   cacheHitRatio: number;

@@ -110,11 +110,11 @@ export class Engine {
     const now = this.now + seconds;
     const inTransaction = (fn: (work: UnitOfWork) => Promise<void>) => (outer ? fn(outer) : core.transact(fn));
     await inTransaction(async (work) => {
-      const { active, poolIops } = await loadDemand(work.tx, now);
+      const { active, poolIops } = await loadDemand(work.tx, core.extents, core.config.seed, tick, now);
       const ctx: TickContext = { tick, now, seconds, db: work.tx, extents: core.extents, work, io: active.map((a) => a.io), poolIops };
       for (const phase of tickPhases) {
         // What I/O control let through is written before the cache and tiers see it.
-        if (phase === 'serve') await core.extents.write(work.tx, plannedWrites(active, core.extents, core.config.seed, tick, seconds));
+        if (phase === 'serve') await core.extents.write(work.tx, plannedWrites(active, core.config.seed, tick, seconds));
         if (phase === 'background') await stepClones(core, work, seconds);
         for (const plugin of core.plugins) await plugin.hooks?.[phase]?.(ctx);
       }

@@ -1,7 +1,7 @@
 import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 import { poolTiers, storageContainers, virtualMachines, virtualVolumes, workloads } from '../db/tables.ts';
-import type { ExtentWrite, ExtentStore } from '../extents.ts';
+import type { ExtentStore, ExtentWrite } from '../extents.ts';
 import type { IoSample, VolumeIo } from '../plugin.ts';
 import { seededRandom, Zipf } from '../random.ts';
 import { rulesByPolicy } from '../services/policies.ts';
@@ -19,8 +19,6 @@ interface ActiveVolume {
   vmName: string;
   /** The VVOL's place among its VM's disks, for a random stream that does not depend on uuids. */
   unit: number;
-  provisionedBytes: number;
-  profile: WorkloadProfile;
 }
 
 function burstFactor(profile: WorkloadProfile, now: number): number {
@@ -33,7 +31,7 @@ function burstFactor(profile: WorkloadProfile, now: number): number {
  * The demand of every running VM's DATA VVOLs this tick: the VM's profile (and its burst, if one is
  * on) split over its disks by size. Three statements, whatever the number of VMs.
  */
-export async function loadDemand(db: Executor, now: number): Promise<{ active: ActiveVolume[]; poolIops: Map<string, number> }> {
+export async function loadDemand(db: Executor, extents: ExtentStore, seed: string, tick: number, now: number): Promise<{ active: ActiveVolume[]; poolIops: Map<string, number> }> {
   const rows = await db
     .select({
       vvolId: virtualVolumes.id,
@@ -67,14 +65,17 @@ export async function loadDemand(db: Executor, now: number): Promise<{ active: A
     units.set(r.vmId!, unit + 1);
     const readIops = profile.readIops * share;
     const writeIops = profile.writeIops * share;
+    const extentCount = extents.extentCount(r.provisionedBytes);
+    const workingSetExtents = Math.max(1, Math.ceil(extentCount * profile.workingSetRatio));
+    const stream = `${seed}:${tick}:${r.vmName}:${unit}`;
     return {
       vmName: r.vmName,
       unit,
-      provisionedBytes: r.provisionedBytes,
-      profile,
       io: {
         vvolId: r.vvolId, vmId: r.vmId!, containerId: r.containerId, poolId: r.poolId, rules: rules.get(r.policyId) ?? [],
         readIops, writeIops, blockSizeBytes: profile.blockSizeBytes, randomRatio: profile.randomRatio,
+        extentCount, workingSetExtents, zipfAlpha: profile.zipfAlpha,
+        sample: (count) => drawExtents(workingSetExtents, profile.zipfAlpha, seededRandom(`${stream}:reads`), count),
         servedIops: readIops + writeIops, cacheHitRatio: 0, ssdServedRatio: 0, serviceTimeMs: BASE_SERVICE_TIME_MS,
       },
     };
@@ -83,32 +84,31 @@ export async function loadDemand(db: Executor, now: number): Promise<{ active: A
 }
 
 /** Zipf CDFs by working-set size and alpha: built once, sampled by every VVOL of that shape. */
+/** Zipf CDFs by working-set size and alpha: built once, sampled by every VVOL of that shape. */
 const distributions = new Map<string, Zipf>();
 
+/** `count` extent indexes over a working set: Zipf ranks spread over the disk by a fixed stride. */
+function drawExtents(workingSet: number, alpha: number, random: () => number, count: number): number[] {
+  const key = `${workingSet}:${alpha}`;
+  const zipf = distributions.get(key) ?? new Zipf(workingSet, alpha);
+  distributions.set(key, zipf);
+  return Array.from({ length: count }, () => Number((BigInt(zipf.sample(random)) * 2654435761n) % BigInt(workingSet)));
+}
+
 /**
- * The extents each VVOL's served writes touch this tick: Zipf-distributed over its working set,
- * from a random stream fixed by the seed, the tick, the VM's name and the disk's place, so the
- * same seed and operations write the same extents.
+ * The extents each VVOL's served writes touch this tick, drawn over its working set from a stream
+ * fixed by the seed, the tick, the VM's name and the disk's place: same seed and operations, same
+ * extents written.
  */
-export function plannedWrites(active: ActiveVolume[], extents: ExtentStore, seed: string, tick: number, seconds: number): ExtentWrite[] {
+export function plannedWrites(active: ActiveVolume[], seed: string, tick: number, seconds: number): ExtentWrite[] {
   const writes: ExtentWrite[] = [];
-  for (const volume of active) {
-    const { io, profile } = volume;
+  for (const { io, vmName, unit } of active) {
     const demand = io.readIops + io.writeIops;
     const served = demand > 0 ? io.writeIops * (io.servedIops / demand) * seconds : 0;
     if (served <= 0) continue;
-    const random = seededRandom(`${seed}:${tick}:${volume.vmName}:${volume.unit}`);
+    const random = seededRandom(`${seed}:${tick}:${vmName}:${unit}`);
     const count = served >= 1 ? Math.min(MAX_EXTENTS_WRITTEN_PER_TICK, Math.ceil(served)) : random() < served ? 1 : 0;
-    if (count === 0) continue;
-    const total = extents.extentCount(volume.provisionedBytes);
-    const workingSet = Math.max(1, Math.ceil(total * profile.workingSetRatio));
-    const key = `${workingSet}:${profile.zipfAlpha}`;
-    const zipf = distributions.get(key) ?? new Zipf(workingSet, profile.zipfAlpha);
-    distributions.set(key, zipf);
-    const indexes = new Set<number>();
-    // Ranks map to extents through a fixed stride so the hottest extents are spread over the disk.
-    for (let i = 0; i < count; i++) indexes.add(Number((BigInt(zipf.sample(random)) * 2654435761n) % BigInt(workingSet)));
-    writes.push({ vvolId: io.vvolId, indexes: [...indexes] });
+    if (count > 0) writes.push({ vvolId: io.vvolId, indexes: [...new Set(drawExtents(io.workingSetExtents, io.zipfAlpha, random, count))] });
   }
   return writes;
 }
