@@ -1,12 +1,10 @@
 /** What every bench needs: a throwaway database, a server in a child process, a load driver, machine facts. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import postgres from 'postgres';
-import { openDatabase, type DatabaseHandle } from '../../src/core/db/client.ts';
+import { createThrowawayDatabase, openDatabase, type DatabaseHandle } from '../../src/core/db/client.ts';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -50,25 +48,8 @@ export interface BenchDatabase {
 export async function throwawayDatabase(): Promise<BenchDatabase> {
   const adminUrl = process.env.DATABASE_URL;
   if (!adminUrl) return { kind: 'pglite', handle: await openDatabase({ kind: 'pglite' }), drop: async () => {} };
-  const name = `vvolgraph_bench_${randomBytes(6).toString('hex')}`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  await admin.end();
-  const target = new URL(adminUrl);
-  target.pathname = `/${name}`;
-  let dropped = false;
-  return {
-    kind: 'postgres',
-    handle: await openDatabase({ kind: 'postgres', url: target.toString() }),
-    url: target.toString(),
-    drop: async () => {
-      if (dropped) return;
-      dropped = true;
-      const dropper = postgres(adminUrl, { max: 1, onnotice: () => {} });
-      await dropper.unsafe(`drop database if exists ${name} with (force)`);
-      await dropper.end();
-    },
-  };
+  const { url, drop } = await createThrowawayDatabase(adminUrl, 'vvolgraph_bench');
+  return { kind: 'postgres', handle: await openDatabase({ kind: 'postgres', url }), url, drop };
 }
 
 export interface ServerStats {

@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import postgres from 'postgres';
 import { createApp, type App, type AppOptions } from '../../src/app.ts';
 import { loadConfig, type Role } from '../../src/core/config.ts';
-import { openDatabase, type DatabaseHandle } from '../../src/core/db/client.ts';
+import { createThrowawayDatabase, openDatabase, type DatabaseHandle } from '../../src/core/db/client.ts';
 import { seedInventory, seedPolicies } from '../../src/core/demo.ts';
 
 export const testTokens: Record<Role, string> = {
@@ -23,21 +21,8 @@ async function freshDatabase(): Promise<{ database: DatabaseHandle; drop: () => 
     const database = await openDatabase({ kind: 'pglite', loadDataDir: template ? new Blob([readFileSync(template)]) : undefined });
     return { database, drop: async () => {} };
   }
-  const name = `vvolgraph_test_${randomBytes(6).toString('hex')}`;
-  const admin = postgres(url, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  await admin.end();
-  const target = new URL(url);
-  target.pathname = `/${name}`;
-  const database = await openDatabase({ kind: 'postgres', url: target.toString() });
-  return {
-    database,
-    drop: async () => {
-      const dropper = postgres(url, { max: 1, onnotice: () => {} });
-      await dropper.unsafe(`drop database if exists ${name} with (force)`);
-      await dropper.end();
-    },
-  };
+  const { url: target, drop } = await createThrowawayDatabase(url, 'vvolgraph_test');
+  return { database: await openDatabase({ kind: 'postgres', url: target }), drop };
 }
 
 export interface TestApp extends App {
