@@ -51,3 +51,16 @@ describe('query limits', () => {
     expect(result.errors?.map((e) => e.message)).toEqual(['"garbage" is not a global id']);
   });
 });
+
+describe('events(kinds)', () => {
+  it('finds a rare kind however many other events came first, with vm.* matching by prefix only', async () => {
+    for (let i = 0; i < 30; i++) await app.query(`mutation($n: String!) { createStoragePolicy(input: { name: $n, rules: [] }) { __typename } }`, { n: `noise-${i}` });
+    const { createStoragePolicy } = await app.query(`mutation { createStoragePolicy(input: { name: "rare", rules: [] }) { ... on CreateStoragePolicyPayload { storagePolicy { id } } } }`);
+    await app.query(`mutation($id: ID!) { deleteStoragePolicy(input: { id: $id }) { __typename } }`, { id: createStoragePolicy.storagePolicy.id });
+    const found = await app.query(`{ events(first: 1, kinds: ["policy.deleted"]) { kind message } }`);
+    expect(found.events).toEqual([{ kind: 'policy.deleted', message: 'Storage policy rare deleted' }]);
+    const prefixed = await app.query(`{ events(first: 1000, kinds: ["policy.*"]) { kind } }`);
+    expect(prefixed.events).toHaveLength(32);
+    expect((await app.query(`{ events(kinds: ["polic%.*"]) { kind } }`)).events).toEqual([]);
+  });
+});

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, inArray, ne } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, like, ne, or } from 'drizzle-orm';
 import { filter, pipe } from 'graphql-yoga';
 import { z } from 'zod';
 import { topic } from '../../core/bus.ts';
@@ -113,9 +113,11 @@ export function addOperations(builder: Builder, refs: SchemaRefs, enums: Enums):
         kinds: t.arg.stringList({ description: 'Kinds to keep; `vm.*` keeps every vm. kind.' }),
         first: t.arg.int({ defaultValue: 100, validate: z.number().int().min(1).max(MAX_PAGE_SIZE) }),
       },
-      resolve: async (_root, args, ctx) => {
-        const rows = await ctx.services.core.db.select().from(events).where(args.after != null ? gt(events.id, args.after) : undefined).orderBy(asc(events.id)).limit(args.kinds?.length ? MAX_PAGE_SIZE * 10 : args.first!);
-        return rows.filter((e) => kindMatcher(args.kinds)(e.kind)).slice(0, args.first!);
+      resolve: (_root, args, ctx) => {
+        const kinds = args.kinds?.length
+          ? or(...args.kinds.map((k) => (k.endsWith('.*') ? like(events.kind, `${k.slice(0, -1).replace(/[\\%_]/g, (c) => `\\${c}`)}%`) : eq(events.kind, k))))
+          : undefined;
+        return ctx.services.core.db.select().from(events).where(and(args.after != null ? gt(events.id, args.after) : undefined, kinds)).orderBy(asc(events.id)).limit(args.first!);
       },
     }),
     alarms: t.field({
