@@ -1,0 +1,145 @@
+import { sql } from 'drizzle-orm';
+import { resultRows, type ExtentStore, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TickContext, type UnitOfWork, type VirtualVolumeRow } from '../../core/plugin.ts';
+import { S3FifoCache, type CacheMode } from './cache.ts';
+
+const GiB = 1024 ** 3;
+/** Accesses fed to a VVOL's cache per tick at most: a sample of its served I/O. */
+export const MAX_ACCESSES_PER_TICK = 256;
+/** Service time of an I/O served from the SSD cache. */
+export const HIT_SERVICE_TIME_MS = 0.2;
+
+export interface CacheSettings {
+  capacityGiB: number;
+  mode: CacheMode;
+}
+
+/** The nec.pc rules of a policy: the settings when the cache is enabled, else null. */
+export function settingsOf(rules: readonly PolicyRule[]): CacheSettings | null {
+  const value = (id: string) => rules.find((r) => r.capabilityId === `nec.pc.${id}`)?.value;
+  if (value('enabled') !== true) return null;
+  return { capacityGiB: (value('capacityGiB') as number | undefined) ?? 0, mode: (value('mode') as CacheMode | undefined) ?? 'READ_ONLY' };
+}
+
+export interface VolumeCache {
+  cache: S3FifoCache;
+  capacityGiB: number;
+}
+
+/**
+ * The caches of one simulated array, by VVOL id. Kept per ExtentStore (one per core), so two apps in
+ * one process (tests, determinism runs) never share caches. In memory: a restart starts them cold.
+ */
+const byStore = new WeakMap<ExtentStore, Map<string, VolumeCache>>();
+
+export function cachesOf(extents: ExtentStore): Map<string, VolumeCache> {
+  let caches = byStore.get(extents);
+  if (!caches) byStore.set(extents, (caches = new Map()));
+  return caches;
+}
+
+/** Blocks of the cache: it works at extent granularity, since the sampled stream gives extent indexes. */
+export function capacityBlocks(capacityGiB: number, extentBytes: number): number {
+  return Math.floor((capacityGiB * GiB) / extentBytes);
+}
+
+/**
+ * The serve phase: each VVOL whose policy enables the cache (and was admitted) runs its sampled
+ * access stream through its S3-FIFO cache; the tick's read hit ratio is reported and hits lower the
+ * service time. Settings changed in the policy take effect live (resize, mode); a VVOL whose policy no
+ * longer enables it loses its cache.
+ */
+export async function serve(ctx: TickContext): Promise<void> {
+  const caches = cachesOf(ctx.extents);
+  const wanted = ctx.io.filter((io) => settingsOf(io.rules) !== null);
+  for (const io of ctx.io) if (settingsOf(io.rules) === null) caches.delete(io.vvolId);
+  if (wanted.length === 0) return;
+  // One statement per tick: an INFEASIBLE VVOL (its pool's L2 cache could not hold it) has no cache, and a
+  // PENDING one without a cache waits for admission.
+  const states = new Map(
+    resultRows<{ id: string; state: string }>(await ctx.db.execute(
+      sql`select id::text as id, policy_state::text as state from virtual_volumes where id = any(${`{${wanted.map((io) => io.vvolId).join(',')}}`}::uuid[])`,
+    )).map((r) => [r.id, r.state]),
+  );
+  for (const io of wanted) {
+    const state = states.get(io.vvolId);
+    if (state === 'INFEASIBLE' || state === undefined) {
+      caches.delete(io.vvolId);
+      continue;
+    }
+    if (state === 'PENDING' && !caches.has(io.vvolId)) continue;
+    const settings = settingsOf(io.rules)!;
+    const blocks = capacityBlocks(settings.capacityGiB, ctx.extents.extentBytes);
+    let entry = caches.get(io.vvolId);
+    if (!entry) {
+      entry = { cache: new S3FifoCache(blocks, settings.mode), capacityGiB: settings.capacityGiB };
+      caches.set(io.vvolId, entry);
+    } else {
+      if (entry.cache.capacityBlocks !== blocks) entry.cache.resize(blocks);
+      if (entry.cache.cacheMode !== settings.mode) entry.cache.setMode(settings.mode);
+      entry.capacityGiB = settings.capacityGiB;
+    }
+    feed(entry.cache, io, ctx.seconds);
+  }
+}
+
+/** Runs one tick's sampled accesses through the cache and sets the VVOL's hit ratio and service time. */
+function feed(cache: S3FifoCache, io: TickContext['io'][number], seconds: number): void {
+  const count = Math.min(MAX_ACCESSES_PER_TICK, Math.round(io.servedIops * seconds));
+  if (count <= 0) return;
+  const demand = io.readIops + io.writeIops;
+  const writeShare = demand > 0 ? io.writeIops / demand : 0;
+  const before = { ...cache.stats };
+  const accesses = io.sample(count);
+  // Writes spread evenly over the stream (access i is a write when floor((i + 1)·w) passes an integer): deterministic.
+  accesses.forEach((extent, i) => cache.access(extent, Math.floor((i + 1) * writeShare) > Math.floor(i * writeShare)));
+  const readHits = cache.stats.readHits - before.readHits;
+  const reads = readHits + cache.stats.readMisses - before.readMisses;
+  const writeHits = cache.stats.writeHits - before.writeHits;
+  const readHitRatio = reads > 0 ? readHits / reads : 0;
+  const hit = cache.cacheMode === 'READ_WRITE' ? (readHits + writeHits) / count : readHitRatio * (1 - writeShare);
+  io.cacheHitRatio = readHitRatio;
+  io.serviceTimeMs = hit * HIT_SERVICE_TIME_MS + (1 - hit) * io.serviceTimeMs;
+}
+
+/** VVOLs admitted by each reconciling pass: still PENDING in the database until the pass writes its verdicts. */
+const admittedIn = new WeakMap<UnitOfWork, Set<string>>();
+
+/**
+ * Admission: the cache capacities of the pool's VVOLs holding a cache (DATA VVOLs, not snapshots, whose
+ * policy enables it and is APPLIED or IN_PROGRESS, or admitted earlier in this pass) plus this one's must
+ * fit the pool's L2 cache; else INFEASIBLE with what is left. PENDING VVOLs not yet reached are checked
+ * when they are, against this one. Only DATA VVOLs carry I/O, so only they reserve cache. One statement.
+ */
+export async function policyApplied(ctx: LifecycleContext, vvol: VirtualVolumeRow, rules: PolicyRule[]): Promise<PolicyOutcome> {
+  const settings = settingsOf(rules);
+  if (!settings) {
+    cachesOf(ctx.extents).delete(vvol.id);
+    return;
+  }
+  if (vvol.type !== 'DATA' || vvol.snapshotId !== null) return;
+  let admitted = admittedIn.get(ctx.work);
+  if (!admitted) admittedIn.set(ctx.work, (admitted = new Set()));
+  const [pool] = resultRows<{ name: string; l2: string; used: string }>(await ctx.tx.execute(sql`
+    select p.name, p.l2_cache_bytes::text as l2,
+      (select coalesce(sum((cap.value #>> '{}')::bigint), 0)::text
+         from virtual_volumes v
+         join storage_containers vc on vc.id = v.container_id
+         join policy_rules en on en.policy_id = v.policy_id and en.capability_id = 'nec.pc.enabled' and en.value = 'true'::jsonb
+         join policy_rules cap on cap.policy_id = v.policy_id and cap.capability_id = 'nec.pc.capacityGiB'
+        where vc.pool_id = p.id and v.id <> ${vvol.id}::uuid and v.type = 'DATA' and v.snapshot_id is null
+          and (v.policy_state in ('APPLIED', 'IN_PROGRESS') or v.id = any(${`{${[...admitted].join(',')}}`}::uuid[]))) as used
+    from storage_containers c join storage_pools p on p.id = c.pool_id
+    where c.id = ${vvol.containerId}::uuid`));
+  if (!pool) return;
+  const freeBytes = Number(pool.l2) - Number(pool.used) * GiB;
+  if (settings.capacityGiB * GiB > freeBytes) {
+    const free = Math.max(0, Math.floor(freeBytes / GiB));
+    return { infeasible: `nec.pc.capacityGiB: pool ${pool.name} has ${free} GiB of L2 cache left, the policy asks ${settings.capacityGiB} GiB` };
+  }
+  admitted.add(vvol.id);
+}
+
+/** A deleted VVOL's cache goes with it. */
+export function vvolDeleted(ctx: LifecycleContext, vvol: VirtualVolumeRow): void {
+  cachesOf(ctx.extents).delete(vvol.id);
+}

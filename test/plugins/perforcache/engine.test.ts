@@ -1,0 +1,183 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GiB, seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
+
+let app: TestApp;
+let ids: Awaited<ReturnType<typeof seedBasics>>;
+
+const EXTENT = 32 * 1024 * 1024;
+
+async function policy(app: TestApp, name: string, rules: [string, unknown][]) {
+  const data = await app.query(`mutation($input: CreateStoragePolicyInput!) { createStoragePolicy(input: $input) { ... on CreateStoragePolicyPayload { storagePolicy { id } } ... on UserError { message } } }`, {
+    input: { name, rules: rules.map(([capabilityId, value]) => ({ capabilityId, value })) },
+  });
+  expect(data.createStoragePolicy.storagePolicy, JSON.stringify(data)).toBeTruthy();
+  return data.createStoragePolicy.storagePolicy.id as string;
+}
+
+const cachePolicy = (app: TestApp, name: string, capacityGiB: number, mode: 'READ_ONLY' | 'READ_WRITE') =>
+  policy(app, name, [['nec.pc.enabled', true], ['nec.pc.capacityGiB', capacityGiB], ['nec.pc.mode', mode]]);
+
+interface Workload { readIops: number; writeIops: number; zipfAlpha?: number; workingSetRatio?: number }
+
+/** A running VM with `disks` 100 GiB disks in `container`, under `policyId`, running a custom workload. */
+async function runningVm(app: TestApp, name: string, policyId: string, container: string, w: Workload, disks = 1) {
+  const created = await app.query(
+    `mutation($p: ID!, $c: ID!, $d: [VirtualDiskInput!]!) { createVirtualMachine(input: { name: "${name}", policyId: $p, containerId: $c, disks: $d }) { ... on CreateVirtualMachinePayload { virtualMachine { id virtualVolumes { id type } } } ... on UserError { message } } }`,
+    { p: policyId, c: container, d: Array.from({ length: disks }, () => ({ sizeBytes: 100 * GiB })) },
+  );
+  const vm = created.createVirtualMachine.virtualMachine;
+  expect(vm, JSON.stringify(created)).toBeTruthy();
+  await app.query(`mutation($id: ID!) { powerOnVirtualMachine(input: { id: $id }) { __typename } }`, { id: vm.id });
+  const custom = { readIops: w.readIops, writeIops: w.writeIops, blockSizeBytes: 8192, randomRatio: 1, zipfAlpha: w.zipfAlpha ?? 1.2, workingSetRatio: w.workingSetRatio ?? 0.5 };
+  const set = await app.query(`mutation($id: ID!, $w: CustomWorkloadInput!) { setWorkload(input: { vmId: $id, custom: $w }) { __typename } }`, { id: vm.id, w: custom });
+  expect(set.setWorkload.__typename).toBe('SetWorkloadPayload');
+  await app.settle();
+  const data = vm.virtualVolumes.filter((v: any) => v.type === 'DATA').map((v: any) => v.id as string);
+  return { id: vm.id as string, disk: data[0] as string, disks: data as string[] };
+}
+
+const advance = async (app: TestApp, seconds = 1) => {
+  await app.query(`mutation($s: Float!) { advanceSimulation(input: { seconds: $s }) { __typename } }`, { s: seconds });
+  await app.settle();
+};
+const apply = async (app: TestApp, policyId: string, targetId: string) => {
+  const data = await app.query(`mutation($p: ID!, $t: ID!) { applyStoragePolicy(input: { policyId: $p, targetId: $t }) { __typename ... on UserError { message } } }`, { p: policyId, t: targetId });
+  expect(data.applyStoragePolicy.__typename, JSON.stringify(data)).toBe('ApplyStoragePolicyPayload');
+  await app.settle();
+};
+const state = async (app: TestApp, id: string) =>
+  (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualVolume { policyState policyReason l2Cache { enabled mode capacityBytes usedBytes hitRatio { read write all } } io { cacheHitRatio latencyMs servedIops } } } }`, { id })).node;
+
+beforeAll(async () => {
+  app = await startApp();
+  ids = await seedBasics(app);
+});
+afterAll(() => app?.close());
+
+describe('perforcache on the tick', () => {
+  let cached: Awaited<ReturnType<typeof runningVm>>;
+
+  it('a skewed read workload hits the cache and gets a lower latency than the same VM without it', async () => {
+    const withCache = await cachePolicy(app, 'cache-64', 64, 'READ_ONLY');
+    const without = await policy(app, 'no-cache', [['nec.pc.enabled', false]]);
+    const reads = { readIops: 5000, writeIops: 0, zipfAlpha: 1.2, workingSetRatio: 0.5 };
+    cached = await runningVm(app, 'cached', withCache, ids.containers['tokyo-gold'], reads);
+    const plain = await runningVm(app, 'plain', without, ids.containers['tokyo-gold'], reads);
+    expect((await state(app, cached.disk)).policyState).toBe('APPLIED');
+    for (let t = 0; t < 10; t++) await advance(app);
+
+    const hot = await state(app, cached.disk);
+    expect(hot.l2Cache).toMatchObject({ enabled: true, mode: 'READ_ONLY', capacityBytes: 64 * GiB });
+    expect(hot.l2Cache.hitRatio.read).toBeGreaterThan(0);
+    expect(hot.l2Cache.hitRatio.write).toBe(0);
+    expect(hot.l2Cache.usedBytes).toBeGreaterThan(0);
+    expect(hot.l2Cache.usedBytes).toBeLessThanOrEqual(64 * GiB);
+    expect(hot.l2Cache.usedBytes % EXTENT).toBe(0);
+    expect(hot.io.cacheHitRatio).toBeGreaterThan(0);
+
+    const cold = await state(app, plain.disk);
+    expect(cold.l2Cache).toEqual({ enabled: false, mode: null, capacityBytes: 0, usedBytes: 0, hitRatio: { read: 0, write: 0, all: 0 } });
+    expect(cold.io.cacheHitRatio).toBe(0);
+    expect(hot.io.servedIops).toBe(cold.io.servedIops);
+    expect(hot.io.latencyMs).toBeLessThan(cold.io.latencyMs);
+    // Same pool, same utilization: the ratio of latencies is the ratio of service times.
+    const hit = hot.io.cacheHitRatio;
+    expect(hot.io.latencyMs / cold.io.latencyMs).toBeCloseTo((hit * 0.2 + (1 - hit) * 5) / 5, 6);
+    await app.query(`mutation($id: ID!) { powerOffVirtualMachine(input: { id: $id }) { __typename } }`, { id: plain.id });
+  });
+
+  it('resizes live and drops the cache when the policy stops enabling it', async () => {
+    const small = await cachePolicy(app, 'cache-1', 1, 'READ_ONLY');
+    await apply(app, small, cached.id);
+    await advance(app);
+    const shrunk = await state(app, cached.disk);
+    expect(shrunk.policyState).toBe('APPLIED');
+    expect(shrunk.l2Cache).toMatchObject({ enabled: true, capacityBytes: 1 * GiB });
+    expect(shrunk.l2Cache.usedBytes).toBeGreaterThan(0);
+    expect(shrunk.l2Cache.usedBytes).toBeLessThanOrEqual(1 * GiB);
+    // The hit ratios are cumulative since the cache was created: a resize keeps them.
+    expect(shrunk.l2Cache.hitRatio.read).toBeGreaterThan(0);
+
+    const off = await policy(app, 'cache-off', [['nec.pc.enabled', false]]);
+    await apply(app, off, cached.id);
+    await advance(app);
+    const dropped = await state(app, cached.disk);
+    expect(dropped.l2Cache).toEqual({ enabled: false, mode: null, capacityBytes: 0, usedBytes: 0, hitRatio: { read: 0, write: 0, all: 0 } });
+    expect(dropped.io.cacheHitRatio).toBe(0);
+
+    // Enabled again: a new, cold cache, whose statistics start over.
+    await apply(app, small, cached.id);
+    await advance(app);
+    const again = await state(app, cached.disk);
+    expect(again.l2Cache.enabled).toBe(true);
+    expect(again.l2Cache.usedBytes).toBeGreaterThan(0);
+    await app.query(`mutation($id: ID!) { powerOffVirtualMachine(input: { id: $id }) { __typename } }`, { id: cached.id });
+  });
+
+  it('READ_ONLY never reports write hits; READ_WRITE absorbs writes too', async () => {
+    const ro = await cachePolicy(app, 'cache-ro', 64, 'READ_ONLY');
+    const rw = await cachePolicy(app, 'cache-rw', 64, 'READ_WRITE');
+    const mixed = { readIops: 3000, writeIops: 2000 };
+    const a = await runningVm(app, 'mixed-ro', ro, ids.containers['tokyo-gold'], mixed);
+    const b = await runningVm(app, 'mixed-rw', rw, ids.containers['tokyo-gold'], mixed);
+    for (let t = 0; t < 8; t++) await advance(app);
+    const readOnly = await state(app, a.disk);
+    const readWrite = await state(app, b.disk);
+    expect(readOnly.l2Cache.mode).toBe('READ_ONLY');
+    expect(readOnly.l2Cache.hitRatio.read).toBeGreaterThan(0);
+    expect(readOnly.l2Cache.hitRatio.write).toBe(0);
+    expect(readOnly.l2Cache.hitRatio.all).toBeLessThan(readOnly.l2Cache.hitRatio.read);
+    expect(readWrite.l2Cache.mode).toBe('READ_WRITE');
+    expect(readWrite.l2Cache.hitRatio.write).toBeGreaterThan(0);
+    expect(readWrite.l2Cache.hitRatio.all).toBeGreaterThan(readOnly.l2Cache.hitRatio.all);
+    expect(readWrite.io.latencyMs).toBeLessThan(readOnly.io.latencyMs);
+    for (const vm of [a, b]) await app.query(`mutation($id: ID!) { powerOffVirtualMachine(input: { id: $id }) { __typename } }`, { id: vm.id });
+  });
+
+  it("a policy asking more than the pool's L2 cache left makes the VVOLs INFEASIBLE with the reason", async () => {
+    // tokyo pool-0: 2 TiB of L2 cache, of which the VMs above hold 1 + 64 + 64 GiB.
+    const huge = await cachePolicy(app, 'cache-huge', 4096, 'READ_ONLY');
+    const vm = await runningVm(app, 'huge', huge, ids.containers['tokyo-gold'], { readIops: 1000, writeIops: 0 }, 2);
+    for (const disk of vm.disks) {
+      const s = await state(app, disk);
+      expect(s.policyState).toBe('INFEASIBLE');
+      expect(s.policyReason).toBe('perforcache: nec.pc.capacityGiB: pool pool-0 has 1919 GiB of L2 cache left, the policy asks 4096 GiB');
+    }
+    await advance(app);
+    expect((await state(app, vm.disk)).l2Cache).toMatchObject({ enabled: false, usedBytes: 0 });
+
+    // Two disks of 1000 GiB each: the first fits in what is left, the second does not (admitted in one pass).
+    const big = await cachePolicy(app, 'cache-1000', 1000, 'READ_ONLY');
+    await apply(app, big, vm.id);
+    const [first, second] = await Promise.all(vm.disks.map((d) => state(app, d)));
+    expect(first.policyState).toBe('APPLIED');
+    expect(second.policyState).toBe('INFEASIBLE');
+    expect(second.policyReason).toBe('perforcache: nec.pc.capacityGiB: pool pool-0 has 919 GiB of L2 cache left, the policy asks 1000 GiB');
+    await app.query(`mutation($id: ID!) { powerOffVirtualMachine(input: { id: $id }) { __typename } }`, { id: vm.id });
+  });
+});
+
+describe('determinism', () => {
+  it('the same seed and the same operations report the same hit ratios', async () => {
+    const run = async () => {
+      const replay = await startApp({ env: { VVOLGRAPH_SEED: 'cache-replay' } });
+      try {
+        const { containers } = await seedBasics(replay);
+        const p = await cachePolicy(replay, 'p', 16, 'READ_WRITE');
+        const vm = await runningVm(replay, 'x', p, containers['tokyo-gold'], { readIops: 4000, writeIops: 1000, zipfAlpha: 0.9, workingSetRatio: 0.8 });
+        const seen = [];
+        for (let t = 0; t < 6; t++) {
+          await advance(replay);
+          const s = await state(replay, vm.disk);
+          seen.push({ l2Cache: s.l2Cache, io: s.io });
+        }
+        return seen;
+      } finally {
+        await replay.close();
+      }
+    };
+    const [first, second] = [await run(), await run()];
+    expect(second).toEqual(first);
+    expect(first.at(-1)!.l2Cache.hitRatio.all).toBeGreaterThan(0);
+  });
+});
