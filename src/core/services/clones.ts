@@ -50,7 +50,7 @@ export async function cloneVm(core: Core, work: UnitOfWork, input: CloneInput): 
     input.mode === 'FAST' ? source.containerId : input.containerId,
     'input.containerId',
   );
-  await reserve(core, work, container.id, sizes.reduce((a, b) => a + b, 0));
+  await reserve(work, container.id, sizes.reduce((a, b) => a + b, 0));
   const [vm] = await work.tx
     .insert(virtualMachines)
     .values({ name: input.name, host: source.host, policyId, containerId: container.id, memoryBytes: source.memoryBytes })

@@ -53,7 +53,7 @@ export async function liveVvols(db: Executor, vmId: string): Promise<VirtualVolu
 }
 
 /** Reserves bytes in a container atomically, or fails with the container's free space. */
-export async function reserve(core: Core, work: UnitOfWork, containerId: string, bytes: number): Promise<void> {
+export async function reserve(work: UnitOfWork, containerId: string, bytes: number): Promise<void> {
   const [container] = await work.tx
     .update(storageContainers)
     .set({ usedBytes: sql`${storageContainers.usedBytes} + ${bytes}` })
@@ -170,7 +170,7 @@ export async function createVirtualMachine(core: Core, work: UnitOfWork, input: 
   const request = await placementRequest(db, [input.policyId, ...input.disks.map((d) => d.policyId ?? input.policyId)], sizes);
   await checkMaxVvolSize(db, input.disks, input.containerId);
   const container = await chooseContainer(core, db, request, input.containerId, 'input.containerId');
-  await reserve(core, work, container.id, request.totalBytes);
+  await reserve(work, container.id, request.totalBytes);
 
   const [vm] = await db
     .insert(virtualMachines)
@@ -230,7 +230,7 @@ export async function powerOn(core: Core, work: UnitOfWork, id: string): Promise
   if (vm.powerState === 'POWERED_ON') throw new ConflictError(`VM ${vm.name} is already POWERED_ON`, vm.powerState);
   const [copying] = await work.tx.select({ id: tasks.id }).from(tasks).where(and(eq(tasks.targetId, id), inArray(tasks.state, ['QUEUED', 'RUNNING']))).limit(1);
   if (copying) throw new ConflictError(`VM ${vm.name} has a task running (${copying.id}); wait for it`, 'BUSY');
-  await reserve(core, work, vm.containerId, vm.memoryBytes);
+  await reserve(work, vm.containerId, vm.memoryBytes);
   await insertVvols(core, work, [{ vmId: id, containerId: vm.containerId, policyId: vm.policyId, type: 'SWAP', provisionedBytes: vm.memoryBytes, metadata: { 'VMW_VmID': id, 'VMW_VVolName': `${vm.name}.vswp` } }]);
   const peId = await choosePe(work.tx, vm.containerId);
   const bound = await work.tx
@@ -274,7 +274,7 @@ export async function addDisk(core: Core, work: UnitOfWork, vmId: string, disk: 
     throw new ValidationError('input.sizeBytes', `${disk.sizeBytes} bytes exceeds the maximum VVOL size of ${container.name} (${container.maxVvolSizeBytes} bytes)`);
   }
   await chooseContainer(core, work.tx, await placementRequest(work.tx, [policyId], [disk.sizeBytes]), vm.containerId, 'input.vmId');
-  await reserve(core, work, vm.containerId, disk.sizeBytes);
+  await reserve(work, vm.containerId, disk.sizeBytes);
   const bound = vm.powerState === 'POWERED_ON';
   const peId = bound ? await choosePe(work.tx, vm.containerId) : null;
   const [vvol] = await insertVvols(core, work, [
@@ -285,7 +285,7 @@ export async function addDisk(core: Core, work: UnitOfWork, vmId: string, disk: 
   return vvol;
 }
 
-export async function resizeVvol(core: Core, work: UnitOfWork, id: string, sizeBytes: number): Promise<VirtualVolumeRow> {
+export async function resizeVvol(work: UnitOfWork, id: string, sizeBytes: number): Promise<VirtualVolumeRow> {
   const vvol = await findVvol(work.tx, id, 'input.id', true);
   if (vvol.type !== 'DATA' || vvol.snapshotId) throw new ValidationError('input.id', `Only a VM's DATA VVOLs can be resized; this is a ${vvol.snapshotId ? 'snapshot' : vvol.type} VVOL`);
   if (sizeBytes < vvol.provisionedBytes) {
@@ -296,7 +296,7 @@ export async function resizeVvol(core: Core, work: UnitOfWork, id: string, sizeB
     throw new ValidationError('input.sizeBytes', `${sizeBytes} bytes exceeds the maximum VVOL size of ${container.name} (${container.maxVvolSizeBytes} bytes)`);
   }
   if (sizeBytes === vvol.provisionedBytes) return vvol;
-  await reserve(core, work, vvol.containerId, sizeBytes - vvol.provisionedBytes);
+  await reserve(work, vvol.containerId, sizeBytes - vvol.provisionedBytes);
   const [resized] = await work.tx.update(virtualVolumes).set({ provisionedBytes: sizeBytes }).where(eq(virtualVolumes.id, id)).returning();
   work.emit({ kind: 'vvol.resized', entityType: 'VirtualVolume', entityId: id, message: `VVOL grown to ${sizeBytes} bytes`, data: { from: vvol.provisionedBytes, to: sizeBytes } });
   return resized;

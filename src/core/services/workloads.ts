@@ -1,4 +1,3 @@
-import { eq } from 'drizzle-orm';
 import { workloads } from '../db/tables.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
 import { findVm } from './vms.ts';

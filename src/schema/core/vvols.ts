@@ -1,5 +1,4 @@
 import { and, eq, isNull } from 'drizzle-orm';
-import { z } from 'zod';
 import { virtualVolumes } from '../../core/db/tables.ts';
 import type { ExtentRange } from '../../core/extents.ts';
 import { addDisk, applyPolicy, findVvol, resizeVvol } from '../../core/services/vms.ts';
@@ -136,8 +135,8 @@ export function addVirtualVolumes(builder: Builder, refs: SchemaRefs, enums: Enu
     scope: 'vmAdmin',
     input: (t) => ({ id: t.id({ required: true }), sizeBytes: t.field({ type: 'Bytes', required: true, validate: sizeBytes }) }),
     payload: (t) => ({ virtualVolume: t.field({ type: refs.VirtualVolume, resolve: (p) => p.virtualVolume }) }),
-    resolve: async (input, work, ctx) => ({
-      virtualVolume: await resizeVvol(ctx.services.core, work, decodeId(String(input.id), ['VirtualVolume'], 'input.id').id, input.sizeBytes),
+    resolve: async (input, work) => ({
+      virtualVolume: await resizeVvol(work, decodeId(String(input.id), ['VirtualVolume'], 'input.id').id, input.sizeBytes),
     }),
   });
 
