@@ -120,12 +120,12 @@ export class ExtentStore {
       return { vvolId: p.vvolId, index: p.index, contentId };
     });
 
-    for (let start = 0; start < rows.length; start += 5000) {
-      await db
-        .insert(extents)
-        .values(rows.slice(start, start + 5000))
-        .onConflictDoUpdate({ target: [extents.vvolId, extents.index], set: { contentId: sql`excluded.content_id` } });
-    }
+    // One statement with three array parameters: a multi-row VALUES list would carry three parameters per row.
+    await db.execute(sql`
+      insert into ${extents} (vvol_id, idx, content_id)
+      select * from unnest(${pgArray(rows.map((r) => r.vvolId))}::uuid[], ${pgArray(rows.map((r) => r.index))}::int[],
+                           ${pgArray(rows.map((r) => r.contentId.toString()))}::bigint[])
+      on conflict (vvol_id, idx) do update set content_id = excluded.content_id`);
 
     await db.execute(sql`
       update ${virtualVolumes} v set allocated_bytes = u.allocated, content_digest = u.digest

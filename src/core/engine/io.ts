@@ -158,7 +158,7 @@ export function rollUp(parts: IoStats[], time: number): IoStats {
 /** The last `size` samples of each VVOL and VM, in memory (per-tick statistics are not kept in the database). */
 export class RingBuffers {
   private readonly buffers = new Map<string, IoStats[]>();
-  constructor(private readonly size = 600) {}
+  constructor(private readonly size = 60) {}
   push(id: string, sample: IoStats): void {
     const buffer = this.buffers.get(id) ?? [];
     buffer.push(sample);
