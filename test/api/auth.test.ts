@@ -59,6 +59,7 @@ const matrix: Record<string, Entry> = {
     },
   },
   setWorkload: { min: 'vmAdmin', input: async () => ({ vmId: (await createVm(app, bronze())).id, preset: 'OLTP' }) },
+  relocateNow: { min: 'storageAdmin', input: async () => ({ vvolId: (await createVm(app, bronze())).disks[0] }) },
 };
 
 describe('role matrix (every mutation x every role)', () => {
@@ -69,7 +70,7 @@ describe('role matrix (every mutation x every role)', () => {
 
   it('lists exactly the policy and simulation mutations as storageAdmin-only, every VM operation as vmAdmin, and none as viewer', () => {
     const byRole = (role: Role) => Object.entries(matrix).filter(([, e]) => e.min === role).map(([name]) => name).sort();
-    expect(byRole('storageAdmin')).toEqual(['advanceSimulation', 'createStoragePolicy', 'deleteStoragePolicy', 'updateStoragePolicy']);
+    expect(byRole('storageAdmin')).toEqual(['advanceSimulation', 'createStoragePolicy', 'deleteStoragePolicy', 'relocateNow', 'updateStoragePolicy']);
     expect(byRole('viewer')).toEqual([]);
     for (const name of ['createVirtualMachine', 'deleteVirtualMachine', 'powerOnVirtualMachine', 'powerOffVirtualMachine', 'addVirtualDisk', 'resizeVirtualVolume',
       'applyStoragePolicy', 'snapshotVirtualMachine', 'revertVirtualMachine', 'deleteSnapshot', 'cloneVirtualMachine', 'cancelTask']) {

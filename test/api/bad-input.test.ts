@@ -306,6 +306,10 @@ const cases: Case[] = [
   { mutation: 'advanceSimulation', title: 'more than an hour', input: () => ({ seconds: 3_601 }), expected: invalid('input.seconds') },
   { mutation: 'advanceSimulation', title: 'a huge value', input: () => ({ seconds: 1e12 }), expected: invalid('input.seconds') },
 
+  // relocateNow (perforoptimizer)
+  { mutation: 'relocateNow', title: 'a VM id where a VVOL id belongs', input: () => ({ vvolId: f.off.id }), expected: notFound('input.vvolId') },
+  { mutation: 'relocateNow', title: 'a malformed id', input: () => ({ vvolId: 'garbage' }), expected: notFound('input.vvolId') },
+
   // setWorkload
   { mutation: 'setWorkload', title: 'both a preset and a custom profile', input: () => ({ vmId: f.off.id, preset: 'OLTP', custom: customWorkload() }), expected: invalid('input.preset') },
   { mutation: 'setWorkload', title: 'neither a preset nor a custom profile', input: () => ({ vmId: f.off.id }), expected: invalid('input.preset') },

@@ -1,0 +1,152 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GiB, seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
+
+const TiB = 1024 * GiB;
+
+let app: TestApp;
+let ids: Awaited<ReturnType<typeof seedBasics>>;
+
+async function policy(app: TestApp, name: string, rules: [string, unknown][]) {
+  const data = await app.query(`mutation($input: CreateStoragePolicyInput!) { createStoragePolicy(input: $input) { ... on CreateStoragePolicyPayload { storagePolicy { id } } ... on UserError { message } } }`, {
+    input: { name, rules: rules.map(([capabilityId, value]) => ({ capabilityId, value })) },
+  });
+  expect(data.createStoragePolicy.storagePolicy, JSON.stringify(data)).toBeTruthy();
+  return data.createStoragePolicy.storagePolicy.id as string;
+}
+
+/** A VM with one disk of `sizeBytes` in `container` under `policyId`; when `run`, powered on with a skewed read-mostly workload. */
+async function vm(app: TestApp, name: string, policyId: string, container: string, sizeBytes = 100 * GiB, run = true) {
+  const created = await app.query(
+    `mutation($p: ID!, $c: ID!, $d: [VirtualDiskInput!]!) { createVirtualMachine(input: { name: "${name}", policyId: $p, containerId: $c, disks: $d }) { ... on CreateVirtualMachinePayload { virtualMachine { id virtualVolumes { id type } } } ... on UserError { message } } }`,
+    { p: policyId, c: container, d: [{ sizeBytes }] },
+  );
+  const machine = created.createVirtualMachine.virtualMachine;
+  expect(machine, JSON.stringify(created)).toBeTruthy();
+  if (run) {
+    await app.query(`mutation($id: ID!) { powerOnVirtualMachine(input: { id: $id }) { __typename } }`, { id: machine.id });
+    const custom = { readIops: 4000, writeIops: 1000, blockSizeBytes: 8192, randomRatio: 1, zipfAlpha: 1.2, workingSetRatio: 0.5 };
+    const set = await app.query(`mutation($id: ID!, $w: CustomWorkloadInput!) { setWorkload(input: { vmId: $id, custom: $w }) { __typename } }`, { id: machine.id, w: custom });
+    expect(set.setWorkload.__typename).toBe('SetWorkloadPayload');
+  }
+  await app.settle();
+  return { id: machine.id as string, disk: machine.virtualVolumes.find((v: any) => v.type === 'DATA').id as string };
+}
+
+const advance = async (app: TestApp, seconds: number) => {
+  await app.query(`mutation($s: Float!) { advanceSimulation(input: { seconds: $s }) { __typename } }`, { s: seconds });
+  await app.settle();
+};
+const powerOff = (app: TestApp, id: string) => app.query(`mutation($id: ID!) { powerOffVirtualMachine(input: { id: $id }) { __typename } }`, { id });
+const state = async (app: TestApp, id: string) =>
+  (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualVolume { policyState policyReason tiering { bytesByTier { ssd sas nlSas } ssdServedRatio relocatedBytes state } io { latencyMs servedIops ssdServedRatio } } } }`, { id })).node;
+
+beforeAll(async () => {
+  app = await startApp();
+  ids = await seedBasics(app);
+});
+afterAll(() => app?.close());
+
+describe('perforoptimizer on the tick', () => {
+  it('promotes a skewed workload\'s hot extents to SSD within the policy\'s maximum and lowers its latency', async () => {
+    const tiered = await policy(app, 'ssd-20', [['nec.po.ssdMaxPercent', 20], ['nec.po.analysisIntervalMinutes', 1]]);
+    const capped = await policy(app, 'ssd-0', [['nec.po.ssdMaxPercent', 0], ['nec.po.analysisIntervalMinutes', 1]]);
+    const fast = await vm(app, 'fast', tiered, ids.containers['tokyo-gold']);
+    const slow = await vm(app, 'slow', capped, ids.containers['tokyo-gold']);
+    // A maximum that binds: ⌈2 % of 3200 extents⌉ = 64 extents, fewer than the hot extents written.
+    const tight = await vm(app, 'tight', await policy(app, 'ssd-2', [['nec.po.ssdMaxPercent', 2], ['nec.po.analysisIntervalMinutes', 1]]), ids.containers['tokyo-gold']);
+    expect((await state(app, fast.disk)).policyState).toBe('APPLIED');
+
+    await advance(app, 30);
+    const before = await state(app, fast.disk);
+    // Nothing relocated before the first interval ends: every extent on the default tier SAS.
+    expect(before.tiering).toMatchObject({ bytesByTier: { ssd: 0, nlSas: 0 }, ssdServedRatio: 0, relocatedBytes: 0, state: 'MONITORING' });
+    expect(before.tiering.bytesByTier.sas).toBeGreaterThan(0);
+
+    await advance(app, 150);
+    const hot = await state(app, fast.disk);
+    const cold = await state(app, slow.disk);
+    expect(hot.tiering.state).toBe('MONITORING');
+    expect(hot.tiering.bytesByTier.ssd).toBeGreaterThan(0);
+    expect(hot.tiering.bytesByTier.ssd).toBeLessThanOrEqual(0.2 * 100 * GiB);
+    expect(hot.tiering.relocatedBytes).toBeGreaterThanOrEqual(hot.tiering.bytesByTier.ssd);
+    expect(hot.tiering.ssdServedRatio).toBeGreaterThan(0);
+    expect(hot.io.ssdServedRatio).toBe(hot.tiering.ssdServedRatio);
+    expect((await state(app, tight.disk)).tiering.bytesByTier.ssd).toBe(64 * 32 * 1024 * 1024);
+
+    expect(cold.tiering).toMatchObject({ bytesByTier: { ssd: 0, nlSas: 0 }, ssdServedRatio: 0, relocatedBytes: 0 });
+    expect(hot.io.servedIops).toBe(cold.io.servedIops);
+    expect(hot.io.latencyMs).toBeLessThan(cold.io.latencyMs);
+    // Same pool, same utilization: the ratio of latencies is the ratio of service times (SSD 0.2 ms, SAS 5 ms).
+    const ssd = hot.io.ssdServedRatio;
+    expect(hot.io.latencyMs / cold.io.latencyMs).toBeCloseTo((ssd * 0.2 + (1 - ssd) * 5) / 5, 6);
+    await powerOff(app, fast.id);
+    await powerOff(app, slow.id);
+    await powerOff(app, tight.id);
+  });
+
+  it('MANUAL mode stays IDLE until relocateNow, which runs one relocation at the next tick', async () => {
+    const manual = await policy(app, 'ssd-manual', [['nec.po.ssdMaxPercent', 20], ['nec.po.analysisIntervalMinutes', 1], ['nec.po.executionMode', 'MANUAL']]);
+    const m = await vm(app, 'manual', manual, ids.containers['tokyo-gold']);
+    await advance(app, 150);
+    const waiting = await state(app, m.disk);
+    expect(waiting.tiering).toMatchObject({ bytesByTier: { ssd: 0 }, relocatedBytes: 0, state: 'IDLE' });
+
+    const asked = await app.query(`mutation($id: ID!) { relocateNow(input: { vvolId: $id }) { __typename ... on RelocateNowPayload { virtualVolume { id } } } }`, { id: m.disk });
+    expect(asked.relocateNow).toEqual({ __typename: 'RelocateNowPayload', virtualVolume: { id: m.disk } });
+    // Only a storage admin may ask.
+    const denied = await app.query(`mutation($id: ID!) { relocateNow(input: { vvolId: $id }) { __typename } }`, { id: m.disk }, 'viewer');
+    expect(denied.relocateNow.__typename).toBe('ForbiddenError');
+    expect((await state(app, m.disk)).tiering.bytesByTier.ssd).toBe(0);
+
+    await advance(app, 1);
+    const moved = await state(app, m.disk);
+    expect(moved.tiering.state).toBe('IDLE');
+    expect(moved.tiering.bytesByTier.ssd).toBeGreaterThan(0);
+    expect(moved.tiering.bytesByTier.ssd).toBeLessThanOrEqual(0.2 * 100 * GiB);
+    expect(moved.tiering.relocatedBytes).toBeGreaterThan(0);
+
+    // No further run without another request.
+    await advance(app, 120);
+    expect((await state(app, m.disk)).tiering.relocatedBytes).toBe(moved.tiering.relocatedBytes);
+    await powerOff(app, m.id);
+  });
+
+  it("a minimum the pool's tier cannot hold makes the VVOL INFEASIBLE with the reason", async () => {
+    // osaka pool-0 has 20 TiB of SSD, all free: a 30 TiB disk cannot have 100 % on SSD, a 100 GiB one can have 50 %.
+    const all = await policy(app, 'ssd-all', [['nec.po.ssdMinPercent', 100], ['nec.po.ssdMaxPercent', 100]]);
+    const big = await vm(app, 'big', all, ids.containers['osaka-bulk'], 30 * TiB, false);
+    const s = await state(app, big.disk);
+    expect(s.policyState).toBe('INFEASIBLE');
+    expect(s.policyReason).toBe('perforoptimizer: nec.po.ssdMinPercent: 100 % of 983040 extents needs 983040 extents on SSD, but pool pool-0 has 655360 SSD extents free');
+
+    const half = await policy(app, 'ssd-half', [['nec.po.ssdMinPercent', 50]]);
+    const small = await vm(app, 'small', half, ids.containers['osaka-bulk'], 100 * GiB, false);
+    expect((await state(app, small.disk)).policyState).toBe('APPLIED');
+  });
+
+  it('relocateNow names the field of an id that is not a VVOL', async () => {
+    const data = await app.query(`mutation($id: ID!) { relocateNow(input: { vvolId: $id }) { __typename ... on UserError { message } } }`, { id: ids.containers['tokyo-gold'] });
+    expect(data.relocateNow.__typename).toBe('NotFoundError');
+  });
+});
+
+describe('determinism', () => {
+  it('the same seed and the same operations place the same extents on SSD', async () => {
+    const run = async () => {
+      const replay = await startApp({ env: { VVOLGRAPH_SEED: 'tiering-replay' } });
+      try {
+        const { containers } = await seedBasics(replay);
+        const p = await policy(replay, 'p', [['nec.po.ssdMaxPercent', 20], ['nec.po.analysisIntervalMinutes', 1]]);
+        const x = await vm(replay, 'x', p, containers['tokyo-gold']);
+        await advance(replay, 150);
+        const s = await state(replay, x.disk);
+        return { tiering: s.tiering, io: s.io };
+      } finally {
+        await replay.close();
+      }
+    };
+    const [first, second] = [await run(), await run()];
+    expect(second).toEqual(first);
+    expect(first.tiering.bytesByTier.ssd).toBeGreaterThan(0);
+  });
+});
