@@ -257,7 +257,7 @@ async function main(): Promise<void> {
       rssMB: memory?.rssMB ?? null,
       peakRssMB: memory?.peakRssMB ?? null,
       heapUsedMB: heapMB,
-      // Live heap added per tick after a full GC (the ring buffers fill up to 600 samples per VVOL and VM).
+      // Live heap added per tick after a full GC (the ring buffers fill up to 60 samples per VVOL and VM).
       heapGrowthKBPerTick,
       targets: {
         meanTickAtMost100ms: wall.mean <= targets.maxMeanTickMs,
