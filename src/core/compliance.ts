@@ -1,9 +1,6 @@
-import { inArray } from 'drizzle-orm';
 import type { Core } from './core.ts';
 import type { Executor } from './db/client.ts';
-import { storageContainers } from './db/tables.ts';
-import type { ComplianceViolation, IoSample, PolicyRule, VirtualVolumeRow } from './plugin.ts';
-import { rulesByPolicy } from './services/policies.ts';
+import type { ComplianceViolation, IoSample, PolicyRule, StorageContainerRow, VirtualVolumeRow } from './plugin.ts';
 
 export type ComplianceStatus = 'COMPLIANT' | 'NON_COMPLIANT' | 'UNKNOWN' | 'NOT_APPLICABLE' | 'OUT_OF_DATE';
 
@@ -21,16 +18,23 @@ export function worstOf(results: Compliance[]): Compliance {
   return { status, violations: results.flatMap((r) => r.violations) };
 }
 
+/** Where compliance gets what it judges from: the caller's batched lookups (a request's loaders). */
+export interface ComplianceSources {
+  db: Executor;
+  rules(policyIds: string[]): Promise<PolicyRule[][]>;
+  containers(containerIds: string[]): Promise<StorageContainerRow[]>;
+  lastIo(vvolId: string): IoSample | undefined;
+}
+
 /**
  * SPBM compliance of many VVOLs with a fixed number of statements: the core checks each rule against
  * the VVOL's container; each plugin judges its own capabilities through its `compliance` hook.
  */
-export async function judgeCompliance(core: Core, db: Executor, vvols: readonly VirtualVolumeRow[], lastIo: (vvolId: string) => IoSample | undefined = () => undefined): Promise<Map<string, Compliance>> {
-  const rules = await rulesByPolicy(db, [...new Set(vvols.map((v) => v.policyId))]);
-  const containerIds = [...new Set(vvols.map((v) => v.containerId))];
-  const containers = new Map(
-    containerIds.length === 0 ? [] : (await db.select().from(storageContainers).where(inArray(storageContainers.id, containerIds))).map((c) => [c.id, c]),
-  );
+export async function judgeCompliance(core: Core, sources: ComplianceSources, vvols: readonly VirtualVolumeRow[]): Promise<Map<string, Compliance>> {
+  const { db, lastIo } = sources;
+  const policyIds = [...new Set(vvols.map((v) => v.policyId))];
+  const rules = new Map((await sources.rules(policyIds)).map((r, i) => [policyIds[i], r]));
+  const containers = new Map((await sources.containers([...new Set(vvols.map((v) => v.containerId))])).map((c) => [c.id, c]));
   const result = new Map<string, Compliance>();
   const judged: { vvol: VirtualVolumeRow; rules: PolicyRule[] }[] = [];
   for (const vvol of vvols) {

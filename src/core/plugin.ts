@@ -5,7 +5,7 @@
 import type { Executor } from './db/client.ts';
 import type { UnitOfWork } from './unit-of-work.ts';
 import type { SchemaBuilder, SchemaRefs } from '../schema/refs.ts';
-import type { alarms, snapshots, storageContainers, virtualMachines, virtualVolumes } from './db/tables.ts';
+import type { snapshots, storageContainers, virtualMachines, virtualVolumes } from './db/tables.ts';
 import type { ExtentStore } from './extents.ts';
 
 export type ValueType = 'BOOLEAN' | 'INT' | 'FLOAT' | 'STRING' | 'ENUM' | 'RANGE';
@@ -67,7 +67,6 @@ export type VirtualVolumeRow = typeof virtualVolumes.$inferSelect;
 export type VirtualMachineRow = typeof virtualMachines.$inferSelect;
 export type StorageContainerRow = typeof storageContainers.$inferSelect;
 export type SnapshotRow = typeof snapshots.$inferSelect;
-export type AlarmRow = typeof alarms.$inferSelect;
 
 /** What a lifecycle hook gets: the transaction of the core change, so its writes commit or roll back with it. */
 export interface LifecycleContext {
@@ -205,7 +204,7 @@ export function definePlugin<const T extends Plugin>(plugin: T): T {
 }
 
 export { ValidationError, NotFoundError, ConflictError, CapacityError, ForbiddenError } from './errors.ts';
-export type { UnitOfWork } from './unit-of-work.ts';
+export type { AlarmRow, UnitOfWork } from './unit-of-work.ts';
 export type { ExtentStore } from './extents.ts';
 export type { Executor } from './db/client.ts';
 export type { SchemaBuilder, SchemaRefs } from '../schema/refs.ts';

@@ -109,7 +109,12 @@ export class Loaders {
   /** Keyed by VVOL row (by id), since judging needs the row's policy state and container. */
   get compliance() {
     return this.loader('compliance', async (vvols: readonly VirtualVolumeRow[]) => {
-      const results = await judgeCompliance(this.core, this.core.db, vvols, this.lastIo);
+      const results = await judgeCompliance(this.core, {
+        db: this.core.db,
+        rules: (ids) => loadAll(this.rulesByPolicy, ids),
+        containers: async (ids) => (await loadAll(this.containers, ids)).filter((c) => c !== null),
+        lastIo: this.lastIo,
+      }, vvols);
       return vvols.map((v) => results.get(v.id) as Compliance);
     }, { cacheKeyFn: (v) => v.id });
   }

@@ -139,7 +139,9 @@ export class Engine {
     for (const io of ctx.io) {
       const sample = stats.get(io.vvolId)!;
       this.io.push(io.vvolId, sample);
-      byVm.set(io.vmId, [...(byVm.get(io.vmId) ?? []), sample]);
+      const parts = byVm.get(io.vmId);
+      if (parts) parts.push(sample);
+      else byVm.set(io.vmId, [sample]);
     }
     for (const [vmId, parts] of byVm) this.io.push(vmId, rollUp(parts, now));
     for (const id of this.watched.keys()) {
