@@ -54,6 +54,7 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
   const bus = await createBus(config.redisUrl);
   const core = new Core(config, database, bus.bus, plugins);
   const engine = new Engine(core);
+  await core.taskQueue.start();
   if (config.demo) await seedDemo(core);
   await engine.start();
   core.reconciler.kick();
@@ -74,6 +75,7 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
       await engine.stop();
       await http.close();
       await core.reconciler.settled();
+      await core.taskQueue.stop();
       await bus.close();
       await database.close();
     },

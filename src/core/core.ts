@@ -2,8 +2,12 @@ import type { AppConfig } from './config.ts';
 import type { Bus } from './bus.ts';
 import { CapabilityRegistry } from './capabilities.ts';
 import type { Database, DatabaseHandle } from './db/client.ts';
+import { ExtentCopier } from './copier.ts';
 import { ExtentStore } from './extents.ts';
 import { Reconciler } from './reconciler.ts';
+import { coreTaskFinished } from './services/clones.ts';
+import { TaskQueue } from './task-queue.ts';
+import { TaskService, type TaskFinished } from './tasks.ts';
 import type { LifecycleContext, Plugin, PluginHooks, PolicyRule } from './plugin.ts';
 import { transact, type UnitOfWork } from './unit-of-work.ts';
 
@@ -15,6 +19,9 @@ export class Core {
   readonly registry = new CapabilityRegistry();
   readonly extents = new ExtentStore();
   readonly reconciler: Reconciler = new Reconciler(this);
+  readonly copier = new ExtentCopier(this.extents);
+  readonly taskQueue: TaskQueue;
+  readonly tasks: TaskService;
 
   constructor(
     readonly config: AppConfig,
@@ -23,9 +30,14 @@ export class Core {
     /** In hook order; the core's own `vasa` plugin first. */
     readonly plugins: Plugin[],
   ) {
+    const owners = new Map<string, TaskFinished>([['core', (work, task) => coreTaskFinished(this, work, task)]]);
     for (const plugin of plugins) {
       if (plugin.capabilities) this.registry.register(plugin.name, plugin.capabilities);
+      const finished = plugin.hooks?.taskFinished;
+      if (finished) owners.set(plugin.name, (work, task) => finished.call(plugin.hooks, this.context(work), task));
     }
+    this.taskQueue = new TaskQueue(database);
+    this.tasks = new TaskService(this.taskQueue, this.copier, owners);
   }
 
   get db(): Database {
@@ -37,7 +49,7 @@ export class Core {
   }
 
   context(work: UnitOfWork): LifecycleContext {
-    return { work, tx: work.tx, extents: this.extents };
+    return { work, tx: work.tx, extents: this.extents, tasks: this.tasks, copier: this.copier };
   }
 
   /** Runs one lifecycle hook of every plugin, in order, inside the caller's transaction. */

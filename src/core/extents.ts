@@ -47,6 +47,13 @@ export interface ExtentWrite {
   indexes: number[];
 }
 
+/** One extent's content as written or assigned; a null content id trims (unallocates) the extent. */
+export interface ExtentContent {
+  vvolId: string;
+  index: number;
+  contentId: bigint | null;
+}
+
 /**
  * The extent model of DESIGN §6: a VVOL is a sparse map index -> content id. Every write gives the
  * extent a content id never used before; snapshots and fast clones copy the map (not the data), so
@@ -63,15 +70,15 @@ export class ExtentStore {
     return Math.min(this.extentBytes, provisionedBytes - index * this.extentBytes);
   }
 
-  /** Writes fresh content to the given extents of many VVOLs with a fixed number of statements. */
-  async write(db: Executor, writes: ExtentWrite[]): Promise<void> {
+  /** Writes fresh content to the given extents of many VVOLs with a fixed number of statements; returns what it wrote. */
+  async write(db: Executor, writes: ExtentWrite[]): Promise<ExtentContent[]> {
     const byVvol = new Map<string, Set<number>>();
     for (const w of writes) {
       const set = byVvol.get(w.vvolId) ?? new Set<number>();
       for (const i of w.indexes) set.add(i);
       byVvol.set(w.vvolId, set);
     }
-    if (byVvol.size === 0) return;
+    if (byVvol.size === 0) return [];
     const vvolIds = [...byVvol.keys()];
     const vvols = await db
       .select({ id: virtualVolumes.id, provisionedBytes: virtualVolumes.provisionedBytes, allocatedBytes: virtualVolumes.allocatedBytes, contentDigest: virtualVolumes.contentDigest })
@@ -117,7 +124,7 @@ export class ExtentStore {
         sum -= digestTerm(p.index, before);
       }
       digest.set(p.vvolId, sum & MASK64);
-      return { vvolId: p.vvolId, index: p.index, contentId };
+      return { vvolId: p.vvolId, index: p.index, contentId } as ExtentContent & { contentId: bigint };
     });
 
     // One statement with three array parameters: a multi-row VALUES list would carry three parameters per row.
@@ -132,6 +139,70 @@ export class ExtentStore {
       from unnest(${pgArray(vvolIds)}::uuid[], ${pgArray(vvolIds.map((id) => allocated.get(id)!))}::bigint[],
                   ${pgArray(vvolIds.map((id) => formatDigest(digest.get(id)!)))}::text[]) as u(id, allocated, digest)
       where v.id = u.id`);
+    return rows;
+  }
+
+  /**
+   * Gives extents of many VVOLs the given content ids (a copy: the target then shares the source's
+   * content), or trims them (null); allocatedBytes and contentDigest follow. A fixed number of statements.
+   */
+  async assign(db: Executor, contents: readonly ExtentContent[]): Promise<void> {
+    if (contents.length === 0) return;
+    const latest = new Map<string, ExtentContent>();
+    for (const c of contents) latest.set(`${c.vvolId}/${c.index}`, c);
+    const entries = [...latest.values()];
+    const vvolIds = [...new Set(entries.map((e) => e.vvolId))];
+    const vvols = await db
+      .select({ id: virtualVolumes.id, provisionedBytes: virtualVolumes.provisionedBytes, allocatedBytes: virtualVolumes.allocatedBytes, contentDigest: virtualVolumes.contentDigest })
+      .from(virtualVolumes)
+      .where(inArray(virtualVolumes.id, vvolIds));
+    const vvolById = new Map(vvols.map((v) => [v.id, v]));
+    const previous = resultRows<{ vvol_id: string; idx: number; content_id: string }>(
+      await db.execute(sql`
+        select e.vvol_id, e.idx, e.content_id::text as content_id
+        from ${extents} e
+        join unnest(${pgArray(entries.map((e) => e.vvolId))}::uuid[], ${pgArray(entries.map((e) => e.index))}::int[]) as w(vvol_id, idx)
+          on e.vvol_id = w.vvol_id and e.idx = w.idx`),
+    );
+    const oldContent = new Map(previous.map((r) => [`${r.vvol_id}/${r.idx}`, BigInt(r.content_id)]));
+    const digest = new Map(vvols.map((v) => [v.id, parseDigest(v.contentDigest)]));
+    const allocated = new Map(vvols.map((v) => [v.id, v.allocatedBytes]));
+    for (const e of entries) {
+      const vvol = vvolById.get(e.vvolId);
+      if (!vvol) throw new ValidationError('vvolId', `No virtual volume ${e.vvolId}`);
+      const before = oldContent.get(`${e.vvolId}/${e.index}`);
+      let sum = digest.get(e.vvolId)!;
+      if (before !== undefined) sum -= digestTerm(e.index, before);
+      if (e.contentId !== null) sum += digestTerm(e.index, e.contentId);
+      digest.set(e.vvolId, sum & MASK64);
+      const length = this.lengthOf(e.index, vvol.provisionedBytes);
+      const delta = (e.contentId === null ? 0 : length) - (before === undefined ? 0 : length);
+      allocated.set(e.vvolId, allocated.get(e.vvolId)! + delta);
+    }
+    const stored = entries.filter((e) => e.contentId !== null);
+    const trimmed = entries.filter((e) => e.contentId === null && oldContent.has(`${e.vvolId}/${e.index}`));
+    if (stored.length > 0) {
+      await db.execute(sql`
+        insert into ${extents} (vvol_id, idx, content_id)
+        select * from unnest(${pgArray(stored.map((r) => r.vvolId))}::uuid[], ${pgArray(stored.map((r) => r.index))}::int[],
+                             ${pgArray(stored.map((r) => r.contentId!.toString()))}::bigint[])
+        on conflict (vvol_id, idx) do update set content_id = excluded.content_id`);
+    }
+    if (trimmed.length > 0) {
+      await db.execute(sql`
+        delete from ${extents} e using unnest(${pgArray(trimmed.map((r) => r.vvolId))}::uuid[], ${pgArray(trimmed.map((r) => r.index))}::int[]) as t(vvol_id, idx)
+        where e.vvol_id = t.vvol_id and e.idx = t.idx`);
+    }
+    await db.execute(sql`
+      update ${virtualVolumes} v set allocated_bytes = u.allocated, content_digest = u.digest
+      from unnest(${pgArray(vvolIds)}::uuid[], ${pgArray(vvolIds.map((id) => allocated.get(id)!))}::bigint[],
+                  ${pgArray(vvolIds.map((id) => formatDigest(digest.get(id)!)))}::text[]) as u(id, allocated, digest)
+      where v.id = u.id`);
+  }
+
+  /** Bytes of an extent at `index` of a VVOL of `provisionedBytes` (the last extent may be short). */
+  bytesAt(index: number, provisionedBytes: number): number {
+    return this.lengthOf(index, provisionedBytes);
   }
 
   /** Makes `targetId` hold exactly the extents of `sourceId` (shared, not copied): snapshot, fast clone, revert. */

@@ -6,7 +6,9 @@ import type { Executor } from './db/client.ts';
 import type { UnitOfWork } from './unit-of-work.ts';
 import type { SchemaBuilder, SchemaRefs } from '../schema/refs.ts';
 import type { snapshots, storageContainers, virtualMachines, virtualVolumes } from './db/tables.ts';
-import type { ExtentStore } from './extents.ts';
+import type { ExtentContent, ExtentStore } from './extents.ts';
+import type { ExtentCopier } from './copier.ts';
+import type { TaskRow, TaskService } from './tasks.ts';
 
 export type ValueType = 'BOOLEAN' | 'INT' | 'FLOAT' | 'STRING' | 'ENUM' | 'RANGE';
 export const valueTypes: readonly ValueType[] = ['BOOLEAN', 'INT', 'FLOAT', 'STRING', 'ENUM', 'RANGE'];
@@ -73,6 +75,9 @@ export interface LifecycleContext {
   work: UnitOfWork;
   tx: Executor;
   extents: ExtentStore;
+  /** Long work as durable tasks of extent copies (replicate, restore, backup). */
+  tasks: TaskService;
+  copier: ExtentCopier;
 }
 
 /**
@@ -116,6 +121,8 @@ export interface PluginHooks {
   vmPoweredOff?(ctx: LifecycleContext, vm: VirtualMachineRow): Promise<void> | void;
   snapshotTaken?(ctx: LifecycleContext, snapshot: SnapshotRow, vvols: VirtualVolumeRow[]): Promise<void> | void;
   cloned?(ctx: LifecycleContext, clone: { source: VirtualMachineRow; target: VirtualMachineRow; mode: 'FULL' | 'FAST' }): Promise<void> | void;
+  /** A task this plugin started (its `owner`) has ended: SUCCEEDED, FAILED or CANCELLED. */
+  taskFinished?(ctx: LifecycleContext, task: TaskRow): Promise<void> | void;
   /**
    * Judges this plugin's capabilities for many VVOLs at once (one query, not one per VVOL).
    * Returns the violations per VVOL id; VVOLs it has nothing to say about may be left out.
@@ -140,8 +147,12 @@ export interface TickContext {
   seconds: number;
   db: Executor;
   extents: ExtentStore;
+  tasks: TaskService;
+  copier: ExtentCopier;
   /** Emits events and raises or clears alarms; written in one batch at the end of the tick. */
   work: UnitOfWork;
+  /** The extents the workload wrote this tick (set before `serve`): what synchronous replication mirrors. */
+  written: ExtentContent[];
   /** This tick's I/O, one row per VVOL with demand: each phase reads what the earlier ones wrote. */
   io: VolumeIo[];
   /** IOPS each pool can serve this tick (the sum of its tiers' maxIops), by pool id. */
@@ -205,7 +216,10 @@ export function definePlugin<const T extends Plugin>(plugin: T): T {
 
 export { ValidationError, NotFoundError, ConflictError, CapacityError, ForbiddenError } from './errors.ts';
 export type { AlarmRow, UnitOfWork } from './unit-of-work.ts';
-export type { ExtentStore } from './extents.ts';
+export type { ExtentStore, ExtentContent } from './extents.ts';
+export type { ExtentCopier, CopyRow, CopyRequest } from './copier.ts';
+export type { TaskService, TaskRow, CopySpec, NewTask } from './tasks.ts';
+export { formatDigest, digestOf } from './extents.ts';
 export type { Executor } from './db/client.ts';
 export type { SchemaBuilder, SchemaRefs } from '../schema/refs.ts';
 export { resultRows } from './db/client.ts';

@@ -1,49 +1,116 @@
-import { and, eq, inArray } from 'drizzle-orm';
+import { eq, inArray } from 'drizzle-orm';
 import { topic } from './bus.ts';
-import type { Executor } from './db/client.ts';
-import { tasks } from './db/tables.ts';
+import type { ExtentCopier, CopyRequest, CopyRow } from './copier.ts';
+import { simulationState, tasks } from './db/tables.ts';
 import { ConflictError, NotFoundError } from './errors.ts';
+import type { TaskQueue } from './task-queue.ts';
 import type { UnitOfWork } from './unit-of-work.ts';
 
 export type TaskRow = typeof tasks.$inferSelect;
-export type NewTask = Pick<TaskRow, 'kind' | 'targetType' | 'targetId'> & Partial<Pick<TaskRow, 'bytesTotal' | 'cancelable' | 'params'>>;
+export type NewTask = Pick<TaskRow, 'kind' | 'targetType' | 'targetId'> & Partial<Pick<TaskRow, 'bytesTotal' | 'cancelable' | 'params' | 'owner'>>;
+export type CopySpec = Omit<CopyRequest, 'taskId' | 'now'>;
 
-const finished: TaskRow['state'][] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
+const finishedStates: TaskRow['state'][] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
+export const isFinished = (task: Pick<TaskRow, 'state'>) => finishedStates.includes(task.state);
 
-/** Tasks are rows; every change to one is published on `task:<id>` once its transaction commits. */
-export async function createTask(work: UnitOfWork, task: NewTask, state: 'QUEUED' | 'SUCCEEDED' = 'QUEUED'): Promise<TaskRow> {
-  const now = new Date();
-  const [row] = await work.tx
-    .insert(tasks)
-    .values({ ...task, state, ...(state === 'SUCCEEDED' ? { startedAt: now, finishedAt: now, bytesDone: task.bytesTotal ?? 0 } : {}) })
-    .returning();
-  publishTask(work, row);
-  work.emit({ kind: `task.${state === 'SUCCEEDED' ? 'succeeded' : 'queued'}`, entityType: 'Task', entityId: row.id, message: `${row.kind} task ${state.toLowerCase()}`, data: { targetId: row.targetId } });
-  return row;
-}
+/** Hears that a task it owns has ended (SUCCEEDED, FAILED or CANCELLED), in the same transaction. */
+export type TaskFinished = (work: UnitOfWork, task: TaskRow) => Promise<void> | void;
 
-function publishTask(work: UnitOfWork, task: TaskRow): void {
-  work.publishAfterCommit(topic('task', task.id), task);
-}
+/**
+ * Tasks are rows; every change to one is published on `task:<id>` once its transaction commits. A
+ * long task is a set of extent copies dispatched as a pg-boss job: it progresses, tick by tick, by the
+ * bytes its copies actually move, and ends when they are all done.
+ */
+export class TaskService {
+  constructor(
+    private readonly queue: TaskQueue,
+    readonly copier: ExtentCopier,
+    /** By owner: `core` or a plugin's name. */
+    private readonly owners: ReadonlyMap<string, TaskFinished>,
+  ) {}
 
-export async function updateTask(work: UnitOfWork, id: string, change: Partial<TaskRow>): Promise<TaskRow> {
-  const [row] = await work.tx.update(tasks).set(change).where(eq(tasks.id, id)).returning();
-  publishTask(work, row);
-  if (change.state && finished.includes(change.state)) {
-    work.emit({ kind: `task.${change.state.toLowerCase()}`, entityType: 'Task', entityId: id, message: `${row.kind} task ${change.state.toLowerCase()}${row.error ? `: ${row.error}` : ''}`, data: { targetId: row.targetId } });
+  /** Creates the task, freezes and starts its copies, and sends its job; all in the caller's transaction. */
+  async startCopies(work: UnitOfWork, task: NewTask, copies: readonly CopySpec[]): Promise<{ task: TaskRow; copies: CopyRow[] }> {
+    const row = await this.insert(work, task, 'QUEUED');
+    const [clock] = await work.tx.select({ now: simulationState.simulatedSeconds }).from(simulationState).where(eq(simulationState.id, 1));
+    const started: CopyRow[] = [];
+    for (const copy of copies) started.push(await this.copier.start(work.tx, { ...copy, taskId: row.id, now: clock?.now ?? 0 }));
+    const bytesTotal = started.reduce((sum, c) => sum + c.bytesTotal, 0);
+    await this.queue.enqueue(work.tx, row.id);
+    return { task: await this.update(work, row.id, { bytesTotal }), copies: started };
   }
-  return row;
-}
 
-export async function activeTasks(db: Executor, kinds: string[]): Promise<TaskRow[]> {
-  return db.select().from(tasks).where(and(inArray(tasks.state, ['QUEUED', 'RUNNING']), inArray(tasks.kind, kinds))).orderBy(tasks.createdAt);
-}
+  /** A task that is done the moment it is created (a revert, a FAST clone): recorded for the history. */
+  finishedAtOnce(work: UnitOfWork, task: NewTask): Promise<TaskRow> {
+    return this.insert(work, task, 'SUCCEEDED');
+  }
 
-/** Asks a cancelable task to stop; the work loop that owns it stops it cleanly at its next step. */
-export async function cancelTask(work: UnitOfWork, id: string): Promise<TaskRow> {
-  const [task] = await work.tx.select().from(tasks).where(eq(tasks.id, id)).for('update');
-  if (!task) throw new NotFoundError('input.taskId', id);
-  if (finished.includes(task.state)) throw new ConflictError(`Task ${id} has already finished (${task.state})`, task.state);
-  if (!task.cancelable) throw new ConflictError(`A ${task.kind} task cannot be cancelled`, task.state);
-  return updateTask(work, id, { cancelRequested: true });
+  private async insert(work: UnitOfWork, task: NewTask, state: 'QUEUED' | 'SUCCEEDED'): Promise<TaskRow> {
+    const now = new Date();
+    const [row] = await work.tx
+      .insert(tasks)
+      .values({ ...task, state, ...(state === 'SUCCEEDED' ? { startedAt: now, finishedAt: now, bytesDone: task.bytesTotal ?? 0 } : {}) })
+      .returning();
+    work.publishAfterCommit(topic('task', row.id), row);
+    work.emit({ kind: `task.${state === 'SUCCEEDED' ? 'succeeded' : 'queued'}`, entityType: 'Task', entityId: row.id, message: `${row.kind} task ${state.toLowerCase()}`, data: { targetId: row.targetId } });
+    return row;
+  }
+
+  async update(work: UnitOfWork, id: string, change: Partial<TaskRow>): Promise<TaskRow> {
+    const [row] = await work.tx.update(tasks).set(change).where(eq(tasks.id, id)).returning();
+    work.publishAfterCommit(topic('task', row.id), row);
+    if (change.state && finishedStates.includes(change.state)) {
+      work.emit({ kind: `task.${change.state.toLowerCase()}`, entityType: 'Task', entityId: id, message: `${row.kind} task ${change.state.toLowerCase()}${row.error ? `: ${row.error}` : ''}`, data: { targetId: row.targetId } });
+    }
+    return row;
+  }
+
+  /** Asks a cancelable task to stop; the next tick stops its copies where they are. */
+  async cancel(work: UnitOfWork, id: string): Promise<TaskRow> {
+    const [task] = await work.tx.select().from(tasks).where(eq(tasks.id, id)).for('update');
+    if (!task) throw new NotFoundError('input.taskId', id);
+    if (isFinished(task)) throw new ConflictError(`Task ${id} has already finished (${task.state})`, task.state);
+    if (!task.cancelable) throw new ConflictError(`A ${task.kind} task cannot be cancelled`, task.state);
+    return this.update(work, id, { cancelRequested: true });
+  }
+
+  /** Ends a task from outside its copies (e.g. a pair operation that supersedes it): its copies stop where they are. */
+  async end(work: UnitOfWork, id: string, state: 'FAILED' | 'CANCELLED', error: string | null = null): Promise<TaskRow> {
+    await this.copier.cancel(work.tx, [id]);
+    const task = await this.update(work, id, { state, error, finishedAt: new Date(), bytesPerSecond: 0 });
+    await this.owners.get(task.owner)?.(work, task);
+    return task;
+  }
+
+  /**
+   * One tick of every task this process holds (the engine's background phase): claims waiting jobs,
+   * stops cancelled tasks, moves copies by `seconds` of bandwidth, ends the tasks whose copies are done.
+   */
+  async run(work: UnitOfWork, seconds: number): Promise<void> {
+    const held = await this.queue.claim(work);
+    if (held.size === 0) return;
+    const rows = await work.tx.select().from(tasks).where(inArray(tasks.id, [...held.keys()])).orderBy(tasks.createdAt);
+    const over: TaskRow[] = rows.filter(isFinished);
+    for (const task of rows.filter((t) => !isFinished(t) && t.cancelRequested)) over.push(await this.end(work, task.id, 'CANCELLED'));
+    const running = rows.filter((t) => !isFinished(t) && !t.cancelRequested);
+    const steps = await this.copier.step(work.tx, running.map((t) => t.id), seconds);
+    for (const task of running) {
+      const mine = steps.filter((s) => s.copy.taskId === task.id);
+      const copied = mine.reduce((sum, s) => sum + s.copiedBytes, 0);
+      const granted = mine.reduce((sum, s) => sum + s.grantedBytes, 0);
+      const done = mine.every((s) => s.done);
+      const row = await this.update(work, task.id, {
+        state: done ? 'SUCCEEDED' : 'RUNNING',
+        startedAt: task.startedAt ?? new Date(),
+        finishedAt: done ? new Date() : null,
+        bytesDone: task.bytesDone + copied,
+        bytesPerSecond: done ? 0 : Math.round(granted / seconds),
+      });
+      if (done) {
+        await this.owners.get(row.owner)?.(work, row);
+        over.push(row);
+      }
+    }
+    await this.queue.release(work, over.map((t) => held.get(t.id)!));
+  }
 }

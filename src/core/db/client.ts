@@ -43,6 +43,8 @@ export interface DatabaseHandle {
   kind: 'pglite' | 'postgres';
   /** The embedded instance, for pg-boss's PGlite backend and for tests that copy a migrated template. */
   pglite?: PGlite;
+  /** The connection string, on PostgreSQL (pg-boss opens its own small pool). */
+  url?: string;
   statements: StatementCounter;
   migrate(folder?: string, migrationsTable?: string): Promise<void>;
   close(): Promise<void>;
@@ -62,6 +64,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
     return {
       db,
       kind: 'postgres',
+      url: target.url,
       statements,
       migrate: (folder = coreMigrationsFolder, migrationsTable) =>
         migratePostgres(db as never, { migrationsFolder: folder, migrationsTable }),

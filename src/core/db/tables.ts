@@ -230,12 +230,59 @@ export const tasks = pgTable(
     targetType: text('target_type').notNull(),
     targetId: uuid('target_id').notNull(),
     params: jsonb('params').$type<Record<string, unknown>>().notNull().default({}),
+    /** The plugin (or `core`) that hears when the task finishes or is cancelled. */
+    owner: text('owner').notNull().default('core'),
     error: text('error'),
     createdAt: createdAt(),
     startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }),
     finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' }),
   },
   (t) => [index('tasks_state').on(t.state)],
+);
+
+export const copyState = pgEnum('copy_state', ['RUNNING', 'DONE', 'CANCELLED']);
+
+/**
+ * One bandwidth-limited copy of a VVOL's extents onto another, frozen at a point in time: what it must
+ * copy is fixed when it starts (copy_extents), so later writes to the source are not part of it.
+ */
+export const extentCopies = pgTable(
+  'extent_copies',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    taskId: uuid('task_id').notNull().references(() => tasks.id, { onDelete: 'cascade' }),
+    sourceVvolId: uuid('source_vvol_id').notNull().references(() => virtualVolumes.id, { onDelete: 'cascade' }),
+    targetVvolId: uuid('target_vvol_id').notNull().references(() => virtualVolumes.id, { onDelete: 'cascade' }),
+    range: text('range').$type<'FULL' | 'DIFF'>().notNull(),
+    /** The target showed the frozen data from the start (an immediate restore); the copy only moves the bytes. */
+    immediate: boolean('immediate').notNull().default(false),
+    /** Copies with the same link share its bandwidth. */
+    link: text('link').notNull(),
+    bytesPerSecond: bytes('bytes_per_second').notNull(),
+    state: copyState('state').notNull().default('RUNNING'),
+    /** Simulated time of the point in time, and the source's digest then (what the target holds once done). */
+    frozenAt: doublePrecision('frozen_at').notNull(),
+    frozenDigest: text('frozen_digest').notNull(),
+    bytesTotal: bytes('bytes_total').notNull(),
+    bytesDone: bytes('bytes_done').notNull().default(0),
+    /** The next extent index to copy. */
+    cursor: integer('cursor').notNull().default(0),
+    /** Bandwidth of earlier ticks not yet spent on a whole extent. */
+    credit: doublePrecision('credit').notNull().default(0),
+    createdAt: createdAt(),
+  },
+  (t) => [index('extent_copies_task').on(t.taskId), index('extent_copies_source').on(t.sourceVvolId), index('extent_copies_target').on(t.targetVvolId)],
+);
+
+/** A copy's work list, frozen when it starts: each extent to copy, with its content then (null: trim it on the target). */
+export const copyExtents = pgTable(
+  'copy_extents',
+  {
+    copyId: uuid('copy_id').notNull().references(() => extentCopies.id, { onDelete: 'cascade' }),
+    index: integer('idx').notNull(),
+    contentId: bigint('content_id', { mode: 'bigint' }),
+  },
+  (t) => [primaryKey({ columns: [t.copyId, t.index] })],
 );
 
 export const events = pgTable(

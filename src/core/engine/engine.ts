@@ -3,7 +3,6 @@ import type { Core } from '../core.ts';
 import { simulationState } from '../db/tables.ts';
 import { ConflictError, ValidationError } from '../errors.ts';
 import { tickPhases, type TickContext } from '../plugin.ts';
-import { stepClones } from '../services/clones.ts';
 import { topic } from '../bus.ts';
 import { loadDemand, plannedWrites, RingBuffers, rollUp, statistics, type IoStats } from './io.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
@@ -111,11 +110,11 @@ export class Engine {
     const inTransaction = (fn: (work: UnitOfWork) => Promise<void>) => (outer ? fn(outer) : core.transact(fn));
     await inTransaction(async (work) => {
       const { active, poolIops } = await loadDemand(work.tx, core.extents, core.config.seed, tick, now);
-      const ctx: TickContext = { tick, now, seconds, db: work.tx, extents: core.extents, work, io: active.map((a) => a.io), poolIops };
+      const ctx: TickContext = { tick, now, seconds, db: work.tx, extents: core.extents, tasks: core.tasks, copier: core.copier, work, io: active.map((a) => a.io), poolIops, written: [] };
       for (const phase of tickPhases) {
         // What I/O control let through is written before the cache and tiers see it.
-        if (phase === 'serve') await core.extents.write(work.tx, plannedWrites(active, core.config.seed, tick, seconds));
-        if (phase === 'background') await stepClones(core, work, seconds);
+        if (phase === 'serve') ctx.written = await core.extents.write(work.tx, plannedWrites(active, core.config.seed, tick, seconds));
+        if (phase === 'background') await core.tasks.run(work, seconds);
         for (const plugin of core.plugins) await plugin.hooks?.[phase]?.(ctx);
       }
       this.record(work, ctx, now);

@@ -3,7 +3,7 @@ import type { Core } from '../core.ts';
 import { snapshots, virtualVolumes } from '../db/tables.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import type { SnapshotRow, VirtualMachineRow } from '../plugin.ts';
-import { createTask, type TaskRow } from '../tasks.ts';
+import type { TaskRow } from '../tasks.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
 import { deleteVvols, findVm, isReserved } from './vms.ts';
 
@@ -66,7 +66,7 @@ export async function revertVm(core: Core, work: UnitOfWork, vmId: string, snaps
     await core.extents.copyMap(work.tx, copy.id, copy.parentId);
     bytes += copy.allocatedBytes;
   }
-  const task = await createTask(work, { kind: 'REVERT', targetType: 'VirtualMachine', targetId: vm.id, bytesTotal: bytes, params: { snapshotId } }, 'SUCCEEDED');
+  const task = await core.tasks.finishedAtOnce(work, { kind: 'REVERT', targetType: 'VirtualMachine', targetId: vm.id, bytesTotal: bytes, params: { snapshotId } });
   work.emit({ kind: 'vm.reverted', entityType: 'VirtualMachine', entityId: vm.id, message: `VM ${vm.name} reverted to snapshot ${snapshot.name}`, data: { snapshotId } });
   return { vm, task };
 }

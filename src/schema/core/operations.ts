@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { topic } from '../../core/bus.ts';
 import { alarms, events, tasks } from '../../core/db/tables.ts';
 import { NotFoundError } from '../../core/errors.ts';
-import { cancelTask, type TaskRow } from '../../core/tasks.ts';
+import type { TaskRow } from '../../core/tasks.ts';
 import type { AlarmRow, EventRow } from '../../core/unit-of-work.ts';
 import { loadAll } from '../loaders.ts';
 import type { Builder, Context } from '../builder.ts';
@@ -158,7 +158,7 @@ export function addOperations(builder: Builder, refs: SchemaRefs, enums: Enums):
     scope: 'vmAdmin',
     input: (t) => ({ taskId: t.id({ required: true }) }),
     payload: (t) => ({ task: t.field({ type: refs.Task, resolve: (p) => p.task }) }),
-    resolve: async (input, work) => ({ task: await cancelTask(work, decodeId(String(input.taskId), ['Task'], 'input.taskId').id) }),
+    resolve: async (input, work, ctx) => ({ task: await ctx.services.core.tasks.cancel(work, decodeId(String(input.taskId), ['Task'], 'input.taskId').id) }),
   });
 
   refs.mutation<{ simulation: Context['services'] }>({
