@@ -6,6 +6,7 @@ import { ExtentCopier } from './copier.ts';
 import { ExtentStore } from './extents.ts';
 import { Reconciler } from './reconciler.ts';
 import { coreTaskFinished } from './services/clones.ts';
+import { PairService, pairTaskKinds, type CopyControl } from './pairs.ts';
 import { TaskQueue } from './task-queue.ts';
 import { TaskService, type TaskFinished } from './tasks.ts';
 import type { LifecycleContext, Plugin, PluginHooks, PolicyRule } from './plugin.ts';
@@ -22,6 +23,7 @@ export class Core {
   readonly copier = new ExtentCopier(this.extents);
   readonly taskQueue: TaskQueue;
   readonly tasks: TaskService;
+  readonly pairs: PairService;
 
   constructor(
     readonly config: AppConfig,
@@ -30,14 +32,19 @@ export class Core {
     /** In hook order; the core's own `vasa` plugin first. */
     readonly plugins: Plugin[],
   ) {
-    const owners = new Map<string, TaskFinished>([['core', (work, task) => coreTaskFinished(this, work, task)]]);
+    const owners = new Map<string, TaskFinished>([
+      ['core', (work, task) => ((pairTaskKinds as readonly string[]).includes(task.kind) ? this.pairs.copyFinished(work, task) : coreTaskFinished(this, work, task))],
+    ]);
+    const copyControls = new Map<string, readonly CopyControl[]>();
     for (const plugin of plugins) {
+      if (plugin.replicaPairs) copyControls.set(plugin.name, plugin.replicaPairs.copyControls);
       if (plugin.capabilities) this.registry.register(plugin.name, plugin.capabilities);
       const finished = plugin.hooks?.taskFinished;
       if (finished) owners.set(plugin.name, (work, task) => finished.call(plugin.hooks, this.context(work), task));
     }
     this.taskQueue = new TaskQueue(database);
     this.tasks = new TaskService(this.taskQueue, this.copier, owners);
+    this.pairs = new PairService(this.tasks, this.copier, this.extents, copyControls);
   }
 
   get db(): Database {
@@ -49,7 +56,7 @@ export class Core {
   }
 
   context(work: UnitOfWork): LifecycleContext {
-    return { work, tx: work.tx, extents: this.extents, tasks: this.tasks, copier: this.copier };
+    return { work, tx: work.tx, extents: this.extents, tasks: this.tasks, copier: this.copier, pairs: this.pairs };
   }
 
   /** Runs one lifecycle hook of every plugin, in order, inside the caller's transaction. */

@@ -8,6 +8,7 @@ import { addInventory } from './core/inventory.ts';
 import { addIo } from './core/io.ts';
 import { addOperations } from './core/operations.ts';
 import { addPolicies } from './core/policies.ts';
+import { addReplication } from './core/replication.ts';
 import { addVirtualMachines } from './core/vms.ts';
 import { addVirtualVolumes } from './core/vvols.ts';
 import { createRefs } from './refs.ts';
@@ -30,6 +31,7 @@ export function buildSchema(plugins: readonly Plugin[]): GraphQLSchema {
   addVirtualVolumes(builder, refs, enums, vmTypes);
   addOperations(builder, refs, enums);
   addIo(builder, refs);
+  addReplication(builder, refs);
   for (const plugin of plugins) plugin.schema?.(builder, refs);
   return builder.toSchema({ sortSchema: true });
 }

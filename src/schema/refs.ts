@@ -4,6 +4,7 @@ import type { alarms, events, poolTiers, protocolEndpoints, snapshots, storageAr
 import { CapacityError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../core/errors.ts';
 import type { StorageContainerRow, VirtualMachineRow, VirtualVolumeRow } from '../core/plugin.ts';
 import type { UnitOfWork } from '../core/unit-of-work.ts';
+import type { PairRow } from '../core/pairs.ts';
 import type { Builder, Context, SchemaTypes as Declared } from './builder.ts';
 
 type SchemaTypes = PothosSchemaTypes.ExtendDefaultTypes<Declared>;
@@ -23,6 +24,7 @@ type Rows = {
   VirtualVolume: VirtualVolumeRow;
   Snapshot: typeof snapshots.$inferSelect;
   Task: typeof tasks.$inferSelect;
+  ReplicaPair: PairRow;
   Event: typeof events.$inferSelect;
   Alarm: typeof alarms.$inferSelect;
 };
@@ -49,6 +51,8 @@ export interface SchemaRefs {
   VirtualVolume: ObjectRef<SchemaTypes, Rows['VirtualVolume']>;
   Snapshot: ObjectRef<SchemaTypes, Rows['Snapshot']>;
   Task: ObjectRef<SchemaTypes, Rows['Task']>;
+  /** A replication pair (MV and RV) of ddr or rdr. */
+  ReplicaPair: ObjectRef<SchemaTypes, Rows['ReplicaPair']>;
   /** Every typed error a mutation may return. */
   errors: (new (...args: never[]) => Error)[];
   /** Defines a mutation the way every core mutation is defined. */
@@ -118,6 +122,7 @@ export function createRefs(builder: Builder): SchemaRefs {
     VirtualMachine: builder.objectRef<Rows['VirtualMachine']>('VirtualMachine'),
     VirtualVolume: builder.objectRef<Rows['VirtualVolume']>('VirtualVolume'),
     Snapshot: builder.objectRef<Rows['Snapshot']>('Snapshot'),
+    ReplicaPair: builder.objectRef<Rows['ReplicaPair']>('ReplicaPair'),
     Task: builder.objectRef<Rows['Task']>('Task'),
     errors: errorClasses,
     mutation,

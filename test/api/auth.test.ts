@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../../src/core/config.ts';
 import { GiB, seedBasics, startApp, testTokens, type TestApp } from '../helpers/app.ts';
-import { allRoles, clone, createPolicy, createVm, fingerprint, mutate, roleRank, snapshot, unique } from './support.ts';
+import { allRoles, clone, createPolicy, createVm, fingerprint, localPair, mutate, roleRank, snapshot, unique } from './support.ts';
 
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
@@ -60,6 +60,12 @@ const matrix: Record<string, Entry> = {
   },
   setWorkload: { min: 'vmAdmin', input: async () => ({ vmId: (await createVm(app, bronze())).id, preset: 'OLTP' }) },
   relocateNow: { min: 'storageAdmin', input: async () => ({ vvolId: (await createVm(app, bronze())).disks[0] }) },
+  pairLocalReplica: { min: 'vmAdmin', input: async () => ({ mvId: (await createVm(app, bronze())).disks[0] }) },
+  replicatePair: { min: 'vmAdmin', input: async () => ({ pairId: await localPair(app, (await createVm(app, bronze())).disks[0]), range: 'FULL' }) },
+  separatePair: { min: 'vmAdmin', input: async () => ({ pairId: await localPair(app, (await createVm(app, bronze())).disks[0], true), rvAccess: 'RO' }) },
+  restorePair: { min: 'vmAdmin', input: async () => ({ pairId: await localPair(app, (await createVm(app, bronze())).disks[0]), mode: 'PROTECT' }) },
+  changePairCopyControl: { min: 'vmAdmin', input: async () => ({ pairId: await localPair(app, (await createVm(app, bronze())).disks[0]), copyControl: 'SYNC' }) },
+  unpair: { min: 'vmAdmin', input: async () => ({ pairId: await localPair(app, (await createVm(app, bronze())).disks[0]) }) },
 };
 
 describe('role matrix (every mutation x every role)', () => {
@@ -73,7 +79,8 @@ describe('role matrix (every mutation x every role)', () => {
     expect(byRole('storageAdmin')).toEqual(['advanceSimulation', 'createStoragePolicy', 'deleteStoragePolicy', 'relocateNow', 'updateStoragePolicy']);
     expect(byRole('viewer')).toEqual([]);
     for (const name of ['createVirtualMachine', 'deleteVirtualMachine', 'powerOnVirtualMachine', 'powerOffVirtualMachine', 'addVirtualDisk', 'resizeVirtualVolume',
-      'applyStoragePolicy', 'snapshotVirtualMachine', 'revertVirtualMachine', 'deleteSnapshot', 'cloneVirtualMachine', 'cancelTask']) {
+      'applyStoragePolicy', 'snapshotVirtualMachine', 'revertVirtualMachine', 'deleteSnapshot', 'cloneVirtualMachine', 'cancelTask',
+      'replicatePair', 'separatePair', 'restorePair', 'changePairCopyControl', 'unpair']) {
       expect(matrix[name]?.min, name).toBe('vmAdmin');
     }
   });

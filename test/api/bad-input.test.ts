@@ -1,7 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GiB, seedBasics, startApp, type TestApp } from '../helpers/app.ts';
-import { b64, clone, createPolicy, createVm, deletedVmId, fingerprint, mutate, ok, snapshot, type CreatedVm } from './support.ts';
+import { b64, clone, createPolicy, createVm, deletedVmId, fingerprint, localPair, mutate, ok, snapshot, type CreatedVm } from './support.ts';
 
 const TiB = 1024 * GiB;
 
@@ -29,6 +29,13 @@ interface Fixtures {
   deletedPolicy: string;
   deletedSnapshot: string;
   finishedTask: string;
+  /** DDR pairs of `other`'s disk: never replicated, SEPARATED; and of `off`'s disk, replicated, RPL_SYNC. */
+  separatedPair: string;
+  syncedPair: string;
+  /** A pair that was unpaired. */
+  deletedPair: string;
+  /** The SWAP VVOL of `on`. */
+  onSwap: string;
 }
 let f: Fixtures;
 
@@ -57,7 +64,18 @@ beforeAll(async () => {
     deletedPolicy,
     deletedSnapshot: deletedSnapshot.id,
     finishedTask: (await clone(app, other.id, 'FAST')).taskId,
+    separatedPair: loadedPlugins.has('ddr') ? await localPair(app, other.disks[0]) : '',
+    syncedPair: loadedPlugins.has('ddr') ? await localPair(app, off.disks[0], true) : '',
+    deletedPair: '',
+    onSwap: '',
   };
+  const { node: on } = await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { virtualVolumes { id type } } } }`, { id: f.on.id });
+  f.onSwap = on.virtualVolumes.find((v: any) => v.type === 'SWAP').id;
+  if (loadedPlugins.has('ddr')) {
+    const doomed = await localPair(app, (await createVm(app, ids.policies.BRONZE, { name: 'doomed' })).disks[0]);
+    await ok(app, 'unpair', { pairId: doomed }, '... on UnpairPayload { unpairedId }');
+    f.deletedPair = doomed;
+  }
 });
 afterAll(() => app?.close());
 
@@ -309,6 +327,26 @@ const cases: Case[] = [
   // relocateNow (perforoptimizer)
   { mutation: 'relocateNow', title: 'a VM id where a VVOL id belongs', input: () => ({ vvolId: f.off.id }), expected: notFound('input.vvolId') },
   { mutation: 'relocateNow', title: 'a malformed id', input: () => ({ vvolId: 'garbage' }), expected: notFound('input.vvolId') },
+
+  // DDR pairs (the pair mutations are the core's; only ddr makes pairs in this suite)
+  { mutation: 'pairLocalReplica', plugin: 'ddr', title: 'a volume paired with itself', input: () => ({ mvId: f.off.disks[0], rvId: f.off.disks[0] }), expected: invalid('input.rvId', /itself/) },
+  { mutation: 'pairLocalReplica', plugin: 'ddr', title: 'an RV smaller than its MV', input: () => ({ mvId: f.off.disks[0], rvId: f.gold.disks[0] }), expected: invalid('input.rvId', /smaller/) },
+  { mutation: 'pairLocalReplica', plugin: 'ddr', title: 'an RV container on another array', input: () => ({ mvId: f.off.disks[0], containerId: ids.containers['osaka-bulk'] }), expected: invalid('input.containerId', /another array/) },
+  { mutation: 'pairLocalReplica', plugin: 'ddr', title: 'SEMI_SYNC, which DDR does not have', input: () => ({ mvId: f.off.disks[0], copyControl: 'SEMI_SYNC' }), expected: invalid('input.copyControl') },
+  { mutation: 'pairLocalReplica', plugin: 'ddr', title: 'a SWAP volume', input: () => ({ mvId: f.onSwap }), expected: invalid('input.mvId', /SWAP/) },
+  ...badIds(() => f.deletedVm, () => ids.policies.GOLD).map(({ what, id }): Case => ({
+    mutation: 'pairLocalReplica', plugin: 'ddr', title: `mvId: ${what}`, input: () => ({ mvId: id() }), expected: notFound('input.mvId'),
+  })),
+  { mutation: 'replicatePair', plugin: 'ddr', title: 'a pair already replicating in sync', input: () => ({ pairId: f.syncedPair, range: 'DIFF' }), expected: conflict('RPL_SYNC') },
+  { mutation: 'separatePair', plugin: 'ddr', title: 'a pair already separated', input: () => ({ pairId: f.separatedPair }), expected: conflict('SEPARATED') },
+  { mutation: 'restorePair', plugin: 'ddr', title: 'a pair that is replicating', input: () => ({ pairId: f.syncedPair }), expected: conflict('RPL_SYNC') },
+  { mutation: 'unpair', plugin: 'ddr', title: 'a pair in sync, without force', input: () => ({ pairId: f.syncedPair }), expected: conflict('RPL_SYNC') },
+  { mutation: 'changePairCopyControl', plugin: 'ddr', title: 'SEMI_SYNC on a DDR pair', input: () => ({ pairId: f.syncedPair, copyControl: 'SEMI_SYNC' }), expected: invalid('input.copyControl') },
+  ...(['replicatePair', 'separatePair', 'restorePair', 'changePairCopyControl', 'unpair'] as const).flatMap((mutation) =>
+    badIds(() => f.deletedPair, () => f.off.id).map(({ what, id }): Case => ({
+      mutation, title: `pairId: ${what}`, input: () => ({ pairId: id(), ...(mutation === 'changePairCopyControl' ? { copyControl: 'SYNC' } : {}) }), expected: notFound('input.pairId'),
+    })),
+  ),
 
   // setWorkload
   { mutation: 'setWorkload', title: 'both a preset and a custom profile', input: () => ({ vmId: f.off.id, preset: 'OLTP', custom: customWorkload() }), expected: invalid('input.preset') },

@@ -19,6 +19,7 @@ const FINGERPRINT = [
   `query($n: Int) { storagePolicies(first: $n) { totalCount edges { node { id name description generation rules { capabilityId value } } } } }`,
   `query($n: Int) { storageContainers(first: $n) { edges { node { name usedBytes } } } tasks(first: $n) { totalCount edges { node { id state cancelRequested } } } }`,
   `query($n: Int) { events(first: $n) { id } simulation { tick simulatedSeconds } }`,
+  `{ replicaPairs { id activity syncState copyControl rvAccess rvUse syncedAt task { id } } }`,
 ];
 
 /**
@@ -107,6 +108,16 @@ export async function snapshot(app: TestApp, vmId: string, name = unique('snap')
 export async function clone(app: TestApp, vmId: string, mode: 'FULL' | 'FAST'): Promise<{ vmId: string; taskId: string; taskState: string }> {
   const result = await ok(app, 'cloneVirtualMachine', { vmId, name: unique('clone'), mode }, '... on CloneVirtualMachinePayload { virtualMachine { id } task { id state } }');
   return { vmId: result.virtualMachine.id, taskId: result.task.id, taskState: result.task.state };
+}
+
+/** A DDR pair of the VVOL `mvId` with a new RV: SEPARATED, or RPL_SYNC once `synced` (a FULL copy run to its end). */
+export async function localPair(app: TestApp, mvId: string, synced = false): Promise<string> {
+  const { pair } = await ok(app, 'pairLocalReplica', { mvId }, '... on PairLocalReplicaPayload { pair { id } }');
+  if (synced) {
+    await ok(app, 'replicatePair', { pairId: pair.id, range: 'FULL' }, '... on ReplicatePairPayload { task { id } }');
+    await ok(app, 'advanceSimulation', { seconds: 60 }, '... on AdvanceSimulationPayload { __typename }');
+  }
+  return pair.id;
 }
 
 export async function createPolicy(app: TestApp, rules: { capabilityId: string; value: unknown }[] = [], name = unique('policy')): Promise<string> {

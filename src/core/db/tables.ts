@@ -285,6 +285,44 @@ export const copyExtents = pgTable(
   (t) => [primaryKey({ columns: [t.copyId, t.index] })],
 );
 
+export const pairActivity = pgEnum('pair_activity', ['REPLICATE', 'SEPARATE', 'RESTORE', 'RESTORE_PROTECT']);
+export const pairSyncState = pgEnum('pair_sync_state', ['RPL_EXEC', 'RPL_SYNC', 'SEP_EXEC', 'SEPARATED', 'RST_EXEC', 'RST_SYNC', 'CANCEL', 'FAULT']);
+
+/**
+ * A master volume (MV) paired with a replica volume (RV), with NEC's activity and sync states. The
+ * core keeps the state machine and the copies; the plugin that owns the pair (ddr: same array, rdr:
+ * another site) decides its link and which copy controls it allows.
+ */
+export const replicaPairs = pgTable(
+  'replica_pairs',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    owner: text('owner').notNull(),
+    mvId: uuid('mv_id').notNull().references(() => virtualVolumes.id, { onDelete: 'cascade' }),
+    rvId: uuid('rv_id').notNull().references(() => virtualVolumes.id, { onDelete: 'cascade' }),
+    activity: pairActivity('activity').notNull().default('SEPARATE'),
+    syncState: pairSyncState('sync_state').notNull().default('SEPARATED'),
+    copyControl: text('copy_control').$type<'SYNC' | 'SEMI_SYNC' | 'BACKGROUND'>().notNull(),
+    /** What a host may do with the RV: NR (no access) while replicating, RO or RW once separated. */
+    rvAccess: text('rv_access').$type<'NR' | 'RO' | 'RW'>().notNull().default('RW'),
+    /** IMMEDIATE: the RV may be used while a separation finishes (SEP_EXEC); COMPLETE: only once SEPARATED. */
+    rvUse: text('rv_use').$type<'COMPLETE' | 'IMMEDIATE'>().notNull().default('COMPLETE'),
+    link: text('link').notNull(),
+    bytesPerSecond: bytes('bytes_per_second').notNull(),
+    latencyMs: doublePrecision('latency_ms').notNull().default(0),
+    /** SEMI_SYNC: above this many unsent bytes, writes wait for the remote side. */
+    semiSyncThresholdBytes: bytes('semi_sync_threshold_bytes').notNull().default(0),
+    /** The copy task running for the pair (replicate, separate's last copy, restore), if any. */
+    taskId: uuid('task_id').references(() => tasks.id, { onDelete: 'set null' }),
+    /** Simulated seconds: the last point in time the RV held exactly (the MV at that instant). */
+    syncedAt: doublePrecision('synced_at'),
+    /** Simulated seconds at which each state was last entered, by sync state. */
+    stateTimes: jsonb('state_times').$type<Record<string, number>>().notNull().default({}),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('replica_pairs_rv').on(t.rvId), index('replica_pairs_mv').on(t.mvId)],
+);
+
 export const events = pgTable(
   'events',
   {

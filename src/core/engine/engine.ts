@@ -7,6 +7,15 @@ import { topic } from '../bus.ts';
 import { loadDemand, plannedWrites, RingBuffers, rollUp, statistics, type IoStats } from './io.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
 
+/** Writes mirrored synchronously wait for the remote side: their share of the I/O pays the link latency. */
+function waitForRemote(io: TickContext['io'], latencyByVvol: Map<string, number>): void {
+  for (const volume of io) {
+    const latencyMs = latencyByVvol.get(volume.vvolId);
+    const total = volume.readIops + volume.writeIops;
+    if (latencyMs && total > 0) volume.serviceTimeMs += (latencyMs * volume.writeIops) / total;
+  }
+}
+
 /** The largest single advance: an hour of simulated time (one transaction, so a few seconds of work); loop for more. */
 export const MAX_ADVANCE_SECONDS = 3600;
 
@@ -110,11 +119,14 @@ export class Engine {
     const inTransaction = (fn: (work: UnitOfWork) => Promise<void>) => (outer ? fn(outer) : core.transact(fn));
     await inTransaction(async (work) => {
       const { active, poolIops } = await loadDemand(work.tx, core.extents, core.config.seed, tick, now);
-      const ctx: TickContext = { tick, now, seconds, db: work.tx, extents: core.extents, tasks: core.tasks, copier: core.copier, work, io: active.map((a) => a.io), poolIops, written: [] };
+      const ctx: TickContext = { tick, now, seconds, db: work.tx, extents: core.extents, tasks: core.tasks, copier: core.copier, pairs: core.pairs, work, io: active.map((a) => a.io), poolIops, written: [] };
       for (const phase of tickPhases) {
         // What I/O control let through is written before the cache and tiers see it.
         if (phase === 'serve') ctx.written = await core.extents.write(work.tx, plannedWrites(active, core.config.seed, tick, seconds));
-        if (phase === 'background') await core.tasks.run(work, seconds);
+        if (phase === 'background') {
+          waitForRemote(ctx.io, await core.pairs.tick(work, ctx.written));
+          await core.tasks.run(work, seconds);
+        }
         for (const plugin of core.plugins) await plugin.hooks?.[phase]?.(ctx);
       }
       this.record(work, ctx, now);

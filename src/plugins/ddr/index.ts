@@ -1,5 +1,6 @@
 import { definePlugin } from '../../core/plugin.ts';
 import { capabilities } from './capabilities.ts';
+import { schema } from './schema.ts';
 
 export default definePlugin({
   name: 'ddr',
@@ -7,4 +8,6 @@ export default definePlugin({
   vendor: 'NEC',
   description: 'NEC DynamicDataReplication: local replica volumes in the same array',
   capabilities,
+  schema,
+  replicaPairs: { copyControls: ['SYNC', 'BACKGROUND'] },
 });

@@ -1,0 +1,274 @@
+import { and, eq, inArray, isNotNull, sql } from 'drizzle-orm';
+import type { ExtentCopier } from './copier.ts';
+import { replicaPairs, simulationState, storageContainers, virtualVolumes } from './db/tables.ts';
+import { reserve } from './services/vms.ts';
+import type { VirtualVolumeRow } from './plugin.ts';
+import { ConflictError, NotFoundError, ValidationError } from './errors.ts';
+import type { ExtentContent, ExtentStore } from './extents.ts';
+import type { TaskRow, TaskService } from './tasks.ts';
+import type { UnitOfWork } from './unit-of-work.ts';
+import type { Executor } from './db/client.ts';
+
+export type PairRow = typeof replicaPairs.$inferSelect;
+export type SyncState = PairRow['syncState'];
+export type CopyControl = PairRow['copyControl'];
+
+export interface NewPair {
+  owner: string;
+  mvId: string;
+  rvId: string;
+  copyControl: CopyControl;
+  link: string;
+  bytesPerSecond: number;
+  latencyMs?: number;
+  semiSyncThresholdBytes?: number;
+}
+
+/** The task kinds of pair copies; their owner is the core, which settles the pair when they end. */
+export const pairTaskKinds = ['REPLICATE', 'SEPARATE', 'RESTORE'] as const;
+
+/** Sync states from which each operation is legal (NEC's ReplicationControl rules). */
+const legalFrom: Record<'replicate' | 'separate' | 'restore' | 'unpair', SyncState[]> = {
+  replicate: ['SEPARATED', 'RST_SYNC', 'CANCEL', 'FAULT'],
+  separate: ['RPL_SYNC', 'RST_SYNC'],
+  restore: ['SEPARATED'],
+  unpair: ['SEPARATED', 'CANCEL', 'FAULT'],
+};
+
+/**
+ * Replication pairs (DESIGN §7), shared by ddr (same array) and rdr (another site): the state machine,
+ * the copies behind each transition, synchronous mirroring of writes and background catch-up.
+ * The dirty-extent bitmap of a pair is the set of extents whose content differs between MV and RV.
+ */
+export class PairService {
+  constructor(
+    private readonly tasks: TaskService,
+    private readonly copier: ExtentCopier,
+    private readonly extents: ExtentStore,
+    /** Copy controls each owning plugin allows (rdr adds SEMI_SYNC). */
+    private readonly copyControls: ReadonlyMap<string, readonly CopyControl[]>,
+  ) {}
+
+  async find(tx: Executor, id: string, field = 'input.pairId'): Promise<PairRow> {
+    const [pair] = await tx.select().from(replicaPairs).where(eq(replicaPairs.id, id)).for('update');
+    if (!pair) throw new NotFoundError(field, id);
+    return pair;
+  }
+
+  private async now(tx: Executor): Promise<number> {
+    const [clock] = await tx.select({ now: simulationState.simulatedSeconds }).from(simulationState).where(eq(simulationState.id, 1));
+    return clock?.now ?? 0;
+  }
+
+  private checkCopyControl(owner: string, copyControl: CopyControl, field: string): void {
+    const allowed = this.copyControls.get(owner) ?? ['SYNC', 'BACKGROUND'];
+    if (!allowed.includes(copyControl)) throw new ValidationError(field, `${owner} pairs take copy control ${allowed.join(' or ')}, not ${copyControl}`);
+  }
+
+  /**
+   * A new, empty volume to be an RV of `mv` in `containerId`: the MV's size, type and policy, no VM (an
+   * array-side volume until attached), capacity reserved.
+   */
+  async createReplicaVolume(work: UnitOfWork, mvId: string, containerId: string, field: string): Promise<VirtualVolumeRow> {
+    const [mv] = await work.tx.select().from(virtualVolumes).where(eq(virtualVolumes.id, mvId));
+    if (!mv) throw new NotFoundError('input.mvId', mvId);
+    const [container] = await work.tx.select({ id: storageContainers.id }).from(storageContainers).where(eq(storageContainers.id, containerId));
+    if (!container) throw new NotFoundError(field, containerId);
+    await reserve(work, containerId, mv.provisionedBytes);
+    const [rv] = await work.tx
+      .insert(virtualVolumes)
+      .values({ containerId, policyId: mv.policyId, type: mv.type, provisionedBytes: mv.provisionedBytes, policyState: 'APPLIED', metadata: { 'vvolgraph.replicaOf': mv.id } })
+      .returning();
+    work.emit({ kind: 'vvol.created', entityType: 'VirtualVolume', entityId: rv.id, message: `${rv.type} VVOL created as a replica volume of ${mv.id}`, data: { mvId: mv.id } });
+    return rv;
+  }
+
+  /** Pairs an MV with an RV: SEPARATED, never synced; `replicate` then makes the first copy. */
+  async create(work: UnitOfWork, pair: NewPair, fields = { mvId: 'input.mvId', rvId: 'input.rvId' }): Promise<PairRow> {
+    if (pair.mvId === pair.rvId) throw new ValidationError(fields.rvId, 'A volume cannot be paired with itself');
+    if (!(pair.bytesPerSecond > 0)) throw new ValidationError('input.bytesPerSecond', `The link bandwidth must be positive, got ${pair.bytesPerSecond}`);
+    if ((pair.latencyMs ?? 0) < 0) throw new ValidationError('input.latencyMs', `The link latency cannot be negative, got ${pair.latencyMs}`);
+    this.checkCopyControl(pair.owner, pair.copyControl, 'input.copyControl');
+    const vvols = await work.tx.select().from(virtualVolumes).where(inArray(virtualVolumes.id, [pair.mvId, pair.rvId]));
+    const mv = vvols.find((v) => v.id === pair.mvId);
+    const rv = vvols.find((v) => v.id === pair.rvId);
+    if (!mv) throw new NotFoundError(fields.mvId, pair.mvId);
+    if (!rv) throw new NotFoundError(fields.rvId, pair.rvId);
+    if (mv.type === 'SWAP' || mv.type === 'MEMORY') throw new ValidationError(fields.mvId, `A ${mv.type} volume is not replicated`);
+    if (rv.provisionedBytes < mv.provisionedBytes) {
+      throw new ValidationError(fields.rvId, `The RV (${rv.provisionedBytes} bytes) is smaller than its MV (${mv.provisionedBytes} bytes)`);
+    }
+    const taken = await work.tx.select({ id: replicaPairs.id }).from(replicaPairs).where(sql`${replicaPairs.rvId} in (${pair.rvId}::uuid, ${pair.mvId}::uuid)`);
+    if (taken.length > 0) throw new ConflictError(`The volume is already the RV of pair ${taken[0].id}`, 'PAIRED');
+    const now = await this.now(work.tx);
+    const [row] = await work.tx
+      .insert(replicaPairs)
+      .values({ ...pair, latencyMs: pair.latencyMs ?? 0, semiSyncThresholdBytes: pair.semiSyncThresholdBytes ?? 0, stateTimes: { SEPARATED: now } })
+      .returning();
+    this.emit(work, row, 'paired', `RV ${row.rvId} paired with MV ${row.mvId} (${row.owner})`);
+    return row;
+  }
+
+  private emit(work: UnitOfWork, pair: PairRow, what: string, message: string): void {
+    work.emit({ kind: `pair.${what}`, entityType: 'ReplicaPair', entityId: pair.id, message, data: { owner: pair.owner, mvId: pair.mvId, rvId: pair.rvId, activity: pair.activity, syncState: pair.syncState } });
+  }
+
+  private legal(pair: PairRow, operation: keyof typeof legalFrom): void {
+    if (!legalFrom[operation].includes(pair.syncState)) {
+      throw new ConflictError(`${operation} is not possible while the pair is ${pair.syncState} (it needs ${legalFrom[operation].join(', ')})`, pair.syncState);
+    }
+  }
+
+  private async enter(work: UnitOfWork, pair: PairRow, change: Partial<PairRow> & { syncState: SyncState }, now: number): Promise<PairRow> {
+    const [row] = await work.tx
+      .update(replicaPairs)
+      .set({ ...change, stateTimes: { ...pair.stateTimes, [change.syncState]: now } })
+      .where(eq(replicaPairs.id, pair.id))
+      .returning();
+    this.emit(work, row, 'stateChanged', `Pair ${row.id}: ${pair.activity}/${pair.syncState} -> ${row.activity}/${row.syncState}`);
+    return row;
+  }
+
+  private copyTask(work: UnitOfWork, pair: PairRow, kind: (typeof pairTaskKinds)[number], source: string, target: string, range: 'FULL' | 'DIFF', immediate = false): Promise<{ task: TaskRow }> {
+    return this.tasks.startCopies(
+      work,
+      { kind, targetType: 'ReplicaPair', targetId: pair.id, cancelable: true, params: { pairId: pair.id, owner: pair.owner } },
+      [{ sourceVvolId: source, targetVvolId: target, range, link: pair.link, bytesPerSecond: pair.bytesPerSecond, immediate }],
+    );
+  }
+
+  /** replicate(FULL | DIFF): MV -> RV; the RV is not accessible until separated again. */
+  async replicate(work: UnitOfWork, id: string, range: 'FULL' | 'DIFF'): Promise<{ pair: PairRow; task: TaskRow }> {
+    const pair = await this.find(work.tx, id);
+    this.legal(pair, 'replicate');
+    const now = await this.now(work.tx);
+    const { task } = await this.copyTask(work, pair, 'REPLICATE', pair.mvId, pair.rvId, range);
+    return { pair: await this.enter(work, pair, { activity: 'REPLICATE', syncState: 'RPL_EXEC', rvAccess: 'NR', taskId: task.id }, now), task };
+  }
+
+  /**
+   * separate(rvAccess, rvUse): the RV keeps the MV's data as of now. What the RV still lacks is copied
+   * first (SEP_EXEC); IMMEDIATE lets hosts use the RV during that copy, COMPLETE only after it.
+   */
+  async separate(work: UnitOfWork, id: string, rvAccess: 'RO' | 'RW', rvUse: 'COMPLETE' | 'IMMEDIATE'): Promise<{ pair: PairRow; task: TaskRow | null }> {
+    const pair = await this.find(work.tx, id);
+    this.legal(pair, 'separate');
+    const now = await this.now(work.tx);
+    if (pair.taskId) await this.tasks.end(work, pair.taskId, 'CANCELLED', 'superseded by separate');
+    const dirty = (await this.copier.dirty(work.tx, [[pair.mvId, pair.rvId]])).get(`${pair.mvId}/${pair.rvId}`)!;
+    if (dirty.indexes.length === 0) {
+      return { pair: await this.enter(work, pair, { activity: 'SEPARATE', syncState: 'SEPARATED', rvAccess, rvUse, taskId: null, syncedAt: now }, now), task: null };
+    }
+    const { task } = await this.copyTask(work, pair, 'SEPARATE', pair.mvId, pair.rvId, 'DIFF');
+    return { pair: await this.enter(work, pair, { activity: 'SEPARATE', syncState: 'SEP_EXEC', rvAccess, rvUse, taskId: task.id }, now), task };
+  }
+
+  /**
+   * restore(UPDATE | PROTECT): RV -> MV, immediate: the MV shows the RV's data from now on while the
+   * copy runs behind. UPDATE keeps mirroring MV writes to the RV afterwards; PROTECT leaves the RV as it is.
+   */
+  async restore(work: UnitOfWork, id: string, mode: 'UPDATE' | 'PROTECT'): Promise<{ pair: PairRow; task: TaskRow }> {
+    const pair = await this.find(work.tx, id);
+    this.legal(pair, 'restore');
+    const now = await this.now(work.tx);
+    const { task } = await this.copyTask(work, pair, 'RESTORE', pair.rvId, pair.mvId, 'DIFF', true);
+    const activity = mode === 'UPDATE' ? 'RESTORE' : 'RESTORE_PROTECT';
+    return { pair: await this.enter(work, pair, { activity, syncState: 'RST_EXEC', rvAccess: 'NR', taskId: task.id }, now), task };
+  }
+
+  async changeCopyControl(work: UnitOfWork, id: string, copyControl: CopyControl): Promise<PairRow> {
+    const pair = await this.find(work.tx, id);
+    this.checkCopyControl(pair.owner, copyControl, 'input.copyControl');
+    if (pair.syncState === 'FAULT') throw new ConflictError('The copy control of a faulted pair cannot change; replicate or unpair it', pair.syncState);
+    const [row] = await work.tx.update(replicaPairs).set({ copyControl }).where(eq(replicaPairs.id, id)).returning();
+    this.emit(work, row, 'copyControlChanged', `Pair ${id}: copy control ${pair.copyControl} -> ${copyControl}`);
+    return row;
+  }
+
+  /** unpair: from SEPARATED (or CANCEL, FAULT); `force` from any state, stopping the running copy. */
+  async unpair(work: UnitOfWork, id: string, force: boolean): Promise<PairRow> {
+    const pair = await this.find(work.tx, id);
+    if (!force) this.legal(pair, 'unpair');
+    if (pair.taskId) await this.tasks.end(work, pair.taskId, 'CANCELLED', 'pair removed');
+    await work.tx.delete(replicaPairs).where(eq(replicaPairs.id, id));
+    this.emit(work, pair, 'unpaired', `Pair ${id} removed${force ? ' (forced)' : ''}`);
+    return pair;
+  }
+
+  /** A pair's copy task ended: the pair moves on (DESIGN §7's states). */
+  async copyFinished(work: UnitOfWork, task: TaskRow): Promise<void> {
+    const [pair] = await work.tx.select().from(replicaPairs).where(and(eq(replicaPairs.taskId, task.id))).for('update');
+    if (!pair) return;
+    const [copy] = await this.copier.copiesOf(work.tx, [task.id]);
+    const now = await this.now(work.tx);
+    if (task.state === 'CANCELLED') {
+      await this.enter(work, pair, { syncState: 'CANCEL', taskId: null }, now);
+      return;
+    }
+    if (task.state === 'FAILED') {
+      await this.enter(work, pair, { syncState: 'FAULT', taskId: null }, now);
+      return;
+    }
+    const pointInTime = copy?.frozenAt ?? now;
+    if (pair.syncState === 'SEP_EXEC') {
+      await this.enter(work, pair, { syncState: 'SEPARATED', taskId: null, syncedAt: pointInTime }, now);
+    } else if (pair.syncState === 'RST_EXEC') {
+      await this.enter(work, pair, { syncState: 'RST_SYNC', taskId: null, syncedAt: pointInTime }, now);
+    } else if (pair.syncState === 'RPL_EXEC') {
+      const dirty = (await this.copier.dirty(work.tx, [[pair.mvId, pair.rvId]])).get(`${pair.mvId}/${pair.rvId}`)!;
+      if (dirty.indexes.length > 0 && pair.copyControl !== 'BACKGROUND') {
+        // Writes landed during the copy: another round before writes can be mirrored one by one.
+        const { task: next } = await this.copyTask(work, pair, 'REPLICATE', pair.mvId, pair.rvId, 'DIFF');
+        await work.tx.update(replicaPairs).set({ taskId: next.id, syncedAt: pointInTime }).where(eq(replicaPairs.id, pair.id));
+      } else {
+        await this.enter(work, pair, { syncState: 'RPL_SYNC', taskId: null, syncedAt: dirty.indexes.length === 0 ? now : pointInTime }, now);
+      }
+    } else if (pair.syncState === 'RPL_SYNC' || pair.syncState === 'RST_SYNC') {
+      // A background catch-up copy finished: the RV holds the MV as of its start.
+      await work.tx.update(replicaPairs).set({ taskId: null, syncedAt: pointInTime }).where(eq(replicaPairs.id, pair.id));
+    }
+  }
+
+  /**
+   * The tick's part (background phase): writes to the MV of a mirroring pair reach its RV in the same
+   * tick (SYNC; SEMI_SYNC above its threshold); BACKGROUND (and SEMI_SYNC below it) catch up by copies.
+   * Returns the MVs whose writes waited for a remote side this tick, with the link latency.
+   */
+  async tick(work: UnitOfWork, written: readonly ExtentContent[]): Promise<Map<string, number>> {
+    const pairs = await work.tx.select().from(replicaPairs).where(inArray(replicaPairs.syncState, ['RPL_SYNC', 'RST_SYNC', 'RST_EXEC']));
+    const waited = new Map<string, number>();
+    if (pairs.length === 0) return waited;
+    const following = pairs.filter((p) => p.activity !== 'RESTORE_PROTECT');
+    const dirty = await this.copier.dirty(work.tx, following.map((p) => [p.mvId, p.rvId] as const));
+    const byMv = new Map<string, ExtentContent[]>();
+    for (const w of written) byMv.set(w.vvolId, [...(byMv.get(w.vvolId) ?? []), w]);
+    const mirrored: ExtentContent[] = [];
+    const now = await this.now(work.tx);
+    for (const pair of following) {
+      const backlog = dirty.get(`${pair.mvId}/${pair.rvId}`)!;
+      const writes = byMv.get(pair.mvId) ?? [];
+      const synchronous = pair.copyControl === 'SYNC' || (pair.copyControl === 'SEMI_SYNC' && backlog.bytes > pair.semiSyncThresholdBytes);
+      const writtenNow = new Set(writes.map((w) => w.index));
+      if (synchronous && pair.syncState !== 'RST_EXEC' && !pair.taskId && backlog.indexes.every((i) => writtenNow.has(i))) {
+        // In step before this tick: this tick's writes are the only difference, and they go across now.
+        for (const w of writes) mirrored.push({ vvolId: pair.rvId, index: w.index, contentId: w.contentId });
+        if (writes.length > 0) waited.set(pair.mvId, Math.max(waited.get(pair.mvId) ?? 0, pair.latencyMs));
+        await work.tx.update(replicaPairs).set({ syncedAt: now }).where(eq(replicaPairs.id, pair.id));
+      } else if (backlog.indexes.length > 0 && !pair.taskId && pair.syncState !== 'RST_EXEC') {
+        const { task } = await this.copyTask(work, pair, 'REPLICATE', pair.mvId, pair.rvId, 'DIFF');
+        await work.tx.update(replicaPairs).set({ taskId: task.id }).where(eq(replicaPairs.id, pair.id));
+      } else if (backlog.indexes.length === 0 && !pair.taskId) {
+        await work.tx.update(replicaPairs).set({ syncedAt: now }).where(eq(replicaPairs.id, pair.id));
+      }
+    }
+    await this.extents.assign(work.tx, mirrored);
+    return waited;
+  }
+
+  /** Pairs by MV or RV, for GraphQL fields (one statement for many volumes). */
+  async ofVolumes(tx: Executor, vvolIds: readonly string[], side: 'mv' | 'rv', owner?: string): Promise<PairRow[]> {
+    if (vvolIds.length === 0) return [];
+    const column = side === 'mv' ? replicaPairs.mvId : replicaPairs.rvId;
+    return tx.select().from(replicaPairs).where(and(inArray(column, [...vvolIds]), owner ? eq(replicaPairs.owner, owner) : isNotNull(replicaPairs.id))).orderBy(replicaPairs.createdAt);
+  }
+}

@@ -1,0 +1,141 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GiB, seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
+
+const MiB = 1024 ** 2;
+const EXTENT = 32 * MiB;
+
+let app: TestApp;
+let ids: Awaited<ReturnType<typeof seedBasics>>;
+
+beforeAll(async () => {
+  app = await startApp();
+  ids = await seedBasics(app);
+});
+afterAll(() => app?.close());
+
+const pairFields = 'id activity syncState rvAccess copyDiffBytes separateDiffBytes syncedAt masterVolume { contentDigest } replicaVolume { id vasaId contentDigest allocatedBytes } task { id state bytesTotal bytesDone }';
+
+async function createDisk(name: string, sizeGiB = 4): Promise<{ id: string; vasaId: string }> {
+  const created = await app.query(
+    `mutation($p: ID!) { createVirtualMachine(input: { name: "${name}", policyId: $p, disks: [{ sizeBytes: ${sizeGiB * GiB} }] }) { ... on CreateVirtualMachinePayload { virtualMachine { virtualVolumes { id vasaId type } } } } }`,
+    { p: ids.policies.BRONZE },
+  );
+  return created.createVirtualMachine.virtualMachine.virtualVolumes.find((v: any) => v.type === 'DATA');
+}
+
+async function write(vasaId: string, indexes: number[]) {
+  await app.core.transact((work) => app.core.extents.write(work.tx, [{ vvolId: vasaId, indexes }]));
+}
+
+async function pairOp(name: string, input: Record<string, unknown>, selection = `pair { ${pairFields} } task { id bytesTotal state }`) {
+  const result = await app.query(`mutation($input: ${name[0].toUpperCase()}${name.slice(1)}Input!) { ${name}(input: $input) { __typename ... on ConflictError { message currentState } ... on ValidationError { field message } ... on NotFoundError { field } ... on ${name[0].toUpperCase()}${name.slice(1)}Payload { ${selection} } } }`, { input }, 'vmAdmin');
+  return result[name];
+}
+
+async function pair(id: string) {
+  return (await app.query(`query($id: ID!) { node(id: $id) { ... on ReplicaPair { ${pairFields} } } }`, { id })).node;
+}
+
+const advance = (seconds: number) => app.query(`mutation { advanceSimulation(input: { seconds: ${seconds} }) { __typename } }`);
+
+describe('ddr pairs', () => {
+  it('replicates FULL, then after a separation copies exactly the extents written since (DIFF), and the RV ends with the MV\'s digest', async () => {
+    const mv = await createDisk('ddr-a');
+    await write(mv.vasaId, Array.from({ length: 64 }, (_, i) => i)); // 2 GiB
+    const created = await pairOp('pairLocalReplica', { mvId: mv.id }, `pair { ${pairFields} }`);
+    expect(created.__typename).toBe('PairLocalReplicaPayload');
+    expect(created.pair).toMatchObject({ activity: 'SEPARATE', syncState: 'SEPARATED', syncedAt: null });
+    const pairId = created.pair.id;
+
+    const full = await pairOp('replicatePair', { pairId, range: 'FULL' });
+    expect(full.pair).toMatchObject({ activity: 'REPLICATE', syncState: 'RPL_EXEC', rvAccess: 'NR' });
+    expect(full.task.bytesTotal).toBe(2 * GiB);
+    await advance(1);
+    expect((await pair(pairId)).task).toMatchObject({ state: 'RUNNING', bytesDone: GiB });
+    await advance(2);
+    const synced = await pair(pairId);
+    expect(synced).toMatchObject({ syncState: 'RPL_SYNC', copyDiffBytes: 0 });
+    expect(synced.replicaVolume.contentDigest).toBe(synced.masterVolume.contentDigest);
+
+    const separated = await pairOp('separatePair', { pairId, rvAccess: 'RO' });
+    expect(separated.pair).toMatchObject({ syncState: 'SEPARATED', rvAccess: 'RO' });
+    await write(mv.vasaId, [3, 7, 100]);
+    expect((await pair(pairId)).separateDiffBytes).toBe(3 * EXTENT);
+
+    const diff = await pairOp('replicatePair', { pairId, range: 'DIFF' });
+    expect(diff.task.bytesTotal).toBe(3 * EXTENT); // bytes copied / bytes changed = 1
+    await advance(1);
+    const again = await pair(pairId);
+    expect(again.syncState).toBe('RPL_SYNC');
+    expect(again.replicaVolume.contentDigest).toBe(again.masterVolume.contentDigest);
+  });
+
+  it('restores immediately: the MV shows the RV\'s data as soon as the restore starts, while the copy runs behind', async () => {
+    const mv = await createDisk('ddr-b');
+    await write(mv.vasaId, Array.from({ length: 96 }, (_, i) => i)); // 3 GiB
+    const { pair: p } = await pairOp('pairLocalReplica', { mvId: mv.id }, `pair { ${pairFields} }`);
+    await pairOp('replicatePair', { pairId: p.id, range: 'FULL' });
+    await advance(4);
+    await pairOp('separatePair', { pairId: p.id });
+    const rvDigest = (await pair(p.id)).replicaVolume.contentDigest;
+    await write(mv.vasaId, Array.from({ length: 64 }, (_, i) => i)); // the MV diverges by 2 GiB
+    expect((await pair(p.id)).masterVolume.contentDigest).not.toBe(rvDigest);
+
+    const restore = await pairOp('restorePair', { pairId: p.id, mode: 'PROTECT' });
+    expect(restore.pair).toMatchObject({ activity: 'RESTORE_PROTECT', syncState: 'RST_EXEC' });
+    expect(restore.pair.masterVolume.contentDigest).toBe(rvDigest);
+    expect(restore.task.bytesTotal).toBe(2 * GiB);
+    await advance(1);
+    expect((await pair(p.id)).task).toMatchObject({ state: 'RUNNING', bytesDone: GiB });
+    await advance(1);
+    const done = await pair(p.id);
+    expect(done).toMatchObject({ syncState: 'RST_SYNC' });
+    expect(done.masterVolume.contentDigest).toBe(rvDigest);
+  });
+
+  it('SYNC copy control mirrors each write to the RV in the same tick', async () => {
+    const mv = await createDisk('ddr-sync');
+    await write(mv.vasaId, [0, 1]);
+    const { pair: p } = await pairOp('pairLocalReplica', { mvId: mv.id, copyControl: 'SYNC' }, `pair { ${pairFields} }`);
+    await pairOp('replicatePair', { pairId: p.id, range: 'FULL' });
+    await advance(1);
+    expect((await pair(p.id)).syncState).toBe('RPL_SYNC');
+    await app.query(`mutation($vm: ID!) { setWorkload(input: { vmId: $vm, preset: OLTP }) { __typename } }`, { vm: (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualVolume { virtualMachine { id } } } }`, { id: mv.id })).node.virtualMachine.id });
+    const vmId = (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualVolume { virtualMachine { id } } } }`, { id: mv.id })).node.virtualMachine.id;
+    await app.query(`mutation($id: ID!) { powerOnVirtualMachine(input: { id: $id }) { __typename } }`, { id: vmId });
+    const before = (await pair(p.id)).masterVolume.contentDigest;
+    await advance(3);
+    const after = await pair(p.id);
+    expect(after.masterVolume.contentDigest).not.toBe(before);
+    expect(after.replicaVolume.contentDigest).toBe(after.masterVolume.contentDigest);
+    expect(after.copyDiffBytes).toBe(0);
+  });
+
+  it('refuses illegal transitions with a ConflictError naming the current state, and changes nothing', async () => {
+    const mv = await createDisk('ddr-c');
+    const { pair: p } = await pairOp('pairLocalReplica', { mvId: mv.id }, `pair { ${pairFields} }`);
+    expect(await pairOp('separatePair', { pairId: p.id })).toMatchObject({ __typename: 'ConflictError', currentState: 'SEPARATED' });
+    await pairOp('replicatePair', { pairId: p.id, range: 'FULL' });
+    const before = await pair(p.id);
+    expect(await pairOp('restorePair', { pairId: p.id })).toMatchObject({ __typename: 'ConflictError', currentState: 'RPL_EXEC' });
+    expect(await pairOp('unpair', { pairId: p.id }, 'unpairedId')).toMatchObject({ __typename: 'ConflictError', currentState: 'RPL_EXEC' });
+    expect(await pair(p.id)).toEqual(before);
+    expect(await pairOp('unpair', { pairId: p.id, force: true }, 'unpairedId')).toMatchObject({ unpairedId: p.id });
+    expect(await pair(p.id)).toBeNull();
+  });
+
+  it('rejects a pair with itself, across arrays, with a smaller RV or an unknown copy control, naming the field, and creates nothing', async () => {
+    const mv = await createDisk('ddr-d', 8);
+    const small = await createDisk('ddr-small', 4);
+    const count = async () => (await app.query(`{ replicaPairs { id } }`)).replicaPairs.length;
+    const before = await count();
+    expect(await pairOp('pairLocalReplica', { mvId: mv.id, rvId: mv.id }, 'pair { id }')).toMatchObject({ __typename: 'ValidationError', field: 'input.rvId' });
+    expect(await pairOp('pairLocalReplica', { mvId: mv.id, rvId: small.id }, 'pair { id }')).toMatchObject({ __typename: 'ValidationError', field: 'input.rvId' });
+    const home = (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualVolume { storageContainer { name } } } }`, { id: mv.id })).node.storageContainer.name as string;
+    const elsewhere = home.startsWith('tokyo') ? 'osaka-bulk' : 'tokyo-bulk';
+    expect(await pairOp('pairLocalReplica', { mvId: mv.id, containerId: ids.containers[elsewhere] }, 'pair { id }')).toMatchObject({ __typename: 'ValidationError', field: 'input.containerId' });
+    expect(await pairOp('pairLocalReplica', { mvId: mv.id, copyControl: 'SEMI_SYNC' }, 'pair { id }')).toMatchObject({ __typename: 'ValidationError', field: 'input.copyControl' });
+    expect(await pairOp('pairLocalReplica', { mvId: 'garbage' }, 'pair { id }')).toMatchObject({ __typename: 'NotFoundError', field: 'input.mvId' });
+    expect(await count()).toBe(before);
+  });
+});
