@@ -9,6 +9,7 @@ import type { snapshots, storageContainers, virtualMachines, virtualVolumes } fr
 import type { ExtentContent, ExtentStore } from './extents.ts';
 import type { ExtentCopier } from './copier.ts';
 import type { TaskRow, TaskService } from './tasks.ts';
+import type { CopyControl, PairService } from './pairs.ts';
 
 export type ValueType = 'BOOLEAN' | 'INT' | 'FLOAT' | 'STRING' | 'ENUM' | 'RANGE';
 export const valueTypes: readonly ValueType[] = ['BOOLEAN', 'INT', 'FLOAT', 'STRING', 'ENUM', 'RANGE'];
@@ -70,6 +71,11 @@ export type VirtualMachineRow = typeof virtualMachines.$inferSelect;
 export type StorageContainerRow = typeof storageContainers.$inferSelect;
 export type SnapshotRow = typeof snapshots.$inferSelect;
 
+/** Volumes the array made as copies of another (replicas, backup generations) carry `vvolgraph.replicaOf`. */
+export function isCopyOf(vvol: VirtualVolumeRow): boolean {
+  return 'vvolgraph.replicaOf' in vvol.metadata;
+}
+
 /** What a lifecycle hook gets: the transaction of the core change, so its writes commit or roll back with it. */
 export interface LifecycleContext {
   work: UnitOfWork;
@@ -78,6 +84,8 @@ export interface LifecycleContext {
   /** Long work as durable tasks of extent copies (replicate, restore, backup). */
   tasks: TaskService;
   copier: ExtentCopier;
+  /** Replication pairs (ddr, rdr): the state machine and its copies. */
+  pairs: PairService;
 }
 
 /**
@@ -149,6 +157,7 @@ export interface TickContext {
   extents: ExtentStore;
   tasks: TaskService;
   copier: ExtentCopier;
+  pairs: PairService;
   /** Emits events and raises or clears alarms; written in one batch at the end of the tick. */
   work: UnitOfWork;
   /** The extents the workload wrote this tick (set before `serve`): what synchronous replication mirrors. */
@@ -205,6 +214,8 @@ export interface Plugin {
   migrationsFolder?: string;
   schema?(builder: SchemaBuilder, refs: SchemaRefs): void;
   hooks?: PluginHooks;
+  /** This plugin owns replication pairs (`pairs.create` with its name as owner) and allows these copy controls. */
+  replicaPairs?: { copyControls: CopyControl[] };
   /** Names of plugins whose hooks must run before this one's. */
   after?: string[];
 }
@@ -219,6 +230,7 @@ export type { AlarmRow, UnitOfWork } from './unit-of-work.ts';
 export type { ExtentStore, ExtentContent } from './extents.ts';
 export type { ExtentCopier, CopyRow, CopyRequest } from './copier.ts';
 export type { TaskService, TaskRow, CopySpec, NewTask } from './tasks.ts';
+export type { PairService, PairRow, CopyControl, NewPair } from './pairs.ts';
 export { formatDigest, digestOf } from './extents.ts';
 export type { Executor } from './db/client.ts';
 export type { SchemaBuilder, SchemaRefs } from '../schema/refs.ts';

@@ -1,7 +1,7 @@
 import { inArray, sql } from 'drizzle-orm';
 import type { Core } from './core.ts';
 import { storageContainers, storagePolicies, virtualVolumes } from './db/tables.ts';
-import type { PolicyOutcome, VirtualVolumeRow } from './plugin.ts';
+import { isCopyOf, type PolicyOutcome, type VirtualVolumeRow } from './plugin.ts';
 import { rulesByPolicy } from './services/policies.ts';
 import type { UnitOfWork } from './unit-of-work.ts';
 
@@ -72,7 +72,8 @@ export class Reconciler {
           ? { state: 'INFEASIBLE', generation, reason: failed.map((c) => `${c.capabilityId}: ${c.reason}`).join('; ') }
           : { state: 'APPLIED', generation, reason: null };
         for (const plugin of core.plugins) {
-          if (verdict.state === 'INFEASIBLE' || !plugin.hooks?.policyApplied) continue;
+          // A replica or backup volume follows its source: the policy's replication rules are its source's, not its own.
+          if (verdict.state === 'INFEASIBLE' || !plugin.hooks?.policyApplied || isCopyOf(vvol)) continue;
           const outcome: PolicyOutcome = await plugin.hooks.policyApplied(ctx, vvol, core.rulesOf(plugin, policyRules));
           if (outcome && 'infeasible' in outcome) verdict = { state: 'INFEASIBLE', generation, reason: `${plugin.name}: ${outcome.infeasible}` };
           else if (outcome && 'inProgress' in outcome) verdict = { state: 'IN_PROGRESS', generation, reason: `${plugin.name}: ${outcome.inProgress}` };
