@@ -64,7 +64,7 @@ export class ExtentCopier {
       })
       .returning();
     const differs = request.range === 'FULL' ? sql`true` : sql`s.content_id is distinct from t.content_id`;
-    const [{ total }] = resultRows<{ total: string }>(
+    const [{ total, extents }] = resultRows<{ total: string; extents: number }>(
       await db.execute(sql`
         with work as (
           insert into ${copyExtents} (copy_id, idx, content_id)
@@ -75,10 +75,12 @@ export class ExtentCopier {
           returning idx, content_id
         )
         select coalesce(sum(case when w.content_id is null then 0
-                                 else least(${this.extents.extentBytes}::bigint, v.provisioned_bytes - w.idx::bigint * ${this.extents.extentBytes}::bigint) end), 0)::text as total
-        from work w, virtual_volumes v where v.id = ${request.sourceVvolId}::uuid`),
+                                 else least(${this.extents.extentBytes}::bigint, v.provisioned_bytes - w.idx::bigint * ${this.extents.extentBytes}::bigint) end), 0)::text as total,
+               count(w.idx)::int as extents
+        from virtual_volumes v left join work w on true where v.id = ${request.sourceVvolId}::uuid`),
     );
-    const [started] = await db.update(extentCopies).set({ bytesTotal: Number(total) }).where(eq(extentCopies.id, copy.id)).returning();
+    // Nothing differs: the copy is done the moment it starts.
+    const [started] = await db.update(extentCopies).set({ bytesTotal: Number(total), state: extents === 0 ? 'DONE' : 'RUNNING' }).where(eq(extentCopies.id, copy.id)).returning();
     if (request.immediate) await this.extents.assign(db, await this.workList(db, started, 0, Number.MAX_SAFE_INTEGER));
     return started;
   }

@@ -6,6 +6,7 @@ import { ExtentCopier } from './copier.ts';
 import { ExtentStore } from './extents.ts';
 import { Reconciler } from './reconciler.ts';
 import { coreTaskFinished } from './services/clones.ts';
+import { deleteVvols, isReserved } from './services/vms.ts';
 import { PairService, pairTaskKinds, type CopyControl } from './pairs.ts';
 import { TaskQueue } from './task-queue.ts';
 import { TaskService, type TaskFinished } from './tasks.ts';
@@ -44,7 +45,7 @@ export class Core {
     }
     this.taskQueue = new TaskQueue(database);
     this.tasks = new TaskService(this.taskQueue, this.copier, owners);
-    this.pairs = new PairService(this.tasks, this.copier, this.extents, copyControls);
+    this.pairs = new PairService(this.tasks, this.copier, this.extents, copyControls, (work, vvols) => deleteVvols(this, work, vvols, isReserved));
   }
 
   get db(): Database {

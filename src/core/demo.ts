@@ -77,6 +77,9 @@ export async function seedPolicies(core: Core): Promise<Record<string, string>> 
       { capabilityId: 'vasa.clone', value: true }, { capabilityId: 'vasa.encryption', value: true },
       { capabilityId: 'nec.iolm.priority', value: 'HIGH' }, { capabilityId: 'nec.iolm.lowerLimit', value: 2000 },
       { capabilityId: 'nec.po.ssdMinPercent', value: 20 },
+      { capabilityId: 'nec.ddr.replica', value: true },
+      { capabilityId: 'nec.rdr.replica', value: true }, { capabilityId: 'nec.rdr.rpoSeconds', value: 300 },
+      { capabilityId: 'nec.dds.backup', value: true }, { capabilityId: 'nec.dds.generations', value: 7 }, { capabilityId: 'nec.dds.mode', value: 'DIFFERENTIAL' },
     ]) },
     { name: 'SILVER', description: 'Large capacity, low performance; no snapshots, replication, cloning or encryption.', rules: known([
       { capabilityId: 'vasa.capacityClass', value: 'LARGE' }, { capabilityId: 'vasa.performanceClass', value: 'LOW' },

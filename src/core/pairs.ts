@@ -2,16 +2,34 @@ import { and, eq, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { ExtentCopier } from './copier.ts';
 import { replicaPairs, simulationState, storageContainers, virtualVolumes } from './db/tables.ts';
 import { reserve } from './services/vms.ts';
-import type { VirtualVolumeRow } from './plugin.ts';
-import { ConflictError, NotFoundError, ValidationError } from './errors.ts';
+import type { PolicyOutcome, VirtualVolumeRow } from './plugin.ts';
+import { CapacityError, ConflictError, NotFoundError, ValidationError } from './errors.ts';
 import type { ExtentContent, ExtentStore } from './extents.ts';
-import type { TaskRow, TaskService } from './tasks.ts';
+import { isFinished, type TaskRow, type TaskService } from './tasks.ts';
 import type { UnitOfWork } from './unit-of-work.ts';
 import type { Executor } from './db/client.ts';
 
 export type PairRow = typeof replicaPairs.$inferSelect;
 export type SyncState = PairRow['syncState'];
 export type CopyControl = PairRow['copyControl'];
+
+/** Where a new replica of an MV goes and over which link (what `reconcile` asks the owning plugin). */
+export interface ReplicaPlacement {
+  containerId: string;
+  link: string;
+  bytesPerSecond: number;
+  latencyMs?: number;
+  semiSyncThresholdBytes?: number;
+}
+
+/** What a policy asks of one MV's replicas of one owner: how many, with which copy control. */
+export interface ReplicaGoal {
+  owner: string;
+  count: number;
+  copyControl: CopyControl;
+  /** Called only when a replica has to be made. */
+  place(mv: VirtualVolumeRow): Promise<ReplicaPlacement>;
+}
 
 export interface NewPair {
   owner: string;
@@ -22,6 +40,8 @@ export interface NewPair {
   bytesPerSecond: number;
   latencyMs?: number;
   semiSyncThresholdBytes?: number;
+  /** Made by policy reconciliation (`reconcile`), not by hand. */
+  policyManaged?: boolean;
 }
 
 /** The task kinds of pair copies; their owner is the core, which settles the pair when they end. */
@@ -47,6 +67,8 @@ export class PairService {
     private readonly extents: ExtentStore,
     /** Copy controls each owning plugin allows (rdr adds SEMI_SYNC). */
     private readonly copyControls: ReadonlyMap<string, readonly CopyControl[]>,
+    /** The core's volume deletion (capacity released, hooks run). */
+    private readonly deleteVolumes: (work: UnitOfWork, vvols: VirtualVolumeRow[]) => Promise<void>,
   ) {}
 
   async find(tx: Executor, id: string, field = 'input.pairId'): Promise<PairRow> {
@@ -119,6 +141,32 @@ export class PairService {
     }
   }
 
+  /** A copy onto or from an RV that a VM has attached would change a disk under the VM's feet. */
+  private async notAttached(tx: Executor, pair: PairRow, operation: string): Promise<void> {
+    const [rv] = await tx.select({ vmId: virtualVolumes.vmId }).from(virtualVolumes).where(eq(virtualVolumes.id, pair.rvId));
+    if (rv?.vmId) throw new ConflictError(`${operation} is not possible while the RV is attached to VM ${rv.vmId}; detach it first`, 'ATTACHED');
+  }
+
+  /**
+   * The RV of a SEPARATED pair, to attach to a VM (for backup or reporting): read-only if the pair was
+   * separated RO. Refused while the RV is being copied or already attached.
+   */
+  async attachable(work: UnitOfWork, id: string): Promise<{ pair: PairRow; rv: VirtualVolumeRow; readOnly: boolean }> {
+    const pair = await this.find(work.tx, id);
+    if (pair.syncState !== 'SEPARATED') throw new ConflictError(`An RV can be attached once its pair is SEPARATED; it is ${pair.syncState}`, pair.syncState);
+    const [rv] = await work.tx.select().from(virtualVolumes).where(eq(virtualVolumes.id, pair.rvId)).for('update');
+    if (rv.vmId) throw new ConflictError(`The RV is already attached to VM ${rv.vmId}`, 'ATTACHED');
+    return { pair, rv, readOnly: pair.rvAccess !== 'RW' };
+  }
+
+  /** The RV of a pair, if a VM has it attached. */
+  async attachedRv(work: UnitOfWork, id: string): Promise<VirtualVolumeRow> {
+    const pair = await this.find(work.tx, id);
+    const [rv] = await work.tx.select().from(virtualVolumes).where(eq(virtualVolumes.id, pair.rvId)).for('update');
+    if (!rv.vmId) throw new ConflictError('The RV is not attached to a VM', 'DETACHED');
+    return rv;
+  }
+
   private async enter(work: UnitOfWork, pair: PairRow, change: Partial<PairRow> & { syncState: SyncState }, now: number): Promise<PairRow> {
     const [row] = await work.tx
       .update(replicaPairs)
@@ -141,9 +189,11 @@ export class PairService {
   async replicate(work: UnitOfWork, id: string, range: 'FULL' | 'DIFF'): Promise<{ pair: PairRow; task: TaskRow }> {
     const pair = await this.find(work.tx, id);
     this.legal(pair, 'replicate');
+    await this.notAttached(work.tx, pair, 'replicate');
     const now = await this.now(work.tx);
     const { task } = await this.copyTask(work, pair, 'REPLICATE', pair.mvId, pair.rvId, range);
-    return { pair: await this.enter(work, pair, { activity: 'REPLICATE', syncState: 'RPL_EXEC', rvAccess: 'NR', taskId: task.id }, now), task };
+    const state = isFinished(task) ? { syncState: 'RPL_SYNC' as const, taskId: null, syncedAt: now } : { syncState: 'RPL_EXEC' as const, taskId: task.id };
+    return { pair: await this.enter(work, pair, { activity: 'REPLICATE', rvAccess: 'NR', ...state }, now), task };
   }
 
   /**
@@ -170,10 +220,12 @@ export class PairService {
   async restore(work: UnitOfWork, id: string, mode: 'UPDATE' | 'PROTECT'): Promise<{ pair: PairRow; task: TaskRow }> {
     const pair = await this.find(work.tx, id);
     this.legal(pair, 'restore');
+    await this.notAttached(work.tx, pair, 'restore');
     const now = await this.now(work.tx);
     const { task } = await this.copyTask(work, pair, 'RESTORE', pair.rvId, pair.mvId, 'DIFF', true);
     const activity = mode === 'UPDATE' ? 'RESTORE' : 'RESTORE_PROTECT';
-    return { pair: await this.enter(work, pair, { activity, syncState: 'RST_EXEC', rvAccess: 'NR', taskId: task.id }, now), task };
+    const state = isFinished(task) ? { syncState: 'RST_SYNC' as const, taskId: null, syncedAt: now } : { syncState: 'RST_EXEC' as const, taskId: task.id };
+    return { pair: await this.enter(work, pair, { activity, rvAccess: 'NR', ...state }, now), task };
   }
 
   async changeCopyControl(work: UnitOfWork, id: string, copyControl: CopyControl): Promise<PairRow> {
@@ -193,6 +245,54 @@ export class PairService {
     await work.tx.delete(replicaPairs).where(eq(replicaPairs.id, id));
     this.emit(work, pair, 'unpaired', `Pair ${id} removed${force ? ' (forced)' : ''}`);
     return pair;
+  }
+
+  /**
+   * Brings one MV's replicas of `goal.owner` to what its policy asks (policy-driven pairing): makes,
+   * pairs and replicates missing replicas, resumes separated or failed ones, changes the copy control,
+   * and unpairs and deletes the replicas the policy made but no longer wants. In progress until every
+   * wanted pair is in sync. Pairs made by hand are left alone.
+   */
+  async reconcile(work: UnitOfWork, mv: VirtualVolumeRow, goal: ReplicaGoal): Promise<PolicyOutcome> {
+    if (mv.vmId === null || mv.snapshotId !== null || mv.type === 'SWAP' || mv.type === 'MEMORY') return;
+    const pairs = (await this.ofVolumes(work.tx, [mv.id], 'mv', goal.owner)).filter((p) => p.policyManaged);
+    for (const surplus of pairs.slice(goal.count)) await this.remove(work, surplus);
+    const kept = pairs.slice(0, goal.count);
+    for (let i = kept.length; i < goal.count; i++) {
+      const placement = await goal.place(mv);
+      let rv: VirtualVolumeRow;
+      try {
+        rv = await this.createReplicaVolume(work, mv.id, placement.containerId, 'policy');
+      } catch (error) {
+        if (error instanceof CapacityError) return { infeasible: `no room for replica ${i + 1} of ${goal.count}: ${error.message}` };
+        throw error;
+      }
+      const { containerId: _, ...link } = placement;
+      kept.push(await this.create(work, { owner: goal.owner, mvId: mv.id, rvId: rv.id, copyControl: goal.copyControl, policyManaged: true, ...link }));
+    }
+    let copying = 0;
+    for (const pair of kept) {
+      let current = pair.copyControl === goal.copyControl ? pair : await this.changeCopyControl(work, pair.id, goal.copyControl);
+      if (legalFrom.replicate.includes(current.syncState)) current = (await this.replicate(work, pair.id, current.syncedAt === null ? 'FULL' : 'DIFF')).pair;
+      if (current.syncState !== 'RPL_SYNC') copying++;
+    }
+    if (copying > 0) return { inProgress: `${copying} of ${goal.count} ${goal.owner} replicas copying` };
+  }
+
+  /** Unpairs (stopping any copy) and deletes the RV if a policy made it. */
+  private async remove(work: UnitOfWork, pair: PairRow): Promise<void> {
+    await this.unpair(work, pair.id, true);
+    if (!pair.policyManaged) return;
+    const [rv] = await work.tx.select().from(virtualVolumes).where(eq(virtualVolumes.id, pair.rvId));
+    if (rv) await this.deleteVolumes(work, [rv]);
+  }
+
+  /** Volumes about to be deleted: their pairs go (copies stopped), and so do the replicas policies made of them. */
+  async volumesDeleting(work: UnitOfWork, vvolIds: readonly string[]): Promise<void> {
+    const asMv = await this.ofVolumes(work.tx, vvolIds, 'mv');
+    for (const pair of asMv) await this.remove(work, pair);
+    const asRv = await this.ofVolumes(work.tx, vvolIds, 'rv');
+    for (const pair of asRv) await this.unpair(work, pair.id, true);
   }
 
   /** A pair's copy task ended: the pair moves on (DESIGN §7's states). */

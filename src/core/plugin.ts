@@ -230,7 +230,7 @@ export type { AlarmRow, UnitOfWork } from './unit-of-work.ts';
 export type { ExtentStore, ExtentContent } from './extents.ts';
 export type { ExtentCopier, CopyRow, CopyRequest } from './copier.ts';
 export type { TaskService, TaskRow, CopySpec, NewTask } from './tasks.ts';
-export type { PairService, PairRow, CopyControl, NewPair } from './pairs.ts';
+export type { PairService, PairRow, CopyControl, NewPair, ReplicaGoal, ReplicaPlacement } from './pairs.ts';
 export { formatDigest, digestOf } from './extents.ts';
 export type { Executor } from './db/client.ts';
 export type { SchemaBuilder, SchemaRefs } from '../schema/refs.ts';

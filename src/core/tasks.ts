@@ -29,13 +29,21 @@ export class TaskService {
     private readonly owners: ReadonlyMap<string, TaskFinished>,
   ) {}
 
-  /** Creates the task, freezes and starts its copies, and sends its job; all in the caller's transaction. */
+  /**
+   * Creates the task, freezes and starts its copies, and sends its job; all in the caller's transaction.
+   * A task with nothing to copy comes back SUCCEEDED without a job, and its owner's hook is not called.
+   */
   async startCopies(work: UnitOfWork, task: NewTask, copies: readonly CopySpec[]): Promise<{ task: TaskRow; copies: CopyRow[] }> {
     const row = await this.insert(work, task, 'QUEUED');
     const [clock] = await work.tx.select({ now: simulationState.simulatedSeconds }).from(simulationState).where(eq(simulationState.id, 1));
     const started: CopyRow[] = [];
     for (const copy of copies) started.push(await this.copier.start(work.tx, { ...copy, taskId: row.id, now: clock?.now ?? 0 }));
     const bytesTotal = started.reduce((sum, c) => sum + c.bytesTotal, 0);
+    if (started.every((c) => c.state === 'DONE')) {
+      // Nothing to copy: done at once, without a job. The caller settles what the task was for.
+      const now = new Date();
+      return { task: await this.update(work, row.id, { bytesTotal, state: 'SUCCEEDED', startedAt: now, finishedAt: now }), copies: started };
+    }
     await this.queue.enqueue(work.tx, row.id);
     return { task: await this.update(work, row.id, { bytesTotal }), copies: started };
   }

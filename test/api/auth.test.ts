@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../../src/core/config.ts';
 import { GiB, seedBasics, startApp, testTokens, type TestApp } from '../helpers/app.ts';
-import { allRoles, clone, createPolicy, createVm, fingerprint, localPair, mutate, roleRank, snapshot, unique } from './support.ts';
+import { allRoles, clone, createPolicy, createVm, fingerprint, localPair, mutate, roleRank, snapshot, unique, writeExtents, attachableRv } from './support.ts';
 
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
@@ -52,8 +52,10 @@ const matrix: Record<string, Entry> = {
   cancelTask: {
     min: 'vmAdmin',
     input: async () => {
-      // A FULL clone's task stays QUEUED on the manual clock: cancelable.
-      const task = await clone(app, (await createVm(app, bronze())).id, 'FULL');
+      // A FULL clone of a VM with data stays QUEUED on the manual clock: cancelable.
+      const vm = await createVm(app, bronze());
+      await writeExtents(app, vm.disks[0], [0, 1]);
+      const task = await clone(app, vm.id, 'FULL');
       expect(task.taskState).toBe('QUEUED');
       return { taskId: task.taskId };
     },
@@ -65,6 +67,15 @@ const matrix: Record<string, Entry> = {
   separatePair: { min: 'vmAdmin', input: async () => ({ pairId: await localPair(app, (await createVm(app, bronze())).disks[0], true), rvAccess: 'RO' }) },
   restorePair: { min: 'vmAdmin', input: async () => ({ pairId: await localPair(app, (await createVm(app, bronze())).disks[0]), mode: 'PROTECT' }) },
   changePairCopyControl: { min: 'vmAdmin', input: async () => ({ pairId: await localPair(app, (await createVm(app, bronze())).disks[0]), copyControl: 'SYNC' }) },
+  attachReplicaVolume: { min: 'vmAdmin', input: async () => attachableRv(app, bronze(), ids.containers['tokyo-gold']) },
+  detachReplicaVolume: {
+    min: 'vmAdmin',
+    input: async () => {
+      const { pairId, vmId } = await attachableRv(app, bronze(), ids.containers['tokyo-gold']);
+      await mutate(app, 'attachReplicaVolume', { pairId, vmId });
+      return { pairId };
+    },
+  },
   unpair: { min: 'vmAdmin', input: async () => ({ pairId: await localPair(app, (await createVm(app, bronze())).disks[0]) }) },
 };
 
@@ -80,7 +91,7 @@ describe('role matrix (every mutation x every role)', () => {
     expect(byRole('viewer')).toEqual([]);
     for (const name of ['createVirtualMachine', 'deleteVirtualMachine', 'powerOnVirtualMachine', 'powerOffVirtualMachine', 'addVirtualDisk', 'resizeVirtualVolume',
       'applyStoragePolicy', 'snapshotVirtualMachine', 'revertVirtualMachine', 'deleteSnapshot', 'cloneVirtualMachine', 'cancelTask',
-      'replicatePair', 'separatePair', 'restorePair', 'changePairCopyControl', 'unpair']) {
+      'replicatePair', 'separatePair', 'restorePair', 'changePairCopyControl', 'unpair', 'attachReplicaVolume', 'detachReplicaVolume']) {
       expect(matrix[name]?.min, name).toBe('vmAdmin');
     }
   });

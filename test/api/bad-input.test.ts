@@ -36,6 +36,8 @@ interface Fixtures {
   deletedPair: string;
   /** The SWAP VVOL of `on`. */
   onSwap: string;
+  /** A VM on the other array than `other`'s (and so than its separated pair's RV). */
+  elsewhereVm: string;
 }
 let f: Fixtures;
 
@@ -68,6 +70,7 @@ beforeAll(async () => {
     syncedPair: loadedPlugins.has('ddr') ? await localPair(app, off.disks[0], true) : '',
     deletedPair: '',
     onSwap: '',
+    elsewhereVm: (await createVm(app, ids.policies.BRONZE, { name: 'elsewhere', containerId: ids.containers[other.container.startsWith('tokyo') ? 'osaka-bulk' : 'tokyo-bulk'] })).id,
   };
   const { node: on } = await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { virtualVolumes { id type } } } }`, { id: f.on.id });
   f.onSwap = on.virtualVolumes.find((v: any) => v.type === 'SWAP').id;
@@ -342,9 +345,15 @@ const cases: Case[] = [
   { mutation: 'restorePair', plugin: 'ddr', title: 'a pair that is replicating', input: () => ({ pairId: f.syncedPair }), expected: conflict('RPL_SYNC') },
   { mutation: 'unpair', plugin: 'ddr', title: 'a pair in sync, without force', input: () => ({ pairId: f.syncedPair }), expected: conflict('RPL_SYNC') },
   { mutation: 'changePairCopyControl', plugin: 'ddr', title: 'SEMI_SYNC on a DDR pair', input: () => ({ pairId: f.syncedPair, copyControl: 'SEMI_SYNC' }), expected: invalid('input.copyControl') },
-  ...(['replicatePair', 'separatePair', 'restorePair', 'changePairCopyControl', 'unpair'] as const).flatMap((mutation) =>
+  { mutation: 'attachReplicaVolume', plugin: 'ddr', title: 'the RV of a pair in sync', input: () => ({ pairId: f.syncedPair, vmId: f.off.id }), expected: conflict('RPL_SYNC') },
+  { mutation: 'attachReplicaVolume', plugin: 'ddr', title: 'a VM on another array than the RV', input: () => ({ pairId: f.separatedPair, vmId: f.elsewhereVm }), expected: invalid('input.vmId', /another array/) },
+  ...badIds(() => f.deletedVm, () => ids.policies.GOLD).map(({ what, id }): Case => ({
+    mutation: 'attachReplicaVolume', plugin: 'ddr', title: `vmId: ${what}`, input: () => ({ pairId: f.separatedPair, vmId: id() }), expected: notFound('input.vmId'),
+  })),
+  { mutation: 'detachReplicaVolume', plugin: 'ddr', title: 'an RV no VM has attached', input: () => ({ pairId: f.separatedPair }), expected: conflict('DETACHED') },
+  ...(['replicatePair', 'separatePair', 'restorePair', 'changePairCopyControl', 'unpair', 'attachReplicaVolume', 'detachReplicaVolume'] as const).flatMap((mutation) =>
     badIds(() => f.deletedPair, () => f.off.id).map(({ what, id }): Case => ({
-      mutation, title: `pairId: ${what}`, input: () => ({ pairId: id(), ...(mutation === 'changePairCopyControl' ? { copyControl: 'SYNC' } : {}) }), expected: notFound('input.pairId'),
+      mutation, title: `pairId: ${what}`, input: () => ({ pairId: id(), ...(mutation === 'changePairCopyControl' ? { copyControl: 'SYNC' } : mutation === 'attachReplicaVolume' ? { vmId: f.off.id } : {}) }), expected: notFound('input.pairId'),
     })),
   ),
 

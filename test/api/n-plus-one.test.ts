@@ -97,7 +97,10 @@ describe('no N+1: statements per request do not grow with the items listed', () 
     const items = list.data.virtualVolumes.edges.map((e: any) => e.node);
     expect(items).toHaveLength(SMALL);
     expect(items.some((v: any) => v.protocolEndpoint !== null)).toBe(true);
-    expect(items.every((v: any) => v.virtualMachine?.name && v.compliance.status)).toBe(true);
+    // GOLD's local replicas (nec.ddr) are VVOLs of no VM; every other VVOL names its VM.
+    expect(items.every((v: any) => v.compliance.status)).toBe(true);
+    expect(items.filter((v: any) => v.virtualMachine).every((v: any) => v.virtualMachine.name)).toBe(true);
+    expect(items.some((v: any) => v.virtualMachine)).toBe(true);
     expect(list.statements).toBeGreaterThan(0);
     expect(list.statements).toBeLessThanOrEqual(MAX_STATEMENTS);
     small.vvols = list.statements;
@@ -124,7 +127,7 @@ describe('no N+1: statements per request do not grow with the items listed', () 
     const list = await measure(VVOL_LIST, LARGE);
     const items = list.data.virtualVolumes.edges.map((e: any) => e.node);
     expect(items).toHaveLength(LARGE);
-    expect(new Set(items.map((v: any) => v.virtualMachine.name)).size).toBeGreaterThan(100);
+    expect(new Set(items.filter((v: any) => v.virtualMachine).map((v: any) => v.virtualMachine.name)).size).toBeGreaterThan(100);
     expect(items.filter((v: any) => v.protocolEndpoint !== null).length).toBeGreaterThan(100);
     expect(list.statements).toBe(small.vvols);
     expect(list.statements).toBeLessThanOrEqual(MAX_STATEMENTS);

@@ -110,6 +110,12 @@ export async function clone(app: TestApp, vmId: string, mode: 'FULL' | 'FAST'): 
   return { vmId: result.virtualMachine.id, taskId: result.task.id, taskState: result.task.state };
 }
 
+/** Writes extents of a VVOL (by its global id) through the core's write path, as the workload would. */
+export async function writeExtents(app: TestApp, vvolId: string, indexes: number[]): Promise<void> {
+  const id = Buffer.from(vvolId, 'base64').toString().split(':')[1];
+  await app.core.transact((work) => app.core.extents.write(work.tx, [{ vvolId: id, indexes }]));
+}
+
 /** A DDR pair of the VVOL `mvId` with a new RV: SEPARATED, or RPL_SYNC once `synced` (a FULL copy run to its end). */
 export async function localPair(app: TestApp, mvId: string, synced = false): Promise<string> {
   const { pair } = await ok(app, 'pairLocalReplica', { mvId }, '... on PairLocalReplicaPayload { pair { id } }');
@@ -118,6 +124,13 @@ export async function localPair(app: TestApp, mvId: string, synced = false): Pro
     await ok(app, 'advanceSimulation', { seconds: 60 }, '... on AdvanceSimulationPayload { __typename }');
   }
   return pair.id;
+}
+
+/** A VM in `containerId` and the RV of a separated DDR pair of a disk in the same container: ready to attach. */
+export async function attachableRv(app: TestApp, policyId: string, containerId: string): Promise<{ pairId: string; vmId: string }> {
+  const source = await createVm(app, policyId, { containerId });
+  const reader = await createVm(app, policyId, { containerId });
+  return { pairId: await localPair(app, source.disks[0]), vmId: reader.id };
 }
 
 export async function createPolicy(app: TestApp, rules: { capabilityId: string; value: unknown }[] = [], name = unique('policy')): Promise<string> {

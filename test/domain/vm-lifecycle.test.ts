@@ -48,20 +48,24 @@ describe('createVirtualMachine', () => {
     expect(created.virtualVolumes.map((v: any) => v.type)).toEqual(['CONFIG', 'DATA', 'DATA']);
     expect(created.virtualVolumes.map((v: any) => v.provisionedBytes)).toEqual([4 * GiB, 40 * GiB, 60 * GiB]);
     expect(created.virtualVolumes.every((v: any) => v.bindState === 'UNBOUND' && v.origin === 'RAW' && v.storagePolicy.name === 'GOLD')).toBe(true);
-    expect(await containerUsed('tokyo-gold')).toBe(before + 104 * GiB);
+    // As much again for GOLD's local replica of each volume (nec.ddr), in the same container.
+    expect(await containerUsed('tokyo-gold')).toBe(before + 2 * 104 * GiB);
   });
 
-  it('puts each VVOL under its policy through reconciliation: PENDING, then APPLIED at the policy generation', async () => {
+  it('puts each VVOL under its policy through reconciliation: PENDING, IN_PROGRESS while GOLD\'s replicas make their first copy, then APPLIED at the policy generation', async () => {
     const created = await createVm('gold-2', 'GOLD', [10]);
+    await app.settle();
+    // The CONFIG VVOL holds data, so its local replica (nec.ddr) has a first copy to make; the empty disk's has none.
+    expect((await vm(created.id)).virtualVolumes.map((v: any) => [v.type, v.policyState])).toEqual([['CONFIG', 'IN_PROGRESS'], ['DATA', 'APPLIED']]);
+    await app.query(`mutation { advanceSimulation(input: { seconds: 1 }) { __typename } }`);
     await app.settle();
     const after = await vm(created.id);
     expect(after.virtualVolumes.map((v: any) => [v.policyState, v.policyGeneration])).toEqual([['APPLIED', 1], ['APPLIED', 1]]);
-    const { events } = await app.query(`{ events(first: 1000, kinds: ["vvol.created", "vvol.policyApplied"]) { id kind entityId data } }`);
-    for (const vvol of after.virtualVolumes) {
-      const mine = events.filter((e: any) => e.entityId === vvol.vasaId);
-      expect(mine.map((e: any) => e.kind)).toEqual(['vvol.created', 'vvol.policyApplied']);
-      expect(mine[1].data.generation).toBe(1);
-    }
+    const { events } = await app.query(`{ events(first: 1000, kinds: ["vvol.created", "vvol.policyInProgress", "vvol.policyApplied"]) { id kind entityId data } }`);
+    const kinds = (vvol: any) => events.filter((e: any) => e.entityId === vvol.vasaId).map((e: any) => e.kind);
+    expect(kinds(after.virtualVolumes[0])).toEqual(['vvol.created', 'vvol.policyInProgress', 'vvol.policyApplied']);
+    expect(kinds(after.virtualVolumes[1])).toEqual(['vvol.created', 'vvol.policyApplied']);
+    for (const vvol of after.virtualVolumes) expect(events.filter((e: any) => e.entityId === vvol.vasaId).at(-1).data.generation).toBe(1);
   });
 
   it('uses the given container when it passes every check', async () => {
@@ -195,6 +199,8 @@ describe('clones', () => {
   });
 
   it('a FULL clone copies at the array\'s bandwidth as simulated time passes, then has the source\'s data', async () => {
+    // The GOLD VMs of the tests above replicate (nec.ddr) over the same internal link: let them finish first.
+    await app.query(`mutation { advanceSimulation(input: { seconds: 60 }) { __typename } }`);
     const source = await createVm('full-src', 'BRONZE', [8]);
     const disk = source.virtualVolumes.find((v: any) => v.type === 'DATA');
     await write(disk.vasaId, Array.from({ length: 256 }, (_, i) => i)); // 8 GiB written + 32 MiB of config

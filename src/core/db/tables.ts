@@ -184,6 +184,8 @@ export const virtualDisks = pgTable(
     vmId: uuid('vm_id').notNull().references(() => virtualMachines.id, { onDelete: 'cascade' }),
     unitNumber: integer('unit_number').notNull(),
     vvolId: uuid('vvol_id').notNull().references(() => virtualVolumes.id),
+    /** A disk the VM only reads (a separated replica attached RO): the workload does not write to it. */
+    readOnly: boolean('read_only').notNull().default(false),
   },
   (t) => [uniqueIndex('virtual_disks_vm_unit').on(t.vmId, t.unitNumber)],
 );
@@ -313,6 +315,8 @@ export const replicaPairs = pgTable(
     /** SEMI_SYNC: above this many unsent bytes, writes wait for the remote side. */
     semiSyncThresholdBytes: bytes('semi_sync_threshold_bytes').notNull().default(0),
     /** The copy task running for the pair (replicate, separate's last copy, restore), if any. */
+    /** Made by policy reconciliation: its RV goes when the policy stops asking for it, or with the MV. */
+    policyManaged: boolean('policy_managed').notNull().default(false),
     taskId: uuid('task_id').references(() => tasks.id, { onDelete: 'set null' }),
     /** Simulated seconds: the last point in time the RV held exactly (the MV at that instant). */
     syncedAt: doublePrecision('synced_at'),

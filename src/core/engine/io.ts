@@ -1,6 +1,6 @@
 import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
-import { poolTiers, storageContainers, virtualMachines, virtualVolumes, workloads } from '../db/tables.ts';
+import { poolTiers, storageContainers, virtualDisks, virtualMachines, virtualVolumes, workloads } from '../db/tables.ts';
 import type { ExtentStore, ExtentWrite } from '../extents.ts';
 import type { IoSample, VolumeIo } from '../plugin.ts';
 import { seededRandom, Zipf } from '../random.ts';
@@ -42,9 +42,11 @@ export async function loadDemand(db: Executor, extents: ExtentStore, seed: strin
       containerId: virtualVolumes.containerId,
       poolId: storageContainers.poolId,
       workload: workloads,
+      readOnly: virtualDisks.readOnly,
     })
     .from(virtualVolumes)
     .innerJoin(virtualMachines, eq(virtualMachines.id, virtualVolumes.vmId))
+    .leftJoin(virtualDisks, eq(virtualDisks.vvolId, virtualVolumes.id))
     .innerJoin(storageContainers, eq(storageContainers.id, virtualVolumes.containerId))
     .leftJoin(workloads, eq(workloads.vmId, virtualMachines.id))
     .where(and(eq(virtualMachines.powerState, 'POWERED_ON'), eq(virtualVolumes.type, 'DATA'), isNull(virtualVolumes.snapshotId)))
@@ -64,7 +66,7 @@ export async function loadDemand(db: Executor, extents: ExtentStore, seed: strin
     const unit = units.get(r.vmId!) ?? 0;
     units.set(r.vmId!, unit + 1);
     const readIops = profile.readIops * share;
-    const writeIops = profile.writeIops * share;
+    const writeIops = r.readOnly ? 0 : profile.writeIops * share;
     const extentCount = extents.extentCount(r.provisionedBytes);
     const workingSetExtents = Math.max(1, Math.ceil(extentCount * profile.workingSetRatio));
     const stream = `${seed}:${tick}:${r.vmName}:${unit}`;

@@ -105,6 +105,7 @@ async function insertVvols(core: Core, work: UnitOfWork, rows: NewVvol[]): Promi
 export async function deleteVvols(core: Core, work: UnitOfWork, vvols: VirtualVolumeRow[], reserved: (v: VirtualVolumeRow) => boolean): Promise<void> {
   if (vvols.length === 0) return;
   const ids = vvols.map((v) => v.id);
+  await core.pairs.volumesDeleting(work, ids);
   // Fast clones and snapshots of these keep their data: they stop sharing, so all of it is theirs now.
   await work.tx.update(virtualVolumes).set({ parentId: null }).where(inArray(virtualVolumes.parentId, ids));
   await work.tx.delete(virtualDisks).where(inArray(virtualDisks.vvolId, ids));
@@ -263,6 +264,32 @@ export async function powerOff(core: Core, work: UnitOfWork, id: string): Promis
   work.emit({ kind: 'vm.poweredOff', entityType: 'VirtualMachine', entityId: id, message: `VM ${vm.name} powered off` });
   await core.lifecycle(work, 'vmPoweredOff', off);
   return off;
+}
+
+/**
+ * Makes an array-side volume (one of no VM, such as a separated replica) the VM's next disk; bound at
+ * once through the VM's protocol endpoint if the VM runs (a hot-add, as backup proxies do).
+ */
+export async function attachVolume(work: UnitOfWork, vmId: string, vvol: VirtualVolumeRow, readOnly: boolean): Promise<VirtualMachineRow> {
+  const vm = await findVm(work.tx, vmId, 'input.vmId', true);
+  const [{ arrays }] = await work.tx
+    .select({ arrays: sql<number>`count(distinct ${storageContainers.arrayId})::int` })
+    .from(storageContainers)
+    .where(inArray(storageContainers.id, [vm.containerId, vvol.containerId]));
+  if (arrays !== 1) throw new ValidationError('input.vmId', `VM ${vm.name} is on another array than the volume; its host reaches only its own array's protocol endpoints`);
+  const [{ next }] = await work.tx.select({ next: sql<number>`coalesce(max(${virtualDisks.unitNumber}) + 1, 0)::int` }).from(virtualDisks).where(eq(virtualDisks.vmId, vmId));
+  await work.tx.insert(virtualDisks).values({ vmId, unitNumber: next, vvolId: vvol.id, readOnly });
+  const binding = vm.powerState === 'POWERED_ON' ? { bindState: 'BOUND' as const, protocolEndpointId: await choosePe(work.tx, vm.containerId) } : {};
+  await work.tx.update(virtualVolumes).set({ vmId, ...binding }).where(eq(virtualVolumes.id, vvol.id));
+  work.emit({ kind: 'vvol.attached', entityType: 'VirtualVolume', entityId: vvol.id, message: `${vvol.type} VVOL attached to VM ${vm.name} as disk ${next}${readOnly ? ' (read-only)' : ''}`, data: { vmId, unitNumber: next, readOnly } });
+  return vm;
+}
+
+/** Undoes `attachVolume`: the volume is unbound and belongs to no VM again. */
+export async function detachVolume(work: UnitOfWork, vvol: VirtualVolumeRow): Promise<void> {
+  await work.tx.delete(virtualDisks).where(eq(virtualDisks.vvolId, vvol.id));
+  await work.tx.update(virtualVolumes).set({ vmId: null, bindState: 'UNBOUND', protocolEndpointId: null }).where(eq(virtualVolumes.id, vvol.id));
+  work.emit({ kind: 'vvol.detached', entityType: 'VirtualVolume', entityId: vvol.id, message: `${vvol.type} VVOL detached from VM ${vvol.vmId}`, data: { vmId: vvol.vmId } });
 }
 
 export async function addDisk(core: Core, work: UnitOfWork, vmId: string, disk: DiskInput): Promise<VirtualVolumeRow> {

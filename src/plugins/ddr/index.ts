@@ -1,5 +1,6 @@
 import { definePlugin } from '../../core/plugin.ts';
 import { capabilities } from './capabilities.ts';
+import { policyApplied } from './policy.ts';
 import { schema } from './schema.ts';
 
 export default definePlugin({
@@ -9,5 +10,6 @@ export default definePlugin({
   description: 'NEC DynamicDataReplication: local replica volumes in the same array',
   capabilities,
   schema,
+  hooks: { policyApplied },
   replicaPairs: { copyControls: ['SYNC', 'BACKGROUND'] },
 });

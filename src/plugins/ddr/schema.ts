@@ -4,6 +4,9 @@ import { NotFoundError, ValidationError, resultRows, type PairRow, type SchemaBu
 /** DDR copies inside one array, over its internal bus. */
 export const DDR_COPY_BYTES_PER_SECOND = 1024 ** 3;
 
+/** Copies inside one array share its internal bus. */
+export const internalLink = (arrayId: string) => `internal:${arrayId}`;
+
 interface VolumePlacement {
   id: string;
   array_id: string;
@@ -63,7 +66,7 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
       }
       const copyControl = input.copyControl ?? 'BACKGROUND';
       if (copyControl !== 'SYNC' && copyControl !== 'BACKGROUND') throw new ValidationError('input.copyControl', `DDR copy control is SYNC or BACKGROUND, not ${copyControl}`);
-      const pair = await pairs.create(work, { owner: 'ddr', mvId, rvId: rv, copyControl, link: `internal:${mvPlace.array_id}`, bytesPerSecond: DDR_COPY_BYTES_PER_SECOND });
+      const pair = await pairs.create(work, { owner: 'ddr', mvId, rvId: rv, copyControl, link: internalLink(mvPlace.array_id), bytesPerSecond: DDR_COPY_BYTES_PER_SECOND });
       return { pair };
     },
   });

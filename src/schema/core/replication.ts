@@ -2,6 +2,8 @@ import { asc, eq, inArray } from 'drizzle-orm';
 import { pairActivity, pairSyncState, replicaPairs, tasks } from '../../core/db/tables.ts';
 import { ValidationError } from '../../core/errors.ts';
 import type { PairRow } from '../../core/pairs.ts';
+import type { VirtualMachineRow } from '../../core/plugin.ts';
+import { attachVolume, detachVolume } from '../../core/services/vms.ts';
 import type { TaskRow } from '../../core/tasks.ts';
 import type { Builder, Context } from '../builder.ts';
 import { decodeId, type SchemaRefs } from '../refs.ts';
@@ -139,6 +141,33 @@ export function addReplication(builder: Builder, refs: SchemaRefs): void {
     input: (t) => ({ pairId: t.id({ required: true }), copyControl: t.field({ type: CopyControl, required: true }) }),
     payload: pairPayload,
     resolve: async (input, work, ctx) => ({ pair: await ctx.services.core.pairs.changeCopyControl(work, pairId(input), input.copyControl), task: null }),
+  });
+  refs.mutation<{ pair: PairRow; virtualMachine: VirtualMachineRow }>({
+    name: 'attachReplicaVolume',
+    description: 'Attaches the RV of a SEPARATED pair to a VM on the RV\'s array as its next disk (read-only if separated RO), e.g. for backup or reporting. replicatePair and restorePair wait until it is detached.',
+    scope: 'vmAdmin',
+    input: (t) => ({ pairId: t.id({ required: true }), vmId: t.id({ required: true }) }),
+    payload: (t) => ({
+      pair: t.field({ type: refs.ReplicaPair, resolve: (p) => p.pair }),
+      virtualMachine: t.field({ type: refs.VirtualMachine, resolve: (p) => p.virtualMachine }),
+    }),
+    resolve: async (input, work, ctx) => {
+      const { pair, rv, readOnly } = await ctx.services.core.pairs.attachable(work, pairId(input));
+      const vmId = decodeId(String(input.vmId), ['VirtualMachine'], 'input.vmId').id;
+      return { pair, virtualMachine: await attachVolume(work, vmId, rv, readOnly) };
+    },
+  });
+  refs.mutation<{ pair: PairRow }>({
+    name: 'detachReplicaVolume',
+    description: 'Detaches an attached RV from its VM; the pair can be replicated or restored again.',
+    scope: 'vmAdmin',
+    input: (t) => ({ pairId: t.id({ required: true }) }),
+    payload: (t) => ({ pair: t.field({ type: refs.ReplicaPair, resolve: (p) => p.pair }) }),
+    resolve: async (input, work, ctx) => {
+      const { pairs } = ctx.services.core;
+      await detachVolume(work, await pairs.attachedRv(work, pairId(input)));
+      return { pair: await pairs.find(work.tx, pairId(input)) };
+    },
   });
   refs.mutation<{ unpairedId: string }>({
     name: 'unpair',

@@ -32,9 +32,10 @@ export function addVirtualMachines(builder: Builder, refs: SchemaRefs, enums: En
     }),
   });
 
-  const Disk = builder.objectRef<{ unitNumber: number; vvolId: string }>('VirtualDisk').implement({
+  const Disk = builder.objectRef<{ unitNumber: number; vvolId: string; readOnly: boolean }>('VirtualDisk').implement({
     fields: (t) => ({
       unitNumber: t.exposeInt('unitNumber'),
+      readOnly: t.exposeBoolean('readOnly', { description: 'The VM only reads this disk (a replica attached read-only).' }),
       virtualVolume: t.field({ type: refs.VirtualVolume, resolve: async (d, _args, ctx) => (await ctx.loaders.vvols.load(d.vvolId))! }),
     }),
   });

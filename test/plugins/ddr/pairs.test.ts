@@ -113,6 +113,7 @@ describe('ddr pairs', () => {
 
   it('refuses illegal transitions with a ConflictError naming the current state, and changes nothing', async () => {
     const mv = await createDisk('ddr-c');
+    await write(mv.vasaId, [0, 1, 2]);
     const { pair: p } = await pairOp('pairLocalReplica', { mvId: mv.id }, `pair { ${pairFields} }`);
     expect(await pairOp('separatePair', { pairId: p.id })).toMatchObject({ __typename: 'ConflictError', currentState: 'SEPARATED' });
     await pairOp('replicatePair', { pairId: p.id, range: 'FULL' });
@@ -122,6 +123,36 @@ describe('ddr pairs', () => {
     expect(await pair(p.id)).toEqual(before);
     expect(await pairOp('unpair', { pairId: p.id, force: true }, 'unpairedId')).toMatchObject({ unpairedId: p.id });
     expect(await pair(p.id)).toBeNull();
+  });
+
+  it('attaches a separated RV read-only to another VM (hot-add, bound at once); the VM reads it but never writes it; copies wait until it is detached', async () => {
+    const mv = await createDisk('ddr-attach');
+    await write(mv.vasaId, [0, 1, 2, 3]);
+    const { pair: p } = await pairOp('pairLocalReplica', { mvId: mv.id }, `pair { ${pairFields} }`);
+    await pairOp('replicatePair', { pairId: p.id, range: 'FULL' });
+    await advance(1);
+    await pairOp('separatePair', { pairId: p.id, rvAccess: 'RO' });
+    const frozen = (await pair(p.id)).replicaVolume.contentDigest;
+    const home = (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualVolume { storageContainer { id name } } } }`, { id: mv.id })).node.storageContainer;
+    const reporting = (await app.query(
+      `mutation($p: ID!, $c: ID!) { createVirtualMachine(input: { name: "reporting", policyId: $p, containerId: $c, disks: [{ sizeBytes: ${GiB} }] }) { ... on CreateVirtualMachinePayload { virtualMachine { id } } } }`,
+      { p: ids.policies.BRONZE, c: home.id },
+    )).createVirtualMachine.virtualMachine;
+    await app.query(`mutation($id: ID!) { powerOnVirtualMachine(input: { id: $id }) { __typename } }`, { id: reporting.id });
+    await app.query(`mutation($id: ID!) { setWorkload(input: { vmId: $id, preset: OLTP }) { __typename } }`, { id: reporting.id }, 'vmAdmin');
+
+    const attached = await pairOp('attachReplicaVolume', { pairId: p.id, vmId: reporting.id }, 'virtualMachine { disks { unitNumber readOnly virtualVolume { id bindState } } }');
+    expect(attached.__typename).toBe('AttachReplicaVolumePayload');
+    expect(attached.virtualMachine.disks.at(-1)).toEqual({ unitNumber: 1, readOnly: true, virtualVolume: { id: p.replicaVolume.id, bindState: 'BOUND' } });
+    await advance(5); // OLTP writes to the VM's own disk only
+    const after = await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { disks { readOnly virtualVolume { contentDigest } } } } }`, { id: reporting.id });
+    expect(after.node.disks[1].virtualVolume.contentDigest).toBe(frozen);
+    expect(after.node.disks[0].virtualVolume.contentDigest).not.toBe('0000000000000000');
+
+    expect(await pairOp('replicatePair', { pairId: p.id })).toMatchObject({ __typename: 'ConflictError', currentState: 'ATTACHED' });
+    expect(await pairOp('attachReplicaVolume', { pairId: p.id, vmId: reporting.id }, 'pair { id }')).toMatchObject({ __typename: 'ConflictError', currentState: 'ATTACHED' });
+    expect((await pairOp('detachReplicaVolume', { pairId: p.id }, 'pair { id }')).__typename).toBe('DetachReplicaVolumePayload');
+    expect((await pairOp('replicatePair', { pairId: p.id })).pair.syncState).toBe('RPL_SYNC'); // nothing written since: in sync at once
   });
 
   it('rejects a pair with itself, across arrays, with a smaller RV or an unknown copy control, naming the field, and creates nothing', async () => {

@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GiB, seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
+import { createPolicy, createVm, ok } from '../../api/support.ts';
+
+let app: TestApp;
+let ids: Awaited<ReturnType<typeof seedBasics>>;
+
+beforeAll(async () => {
+  app = await startApp();
+  ids = await seedBasics(app);
+});
+afterAll(() => app?.close());
+
+const advance = (seconds: number) => ok(app, 'advanceSimulation', { seconds }, '... on AdvanceSimulationPayload { __typename }');
+
+async function volumes(vmId: string) {
+  await app.settle();
+  const { node } = await app.query(
+    `query($id: ID!) { node(id: $id) { ... on VirtualMachine { virtualVolumes { id vasaId type policyState provisionedBytes contentDigest localReplicas { syncState copyControl replicaVolume { id contentDigest metadata { key value } } } } } } }`,
+    { id: vmId },
+  );
+  return node.virtualVolumes as any[];
+}
+
+const container = async (name: string) =>
+  (await app.query(`{ storageContainers { edges { node { name usedBytes } } } }`)).storageContainers.edges.map((e: any) => e.node).find((c: any) => c.name === name).usedBytes as number;
+
+describe('ddr replicas from the policy', () => {
+  it('makes, pairs and syncs replicaCount replicas of every CONFIG and DATA volume; IN_PROGRESS until they are in sync, then APPLIED', async () => {
+    const policyId = await createPolicy(app, [{ capabilityId: 'nec.ddr.replica', value: true }, { capabilityId: 'nec.ddr.replicaCount', value: 2 }, { capabilityId: 'nec.ddr.copyControl', value: 'SYNC' }]);
+    const usedBefore = await container('tokyo-gold');
+    // A VM with data first, then the policy: the replicas have a first copy to make.
+    const vm = await createVm(app, ids.policies.BRONZE, { disks: [4 * GiB], containerId: ids.containers['tokyo-gold'] });
+    const [disk] = (await volumes(vm.id)).filter((v) => v.type === 'DATA');
+    await app.core.transact((work) => app.core.extents.write(work.tx, [{ vvolId: disk.vasaId, indexes: Array.from({ length: 64 }, (_, i) => i) }]));
+    await ok(app, 'applyStoragePolicy', { targetId: vm.id, policyId }, '... on ApplyStoragePolicyPayload { __typename }', 'vmAdmin');
+    const [copying] = (await volumes(vm.id)).filter((v) => v.type === 'DATA');
+    expect(copying.localReplicas).toHaveLength(2);
+    expect(copying.policyState).toBe('IN_PROGRESS');
+    // Two FULL copies of 2 GiB share the array's 1 GiB/s: four seconds.
+    await advance(5);
+    const vvols = await volumes(vm.id);
+    for (const vvol of vvols.filter((v) => v.type === 'DATA' || v.type === 'CONFIG')) {
+      expect(vvol.policyState, vvol.type).toBe('APPLIED');
+      expect(vvol.localReplicas.map((p: any) => p.syncState)).toEqual(['RPL_SYNC', 'RPL_SYNC']);
+      expect(vvol.localReplicas.map((p: any) => p.copyControl)).toEqual(['SYNC', 'SYNC']);
+      for (const pair of vvol.localReplicas) expect(pair.replicaVolume.contentDigest).toBe(vvol.contentDigest);
+    }
+    // The replicas' capacity is reserved in the container: each is as large as its MV.
+    const provisioned = vvols.filter((v) => v.type === 'DATA' || v.type === 'CONFIG').reduce((sum, v) => sum + v.provisionedBytes, 0);
+    expect((await container('tokyo-gold')) - usedBefore).toBe(3 * provisioned);
+  });
+
+  it('unpairs and deletes the replicas when the rules go, and when the VM goes', async () => {
+    const policyId = await createPolicy(app, [{ capabilityId: 'nec.ddr.replica', value: true }]);
+    const usedBefore = await container('tokyo-gold');
+    const vm = await createVm(app, policyId, { disks: [2 * GiB], containerId: ids.containers['tokyo-gold'] });
+    const count = async () => (await app.query(`{ virtualVolumes(first: 1000) { totalCount } }`)).virtualVolumes.totalCount as number;
+    const replicas = (await volumes(vm.id)).flatMap((v) => v.localReplicas);
+    expect(replicas).toHaveLength(2); // CONFIG and DATA
+    const withReplicas = await count();
+
+    await ok(app, 'updateStoragePolicy', { id: policyId, rules: [{ capabilityId: 'vasa.snapshot', value: true }] }, '... on UpdateStoragePolicyPayload { storagePolicy { id } }');
+    const after = await volumes(vm.id);
+    expect(after.flatMap((v) => v.localReplicas)).toEqual([]);
+    expect(after.every((v) => v.policyState === 'APPLIED')).toBe(true);
+    expect(await count()).toBe(withReplicas - 2);
+    for (const rv of replicas) expect((await app.query(`query($id: ID!) { node(id: $id) { id } }`, { id: rv.replicaVolume.id })).node).toBeNull();
+
+    await ok(app, 'updateStoragePolicy', { id: policyId, rules: [{ capabilityId: 'nec.ddr.replica', value: true }] }, '... on UpdateStoragePolicyPayload { storagePolicy { id } }');
+    expect((await volumes(vm.id)).flatMap((v) => v.localReplicas)).toHaveLength(2);
+    await ok(app, 'deleteVirtualMachine', { id: vm.id }, '... on DeleteVirtualMachinePayload { deletedId }');
+    expect(await count()).toBe(withReplicas - 2 - 2); // the replicas, then the VM's CONFIG and DATA
+    expect(await container('tokyo-gold')).toBe(usedBefore);
+    expect((await app.query(`{ replicaPairs { id } }`)).replicaPairs.filter((p: any) => replicas.some((r: any) => r.id === p.id))).toEqual([]);
+  });
+});
