@@ -11,6 +11,7 @@ import { TaskQueue } from './task-queue.ts';
 import { TaskService, type TaskFinished } from './tasks.ts';
 import type { LifecycleContext, Plugin, PluginHooks, PolicyRule } from './plugin.ts';
 import { transact, type UnitOfWork } from './unit-of-work.ts';
+import { VolumeService } from './volumes.ts';
 
 type LifecycleHook = 'vvolCreated' | 'vvolDeleted' | 'vmPoweredOn' | 'vmPoweredOff' | 'snapshotTaken' | 'cloned';
 type HookArgs<K extends LifecycleHook> = NonNullable<PluginHooks[K]> extends (ctx: LifecycleContext, ...args: infer A) => unknown ? A : never;
@@ -24,6 +25,7 @@ export class Core {
   readonly taskQueue: TaskQueue;
   readonly tasks: TaskService;
   readonly pairs: PairService;
+  readonly volumes: VolumeService = new VolumeService(this);
 
   constructor(
     readonly config: AppConfig,
@@ -44,7 +46,7 @@ export class Core {
     }
     this.taskQueue = new TaskQueue(database);
     this.tasks = new TaskService(this.taskQueue, this.copier, owners);
-    this.pairs = new PairService(this.tasks, this.copier, this.extents, copyControls);
+    this.pairs = new PairService(this.tasks, this.copier, this.extents, this.volumes, copyControls);
   }
 
   get db(): Database {
@@ -56,7 +58,7 @@ export class Core {
   }
 
   context(work: UnitOfWork): LifecycleContext {
-    return { work, tx: work.tx, extents: this.extents, tasks: this.tasks, copier: this.copier, pairs: this.pairs };
+    return { work, tx: work.tx, extents: this.extents, tasks: this.tasks, copier: this.copier, pairs: this.pairs, volumes: this.volumes };
   }
 
   /** Runs one lifecycle hook of every plugin, in order, inside the caller's transaction. */
