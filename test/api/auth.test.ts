@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../../src/core/config.ts';
 import { GiB, seedBasics, startApp, testTokens, type TestApp } from '../helpers/app.ts';
-import { allRoles, clone, createPolicy, createVm, fingerprint, localPair, mutate, roleRank, snapshot, unique } from './support.ts';
+import { allRoles, backupGeneration, clone, createPolicy, createVm, fingerprint, localPair, mutate, roleRank, snapshot, unique } from './support.ts';
 
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
@@ -66,6 +66,9 @@ const matrix: Record<string, Entry> = {
   restorePair: { min: 'vmAdmin', input: async () => ({ pairId: await localPair(app, (await createVm(app, bronze())).disks[0]), mode: 'PROTECT' }) },
   changePairCopyControl: { min: 'vmAdmin', input: async () => ({ pairId: await localPair(app, (await createVm(app, bronze())).disks[0]), copyControl: 'SYNC' }) },
   unpair: { min: 'vmAdmin', input: async () => ({ pairId: await localPair(app, (await createVm(app, bronze())).disks[0]) }) },
+  backupVirtualMachine: { min: 'vmAdmin', input: async () => ({ vmId: (await createVm(app, bronze())).id, type: 'FULL' }) },
+  restoreBackup: { min: 'vmAdmin', input: async () => ({ generationId: await backupGeneration(app, (await createVm(app, bronze())).id, true), target: 'NEW_VM' }) },
+  deleteBackup: { min: 'vmAdmin', input: async () => ({ generationId: await backupGeneration(app, (await createVm(app, bronze())).id, true) }) },
 };
 
 describe('role matrix (every mutation x every role)', () => {
@@ -80,7 +83,7 @@ describe('role matrix (every mutation x every role)', () => {
     expect(byRole('viewer')).toEqual([]);
     for (const name of ['createVirtualMachine', 'deleteVirtualMachine', 'powerOnVirtualMachine', 'powerOffVirtualMachine', 'addVirtualDisk', 'resizeVirtualVolume',
       'applyStoragePolicy', 'snapshotVirtualMachine', 'revertVirtualMachine', 'deleteSnapshot', 'cloneVirtualMachine', 'cancelTask',
-      'replicatePair', 'separatePair', 'restorePair', 'changePairCopyControl', 'unpair']) {
+      'replicatePair', 'separatePair', 'restorePair', 'changePairCopyControl', 'unpair', 'backupVirtualMachine', 'restoreBackup', 'deleteBackup']) {
       expect(matrix[name]?.min, name).toBe('vmAdmin');
     }
   });
