@@ -188,19 +188,27 @@ export async function taskFinished(ctx: DdsContext, task: TaskRow): Promise<void
   const now = await simulatedNow(tx);
   const volumes = await tx.select().from(ddsGenerationVolumes).where(eq(ddsGenerationVolumes.generationId, generation.id));
   const backupIds = volumes.flatMap((v) => (v.backupVvolId ? [v.backupVvolId] : []));
-  if (task.state !== 'SUCCEEDED') {
+  const landed = new Map(
+    (backupIds.length === 0 ? [] : resultRows<{ id: string; content_digest: string; allocated_bytes: string }>(
+      await tx.execute(sql`select id::text, content_digest, allocated_bytes::text from virtual_volumes where id in (${sql.join(backupIds.map((id) => sql`${id}::uuid`), sql`, `)})`),
+    )).map((v) => [v.id, v]),
+  );
+  // The copies froze each source's digest: a backup volume that ended with another lost its source mid-copy (deleted with its VM).
+  const incomplete = volumes.filter((v) => v.backupVvolId && landed.get(v.backupVvolId)?.content_digest !== v.contentDigest);
+  const failure = task.state !== 'SUCCEEDED'
+    ? (task.error ?? `backup task ${task.state.toLowerCase()}`)
+    : incomplete.length > 0 ? `${incomplete.length} volume(s) of the VM were deleted during the backup` : null;
+  if (failure) {
     await ctx.volumes.remove(ctx.work, backupIds, false);
     await tx.update(ddsGenerationVolumes).set({ backupVvolId: null }).where(eq(ddsGenerationVolumes.generationId, generation.id));
-    await tx.update(ddsGenerations).set({ state: 'FAILED', finishedAt: now, error: task.error ?? `backup task ${task.state.toLowerCase()}` }).where(eq(ddsGenerations.id, generation.id));
-    ctx.work.emit({ kind: 'dds.backupFailed', entityType: 'BackupGeneration', entityId: generation.id, message: `Backup generation ${generation.number} of VM ${generation.vmName} ${task.state.toLowerCase()}`, data: { vmId: generation.vmId } });
+    await tx.update(ddsGenerations).set({ state: 'FAILED', finishedAt: now, error: failure }).where(eq(ddsGenerations.id, generation.id));
+    ctx.work.emit({ kind: 'dds.backupFailed', entityType: 'BackupGeneration', entityId: generation.id, message: `Backup generation ${generation.number} of VM ${generation.vmName} failed: ${failure}`, data: { vmId: generation.vmId } });
     return;
   }
-  const [{ logical }] = backupIds.length === 0
-    ? [{ logical: '0' }]
-    : resultRows<{ logical: string }>(await tx.execute(sql`select coalesce(sum(allocated_bytes), 0)::text as logical from virtual_volumes where id in (${sql.join(backupIds.map((id) => sql`${id}::uuid`), sql`, `)})`));
+  const logical = [...landed.values()].reduce((sum, v) => sum + Number(v.allocated_bytes), 0);
   const stored = await storedBytes(ctx, generation, task);
-  await tx.update(ddsGenerations).set({ state: 'AVAILABLE', finishedAt: now, logicalBytes: Number(logical), storedBytes: stored }).where(eq(ddsGenerations.id, generation.id));
-  ctx.work.emit({ kind: 'dds.backupAvailable', entityType: 'BackupGeneration', entityId: generation.id, message: `Backup generation ${generation.number} of VM ${generation.vmName} available (${logical} bytes, ${stored} stored)`, data: { vmId: generation.vmId, logicalBytes: Number(logical), storedBytes: stored } });
+  await tx.update(ddsGenerations).set({ state: 'AVAILABLE', finishedAt: now, logicalBytes: logical, storedBytes: stored }).where(eq(ddsGenerations.id, generation.id));
+  ctx.work.emit({ kind: 'dds.backupAvailable', entityType: 'BackupGeneration', entityId: generation.id, message: `Backup generation ${generation.number} of VM ${generation.vmName} available (${logical} bytes, ${stored} stored)`, data: { vmId: generation.vmId, logicalBytes: logical, storedBytes: stored } });
   await retain(ctx, generation.vmId, now);
 }
 

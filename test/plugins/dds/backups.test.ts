@@ -245,6 +245,46 @@ describe('dds retention', () => {
   });
 });
 
+describe('dds failures', () => {
+  it('a cancelled backup, and one whose VM is deleted mid-copy, end FAILED with their backup volumes removed', async () => {
+    const vm = await createVm('dds-cancel');
+    await write(vm.data.vasaId, range(0, 40));
+    const cancelled = await backup(vm.id, 'FULL');
+    await advance(1);
+    await app.query(`mutation($id: ID!) { cancelTask(input: { taskId: $id }) { __typename } }`, { id: cancelled.task.id });
+    await advance(1);
+    const stopped = await generation(cancelled.generation.id);
+    expect(stopped).toMatchObject({ state: 'FAILED', dedupRatio: null, task: { state: 'CANCELLED' } });
+    expect(stopped.volumes.every((v: any) => v.backupVolume === null)).toBe(true);
+
+    const doomed = await backup(vm.id, 'FULL');
+    expect(doomed.generation.type).toBe('FULL');
+    await advance(1);
+    await app.query(`mutation($id: ID!) { deleteVirtualMachine(input: { id: $id }) { __typename } }`, { id: vm.id });
+    await advance(1);
+    const lost = (await app.query(`query($id: ID!) { backupGenerations(vmId: $id) { number state error volumes { backupVolume { id } } } }`, { id: vm.id })).backupGenerations;
+    expect(lost[0]).toMatchObject({ number: 2, state: 'FAILED', error: expect.stringMatching(/deleted during the backup/) });
+    expect(lost[0].volumes.every((v: any) => v.backupVolume === null)).toBe(true);
+  });
+
+  it('without dedup a generation stores what was copied to it', async () => {
+    const policy = await app.query(
+      `mutation { createStoragePolicy(input: { name: "dds-no-dedup", rules: [{ capabilityId: "nec.dds.backup", value: true }, { capabilityId: "nec.dds.dedup", value: false }, { capabilityId: "nec.dds.mode", value: "FULL" }] }) { ... on CreateStoragePolicyPayload { storagePolicy { id } } } }`,
+    );
+    const vm = await createVm('dds-no-dedup', policy.createStoragePolicy.storagePolicy.id);
+    await write(vm.data.vasaId, range(0, 4));
+    await advance(2); // the schedule's first generation (FULL, as the policy says), started at the first tick and copied at the second
+    const again = await backup(vm.id);
+    expect(again.generation.type).toBe('FULL');
+    await advance(1);
+    const list = (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { backups { number type state logicalBytes storedBytes dedupRatio } } } }`, { id: vm.id })).node.backups;
+    expect(list).toEqual([
+      { number: 2, type: 'FULL', state: 'AVAILABLE', logicalBytes: 5 * EXTENT, storedBytes: 5 * EXTENT, dedupRatio: 1 },
+      { number: 1, type: 'FULL', state: 'AVAILABLE', logicalBytes: 5 * EXTENT, storedBytes: 5 * EXTENT, dedupRatio: 1 },
+    ]);
+  });
+});
+
 describe('dds schedule', () => {
   let minuteApp: TestApp;
   beforeAll(async () => {
