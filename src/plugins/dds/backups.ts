@@ -103,6 +103,9 @@ export async function startBackup(ctx: DdsContext, vmId: string, requested: Back
   if (!vm) throw new NotFoundError(field, vmId, `No virtual machine with id "${vmId}"`);
   const [running] = await tx.select().from(ddsGenerations).where(and(eq(ddsGenerations.vmId, vm.id), eq(ddsGenerations.state, 'RUNNING')));
   if (running) throw new ConflictError(`Generation ${running.number} of VM ${vm.name} is still being backed up`, 'RUNNING');
+  // A VM being restored or filled by a FULL clone holds half its data: a backup of it now would keep that.
+  const [busy] = resultRows<{ id: string; kind: string }>(await tx.execute(sql`select id::text, kind from tasks where target_id = ${vm.id}::uuid and state in ('QUEUED', 'RUNNING') limit 1`));
+  if (busy) throw new ConflictError(`VM ${vm.name} has a ${busy.kind} task running (${busy.id}); back it up when it is done`, 'BUSY');
   const container = await backupContainer(tx);
   if (!container) throw new ConflictError('No storage container of a BACKUP array supports nec.dds', 'NO_BACKUP_CONTAINER');
   const settings = await settingsOf(tx, vm.policy_id);
@@ -325,7 +328,8 @@ export async function deleteGeneration(ctx: DdsContext, id: string): Promise<Gen
 /**
  * The schedule (engine background phase): every VM whose policy has nec.dds.backup true gets a backup
  * (in the policy's mode) once `intervalMinutes` of simulated time have passed since its last one, the
- * first at once; a VM with a backup still running waits. One statement when nothing is due.
+ * first at once; a VM with a backup still running, or being restored or cloned into, waits. One
+ * statement when nothing is due.
  */
 export async function runSchedule(ctx: DdsContext, now: number): Promise<GenerationRow[]> {
   const due = resultRows<{ id: string }>(await ctx.work.tx.execute(sql`
@@ -336,6 +340,7 @@ export async function runSchedule(ctx: DdsContext, now: number): Promise<Generat
       select max(g.time) as last, bool_or(g.state = 'RUNNING') as running from dds_generations g where g.vm_id = vm.id
     ) g on true
     where not coalesce(g.running, false)
+      and not exists (select 1 from tasks t where t.target_id = vm.id and t.state in ('QUEUED', 'RUNNING'))
       and (g.last is null or g.last + coalesce((i.value #>> '{}')::float8, ${Number(defaultOf('nec.dds.intervalMinutes'))}) * 60 <= ${now})
     order by vm.created_at, vm.id`));
   const started: GenerationRow[] = [];

@@ -151,6 +151,7 @@ describe('dds backups', () => {
     expect(onto.task).toMatchObject({ kind: 'RESTORE', state: 'QUEUED', bytesTotal: 3 * EXTENT, target: { id: vm.id } }); // the trimmed extent moves no bytes
     const busy = await app.query(`mutation($id: ID!) { powerOnVirtualMachine(input: { id: $id }) { __typename ... on ConflictError { currentState } } }`, { id: vm.id });
     expect(busy.powerOnVirtualMachine).toEqual({ __typename: 'ConflictError', currentState: 'BUSY' });
+    expect(await backup(vm.id)).toMatchObject({ __typename: 'ConflictError', currentState: 'BUSY' }); // it would keep half-restored data
     await advance(1);
     expect(await task(onto.task.id)).toMatchObject({ state: 'SUCCEEDED', bytesDone: 3 * EXTENT });
     const after = Object.fromEntries((await vmVolumes(vm.id)).filter((v) => v.type !== 'SWAP').map((v) => [v.type, v.contentDigest]));
