@@ -6,12 +6,12 @@ import { ExtentCopier } from './copier.ts';
 import { ExtentStore } from './extents.ts';
 import { Reconciler } from './reconciler.ts';
 import { coreTaskFinished } from './services/clones.ts';
-import { deleteVvols, isReserved } from './services/vms.ts';
 import { PairService, pairTaskKinds, type CopyControl } from './pairs.ts';
 import { TaskQueue } from './task-queue.ts';
 import { TaskService, type TaskFinished } from './tasks.ts';
 import type { LifecycleContext, Plugin, PluginHooks, PolicyRule } from './plugin.ts';
 import { transact, type UnitOfWork } from './unit-of-work.ts';
+import { VolumeService } from './volumes.ts';
 
 type LifecycleHook = 'vvolCreated' | 'vvolDeleted' | 'vmPoweredOn' | 'vmPoweredOff' | 'snapshotTaken' | 'cloned';
 type HookArgs<K extends LifecycleHook> = NonNullable<PluginHooks[K]> extends (ctx: LifecycleContext, ...args: infer A) => unknown ? A : never;
@@ -25,6 +25,7 @@ export class Core {
   readonly taskQueue: TaskQueue;
   readonly tasks: TaskService;
   readonly pairs: PairService;
+  readonly volumes: VolumeService = new VolumeService(this);
 
   constructor(
     readonly config: AppConfig,
@@ -45,7 +46,7 @@ export class Core {
     }
     this.taskQueue = new TaskQueue(database);
     this.tasks = new TaskService(this.taskQueue, this.copier, owners);
-    this.pairs = new PairService(this.tasks, this.copier, this.extents, copyControls, (work, vvols) => deleteVvols(this, work, vvols, isReserved));
+    this.pairs = new PairService(this.tasks, this.copier, this.extents, this.volumes, copyControls);
   }
 
   get db(): Database {
@@ -57,7 +58,7 @@ export class Core {
   }
 
   context(work: UnitOfWork): LifecycleContext {
-    return { work, tx: work.tx, extents: this.extents, tasks: this.tasks, copier: this.copier, pairs: this.pairs };
+    return { work, tx: work.tx, extents: this.extents, tasks: this.tasks, copier: this.copier, pairs: this.pairs, volumes: this.volumes };
   }
 
   /** Runs one lifecycle hook of every plugin, in order, inside the caller's transaction. */

@@ -54,6 +54,8 @@ export async function seedInventory(core: Core): Promise<{ containers: Record<st
           offers: { 'vasa.capacityClass': ['SMALL', 'MEDIUM'], 'vasa.performanceClass': ['HIGH', 'MEDIUM'], 'vasa.encryption': false, 'vasa.snapshot': true, 'vasa.clone': true, 'vasa.replication': true } },
         { arrayId: osaka.id, poolId: osakaPool.id, name: 'osaka-bulk', capacityBytes: 300 * TiB, maxVvolSizeBytes: 62 * TiB, namespaces: ['vasa', 'nec.iolm', 'nec.po'],
           offers: { 'vasa.capacityClass': ['MEDIUM', 'LARGE'], 'vasa.performanceClass': ['MEDIUM', 'LOW'], 'vasa.encryption': false, 'vasa.snapshot': true, 'vasa.clone': false, 'vasa.replication': false } },
+        // DirectDataShadow's backup generations land here (placement never uses a BACKUP array for VMs).
+        { arrayId: backup.id, poolId: backupPool.id, name: 'osaka-backup', capacityBytes: 400 * TiB, maxVvolSizeBytes: 62 * TiB, namespaces: ['vasa', 'nec.dds'], offers: {} },
       ])
       .returning();
     await tx.insert(protocolEndpoints).values([

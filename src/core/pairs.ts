@@ -1,12 +1,12 @@
 import { and, eq, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { ExtentCopier } from './copier.ts';
-import { replicaPairs, simulationState, storageContainers, virtualVolumes } from './db/tables.ts';
-import { reserve } from './services/vms.ts';
+import { replicaPairs, simulationState, virtualVolumes } from './db/tables.ts';
 import type { PolicyOutcome, VirtualVolumeRow } from './plugin.ts';
 import { CapacityError, ConflictError, NotFoundError, ValidationError } from './errors.ts';
 import type { ExtentContent, ExtentStore } from './extents.ts';
 import { isFinished, type TaskRow, type TaskService } from './tasks.ts';
 import type { UnitOfWork } from './unit-of-work.ts';
+import type { VolumeService } from './volumes.ts';
 import type { Executor } from './db/client.ts';
 
 export type PairRow = typeof replicaPairs.$inferSelect;
@@ -65,10 +65,9 @@ export class PairService {
     private readonly tasks: TaskService,
     private readonly copier: ExtentCopier,
     private readonly extents: ExtentStore,
+    private readonly volumes: VolumeService,
     /** Copy controls each owning plugin allows (rdr adds SEMI_SYNC). */
     private readonly copyControls: ReadonlyMap<string, readonly CopyControl[]>,
-    /** The core's volume deletion (capacity released, hooks run). */
-    private readonly deleteVolumes: (work: UnitOfWork, vvols: VirtualVolumeRow[]) => Promise<void>,
   ) {}
 
   async find(tx: Executor, id: string, field = 'input.pairId'): Promise<PairRow> {
@@ -91,18 +90,8 @@ export class PairService {
    * A new, empty volume to be an RV of `mv` in `containerId`: the MV's size, type and policy, no VM (an
    * array-side volume until attached), capacity reserved.
    */
-  async createReplicaVolume(work: UnitOfWork, mvId: string, containerId: string, field: string): Promise<VirtualVolumeRow> {
-    const [mv] = await work.tx.select().from(virtualVolumes).where(eq(virtualVolumes.id, mvId));
-    if (!mv) throw new NotFoundError('input.mvId', mvId);
-    const [container] = await work.tx.select({ id: storageContainers.id }).from(storageContainers).where(eq(storageContainers.id, containerId));
-    if (!container) throw new NotFoundError(field, containerId);
-    await reserve(work, containerId, mv.provisionedBytes);
-    const [rv] = await work.tx
-      .insert(virtualVolumes)
-      .values({ containerId, policyId: mv.policyId, type: mv.type, provisionedBytes: mv.provisionedBytes, policyState: 'APPLIED', metadata: { 'vvolgraph.replicaOf': mv.id } })
-      .returning();
-    work.emit({ kind: 'vvol.created', entityType: 'VirtualVolume', entityId: rv.id, message: `${rv.type} VVOL created as a replica volume of ${mv.id}`, data: { mvId: mv.id } });
-    return rv;
+  createReplicaVolume(work: UnitOfWork, mvId: string, containerId: string, field: string): Promise<VirtualVolumeRow> {
+    return this.volumes.createCopyTarget(work, mvId, containerId, { reserve: true, field });
   }
 
   /** Pairs an MV with an RV: SEPARATED, never synced; `replicate` then makes the first copy. */
@@ -283,8 +272,7 @@ export class PairService {
   private async remove(work: UnitOfWork, pair: PairRow): Promise<void> {
     await this.unpair(work, pair.id, true);
     if (!pair.policyManaged) return;
-    const [rv] = await work.tx.select().from(virtualVolumes).where(eq(virtualVolumes.id, pair.rvId));
-    if (rv) await this.deleteVolumes(work, [rv]);
+    await this.volumes.remove(work, [pair.rvId], true);
   }
 
   /** Volumes about to be deleted: their pairs go (copies stopped), and so do the replicas policies made of them. */

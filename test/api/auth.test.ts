@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../../src/core/config.ts';
 import { GiB, seedBasics, startApp, testTokens, type TestApp } from '../helpers/app.ts';
-import { allRoles, clone, createPolicy, createVm, fingerprint, localPair, mutate, roleRank, snapshot, unique, writeExtents, attachableRv } from './support.ts';
+import { allRoles, attachableRv, backupGeneration, clone, createPolicy, createVm, fingerprint, localPair, mutate, roleRank, snapshot, unique, writeExtents } from './support.ts';
 
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
@@ -77,6 +77,9 @@ const matrix: Record<string, Entry> = {
     },
   },
   unpair: { min: 'vmAdmin', input: async () => ({ pairId: await localPair(app, (await createVm(app, bronze())).disks[0]) }) },
+  backupVirtualMachine: { min: 'vmAdmin', input: async () => ({ vmId: (await createVm(app, bronze())).id, type: 'FULL' }) },
+  restoreBackup: { min: 'vmAdmin', input: async () => ({ generationId: await backupGeneration(app, (await createVm(app, bronze())).id, true), target: 'NEW_VM' }) },
+  deleteBackup: { min: 'vmAdmin', input: async () => ({ generationId: await backupGeneration(app, (await createVm(app, bronze())).id, true) }) },
 };
 
 describe('role matrix (every mutation x every role)', () => {
@@ -91,7 +94,7 @@ describe('role matrix (every mutation x every role)', () => {
     expect(byRole('viewer')).toEqual([]);
     for (const name of ['createVirtualMachine', 'deleteVirtualMachine', 'powerOnVirtualMachine', 'powerOffVirtualMachine', 'addVirtualDisk', 'resizeVirtualVolume',
       'applyStoragePolicy', 'snapshotVirtualMachine', 'revertVirtualMachine', 'deleteSnapshot', 'cloneVirtualMachine', 'cancelTask',
-      'replicatePair', 'separatePair', 'restorePair', 'changePairCopyControl', 'unpair', 'attachReplicaVolume', 'detachReplicaVolume']) {
+      'replicatePair', 'separatePair', 'restorePair', 'changePairCopyControl', 'unpair', 'attachReplicaVolume', 'detachReplicaVolume', 'backupVirtualMachine', 'restoreBackup', 'deleteBackup']) {
       expect(matrix[name]?.min, name).toBe('vmAdmin');
     }
   });

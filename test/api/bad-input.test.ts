@@ -1,7 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GiB, seedBasics, startApp, type TestApp } from '../helpers/app.ts';
-import { b64, clone, createPolicy, createVm, deletedVmId, fingerprint, localPair, mutate, ok, snapshot, type CreatedVm } from './support.ts';
+import { b64, backupGeneration, clone, createPolicy, createVm, deletedVmId, fingerprint, localPair, mutate, ok, snapshot, type CreatedVm } from './support.ts';
 
 const TiB = 1024 * GiB;
 
@@ -38,6 +38,12 @@ interface Fixtures {
   onSwap: string;
   /** A VM on the other array than `other`'s (and so than its separated pair's RV). */
   elsewhereVm: string;
+  /** dds: a generation pruned by retention, an AVAILABLE one of a powered-on VM, and one still RUNNING. */
+  prunedGeneration: string;
+  poweredOnGeneration: string;
+  runningGeneration: string;
+  /** The VM whose backup is RUNNING. */
+  runningVm: string;
 }
 let f: Fixtures;
 
@@ -71,6 +77,10 @@ beforeAll(async () => {
     deletedPair: '',
     onSwap: '',
     elsewhereVm: (await createVm(app, ids.policies.BRONZE, { name: 'elsewhere', containerId: ids.containers[other.container.startsWith('tokyo') ? 'osaka-bulk' : 'tokyo-bulk'] })).id,
+    prunedGeneration: '',
+    poweredOnGeneration: '',
+    runningGeneration: '',
+    runningVm: '',
   };
   const { node: on } = await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { virtualVolumes { id type } } } }`, { id: f.on.id });
   f.onSwap = on.virtualVolumes.find((v: any) => v.type === 'SWAP').id;
@@ -78,6 +88,17 @@ beforeAll(async () => {
     const doomed = await localPair(app, (await createVm(app, ids.policies.BRONZE, { name: 'doomed' })).disks[0]);
     await ok(app, 'unpair', { pairId: doomed }, '... on UnpairPayload { unpairedId }');
     f.deletedPair = doomed;
+  }
+  if (loadedPlugins.has('dds')) {
+    // Keep one generation: the second backup prunes the first. The schedule takes none in between (a day apart).
+    const keepOne = await createPolicy(app, [{ capabilityId: 'nec.dds.backup', value: true }, { capabilityId: 'nec.dds.generations', value: 1 }], 'dds-keep-one');
+    const backedUp = await createVm(app, keepOne, { name: 'backed-up' });
+    f.prunedGeneration = await backupGeneration(app, backedUp.id, true);
+    f.poweredOnGeneration = await backupGeneration(app, backedUp.id, true);
+    await ok(app, 'powerOnVirtualMachine', { id: backedUp.id }, '... on PowerOnVirtualMachinePayload { virtualMachine { id } }');
+    // Started last: nothing moves the clock after it, so it stays RUNNING.
+    f.runningVm = (await createVm(app, ids.policies.BRONZE, { name: 'backing-up' })).id;
+    f.runningGeneration = await backupGeneration(app, f.runningVm);
   }
 });
 afterAll(() => app?.close());
@@ -356,6 +377,25 @@ const cases: Case[] = [
       mutation, title: `pairId: ${what}`, input: () => ({ pairId: id(), ...(mutation === 'changePairCopyControl' ? { copyControl: 'SYNC' } : mutation === 'attachReplicaVolume' ? { vmId: f.off.id } : {}) }), expected: notFound('input.pairId'),
     })),
   ),
+
+  // dds backups
+  { mutation: 'backupVirtualMachine', plugin: 'dds', title: 'a VM whose backup is still running', input: () => ({ vmId: f.runningVm }), expected: conflict('RUNNING') },
+  ...badIds(() => f.deletedVm, () => f.off.disks[0]).map(({ what, id }): Case => ({
+    mutation: 'backupVirtualMachine', plugin: 'dds', title: `vmId: ${what}`, input: () => ({ vmId: id() }), expected: notFound('input.vmId'),
+  })),
+  { mutation: 'restoreBackup', plugin: 'dds', title: 'a generation pruned by retention', input: () => ({ generationId: f.prunedGeneration, target: 'NEW_VM' }), expected: conflict('PRUNED') },
+  { mutation: 'restoreBackup', plugin: 'dds', title: 'a generation still running', input: () => ({ generationId: f.runningGeneration, target: 'NEW_VM' }), expected: conflict('RUNNING') },
+  { mutation: 'restoreBackup', plugin: 'dds', title: 'onto a powered-on VM', input: () => ({ generationId: f.poweredOnGeneration, target: 'VM' }), expected: conflict('POWERED_ON') },
+  { mutation: 'restoreBackup', plugin: 'dds', title: 'a new VM with an empty name', input: () => ({ generationId: f.poweredOnGeneration, target: 'NEW_VM', name: '' }), expected: invalid('input.name') },
+  { mutation: 'restoreBackup', plugin: 'dds', title: 'onto the VM with a container', input: () => ({ generationId: f.poweredOnGeneration, target: 'VM', containerId: ids.containers['tokyo-gold'] }), expected: invalid('input.containerId') },
+  { mutation: 'restoreBackup', plugin: 'dds', title: 'a new VM in container garbage', input: () => ({ generationId: f.poweredOnGeneration, target: 'NEW_VM', containerId: 'garbage' }), expected: notFound('input.containerId') },
+  ...badIds(() => encodeGlobalID('BackupGeneration', '00000000-0000-4000-8000-000000000000'), () => f.off.id).map(({ what, id }): Case => ({
+    mutation: 'restoreBackup', plugin: 'dds', title: `generationId: ${what}`, input: () => ({ generationId: id(), target: 'NEW_VM' }), expected: notFound('input.generationId'),
+  })),
+  { mutation: 'deleteBackup', plugin: 'dds', title: 'a generation still running', input: () => ({ generationId: f.runningGeneration }), expected: conflict('RUNNING') },
+  ...badIds(() => encodeGlobalID('BackupGeneration', '00000000-0000-4000-8000-000000000000'), () => f.off.id).map(({ what, id }): Case => ({
+    mutation: 'deleteBackup', plugin: 'dds', title: `generationId: ${what}`, input: () => ({ generationId: id() }), expected: notFound('input.generationId'),
+  })),
 
   // setWorkload
   { mutation: 'setWorkload', title: 'both a preset and a custom profile', input: () => ({ vmId: f.off.id, preset: 'OLTP', custom: customWorkload() }), expected: invalid('input.preset') },

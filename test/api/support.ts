@@ -133,6 +133,13 @@ export async function attachableRv(app: TestApp, policyId: string, containerId: 
   return { pairId: await localPair(app, source.disks[0]), vmId: reader.id };
 }
 
+/** A dds backup generation of the VM: started (RUNNING, on the manual clock until time moves), or run to its end (AVAILABLE). */
+export async function backupGeneration(app: TestApp, vmId: string, available = false): Promise<string> {
+  const { generation } = await ok(app, 'backupVirtualMachine', { vmId, type: 'FULL' }, '... on BackupVirtualMachinePayload { generation { id } }');
+  if (available) await ok(app, 'advanceSimulation', { seconds: 5 }, '... on AdvanceSimulationPayload { __typename }');
+  return generation.id;
+}
+
 export async function createPolicy(app: TestApp, rules: { capabilityId: string; value: unknown }[] = [], name = unique('policy')): Promise<string> {
   const result = await ok(app, 'createStoragePolicy', { name, rules }, '... on CreateStoragePolicyPayload { storagePolicy { id } }');
   return result.storagePolicy.id;

@@ -5,8 +5,8 @@ import { ValidationError } from '../errors.ts';
 import type { VirtualMachineRow } from '../plugin.ts';
 import type { TaskRow } from '../tasks.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
-import { findPolicy, rulesByPolicy } from './policies.ts';
-import { chooseContainer, deleteVvols, findVm, isReserved, liveVvols, reserve } from './vms.ts';
+import { findPolicy } from './policies.ts';
+import { deleteVvols, findVm, isReserved, liveVvols } from './vms.ts';
 
 /** How fast an array copies extents between its own volumes (a FULL clone). */
 export const INTERNAL_COPY_BYTES_PER_SECOND = 1024 ** 3;
@@ -31,36 +31,27 @@ export async function cloneVm(core: Core, work: UnitOfWork, input: CloneInput): 
   if (input.mode === 'FAST' && input.containerId && input.containerId !== source.containerId) {
     throw new ValidationError('input.containerId', 'A FAST clone shares the source\'s extents, so it stays in the source\'s container');
   }
-  const sourceVvols = (await liveVvols(work.tx, source.id)).filter((v) => v.type !== 'SWAP');
-  const sizes = sourceVvols.map((v) => v.provisionedBytes);
-  const rules = [...(await rulesByPolicy(work.tx, [policyId])).values()].flat();
-  const container = await chooseContainer(
-    core,
-    work.tx,
-    { rules, totalBytes: sizes.reduce((a, b) => a + b, 0), largestVvolBytes: Math.max(...sizes) },
-    input.mode === 'FAST' ? source.containerId : input.containerId,
-    'input.containerId',
-  );
-  await reserve(work, container.id, sizes.reduce((a, b) => a + b, 0));
-  const [vm] = await work.tx
-    .insert(virtualMachines)
-    .values({ name: input.name, host: source.host, policyId, containerId: container.id, memoryBytes: source.memoryBytes })
-    .returning();
+  const sourceVvols = (await liveVvols(work.tx, source.id)).filter((v) => v.type === 'CONFIG' || v.type === 'DATA');
+  const unitOf = new Map((await work.tx.select().from(virtualDisks).where(eq(virtualDisks.vmId, source.id))).map((d) => [d.vvolId, d.unitNumber]));
   const origin = input.mode === 'FAST' ? 'FAST_CLONE' : 'CLONE';
-  const clones = await work.tx
-    .insert(virtualVolumes)
-    .values(sourceVvols.map((v) => ({ vmId: vm.id, containerId: container.id, policyId: v.policyId === source.policyId ? policyId : v.policyId, type: v.type, provisionedBytes: v.provisionedBytes, origin, parentId: v.id, metadata: { ...v.metadata, 'VMW_VmID': vm.id } } as const)))
-    .returning();
-  for (const [i, clone] of clones.entries()) {
-    if (input.mode === 'FAST') await core.extents.copyMap(work.tx, sourceVvols[i].id, clone.id);
-    work.emit({ kind: 'vvol.created', entityType: 'VirtualVolume', entityId: clone.id, message: `${clone.type} VVOL created as a ${origin} of ${sourceVvols[i].id}`, data: { vmId: vm.id, parentId: sourceVvols[i].id } });
-    await core.lifecycle(work, 'vvolCreated', clone);
-  }
-  const sourceDisks = await work.tx.select().from(virtualDisks).where(eq(virtualDisks.vmId, source.id));
-  const cloneOf = new Map(sourceVvols.map((v, i) => [v.id, clones[i].id]));
-  if (sourceDisks.length > 0) {
-    await work.tx.insert(virtualDisks).values(sourceDisks.map((d) => ({ vmId: vm.id, unitNumber: d.unitNumber, vvolId: cloneOf.get(d.vvolId)! })));
-  }
+  const { vm, vvols: clones, container } = await core.volumes.createVm(work, {
+    name: input.name,
+    host: source.host,
+    memoryBytes: source.memoryBytes,
+    policyId,
+    containerId: input.mode === 'FAST' ? source.containerId : input.containerId ?? null,
+    field: 'input.containerId',
+    volumes: sourceVvols.map((v) => ({
+      type: v.type as 'CONFIG' | 'DATA',
+      provisionedBytes: v.provisionedBytes,
+      unitNumber: unitOf.get(v.id) ?? null,
+      policyId: v.policyId === source.policyId ? policyId : v.policyId,
+      origin,
+      parentId: v.id,
+      metadata: v.metadata,
+    })),
+  });
+  if (input.mode === 'FAST') for (const [i, clone] of clones.entries()) await core.extents.copyMap(work.tx, sourceVvols[i].id, clone.id);
   const spec = { kind: 'CLONE', targetType: 'VirtualMachine', targetId: vm.id, params: { mode: input.mode, sourceVmId: source.id } };
   const task = input.mode === 'FAST'
     ? await core.tasks.finishedAtOnce(work, { ...spec, bytesTotal: sourceVvols.reduce((sum, v) => sum + v.allocatedBytes, 0) })

@@ -1,0 +1,108 @@
+import { eq, inArray } from 'drizzle-orm';
+import type { Core } from './core.ts';
+import { storageContainers, virtualDisks, virtualMachines, virtualVolumes } from './db/tables.ts';
+import { NotFoundError } from './errors.ts';
+import type { StorageContainerRow, VirtualMachineRow, VirtualVolumeRow } from './plugin.ts';
+import { rulesByPolicy } from './services/policies.ts';
+import { chooseContainer, deleteVvols, reserve } from './services/vms.ts';
+import type { UnitOfWork } from './unit-of-work.ts';
+
+export interface CopyTargetOptions {
+  /** Thick (the source's size reserved in the container, as an RV) or thin (nothing reserved, as a snapshot or a backup). */
+  reserve: boolean;
+  /** Extra VASA metadata; `vvolgraph.replicaOf` is always set to the source. */
+  metadata?: Record<string, string>;
+  /** The input field named by a NotFoundError for the container. */
+  field: string;
+}
+
+/** One volume of a VM made by `createVm`. */
+export interface NewVmVolume {
+  type: 'CONFIG' | 'DATA';
+  provisionedBytes: number;
+  /** The disk's unit number (DATA); null for the CONFIG volume. */
+  unitNumber: number | null;
+  policyId?: string;
+  origin?: 'RAW' | 'CLONE' | 'FAST_CLONE';
+  parentId?: string | null;
+  metadata?: Record<string, string>;
+}
+
+export interface NewVm {
+  name: string;
+  host: string;
+  memoryBytes: number;
+  policyId: string;
+  /** A container to use (it must pass placement), or null to let placement choose among the PRIMARY arrays' containers. */
+  containerId: string | null;
+  /** The input field a placement refusal names. */
+  field: string;
+  volumes: NewVmVolume[];
+}
+
+/**
+ * Volumes and VMs made by the array for a copy (an RV, a backup generation, a restored or cloned VM):
+ * the one place they are created and removed, so capacity, events and lifecycle hooks stay the core's.
+ * Plugins reach it through their contexts (`ctx.volumes`).
+ */
+export class VolumeService {
+  constructor(private readonly core: Core) {}
+
+  /**
+   * A new volume without a VM in `containerId`, of the source's size, type and policy, marked as a copy
+   * of it (`vvolgraph.replicaOf`, so the reconciler does not apply the source's replication rules to it).
+   */
+  async createCopyTarget(work: UnitOfWork, sourceId: string, containerId: string, options: CopyTargetOptions): Promise<VirtualVolumeRow> {
+    const [source] = await work.tx.select().from(virtualVolumes).where(eq(virtualVolumes.id, sourceId));
+    if (!source) throw new NotFoundError('input.mvId', sourceId);
+    const [container] = await work.tx.select({ id: storageContainers.id }).from(storageContainers).where(eq(storageContainers.id, containerId));
+    if (!container) throw new NotFoundError(options.field, containerId);
+    if (options.reserve) await reserve(work, containerId, source.provisionedBytes);
+    const [copy] = await work.tx
+      .insert(virtualVolumes)
+      .values({ containerId, policyId: source.policyId, type: source.type, provisionedBytes: source.provisionedBytes, policyState: 'APPLIED', metadata: { ...options.metadata, 'vvolgraph.replicaOf': source.id } })
+      .returning();
+    work.emit({ kind: 'vvol.created', entityType: 'VirtualVolume', entityId: copy.id, message: `${copy.type} VVOL created as a copy of ${source.id}`, data: { sourceId: source.id } });
+    await this.core.lifecycle(work, 'vvolCreated', copy);
+    return copy;
+  }
+
+  /** Deletes volumes and their extents; `reserved` says whether they held a reservation to give back (thick). */
+  async remove(work: UnitOfWork, vvolIds: readonly string[], reserved: boolean): Promise<void> {
+    if (vvolIds.length === 0) return;
+    const vvols = await work.tx.select().from(virtualVolumes).where(inArray(virtualVolumes.id, [...vvolIds]));
+    await deleteVvols(this.core, work, vvols, () => reserved);
+  }
+
+  /**
+   * A new VM with the given volumes (empty: the caller copies data into them): placed like a new VM
+   * (or in the container given), its capacity reserved, its disks numbered as given. Clones and
+   * restores both make their VM here.
+   */
+  async createVm(work: UnitOfWork, spec: NewVm): Promise<{ vm: VirtualMachineRow; vvols: VirtualVolumeRow[]; container: StorageContainerRow }> {
+    const sizes = spec.volumes.map((v) => v.provisionedBytes);
+    const policyIds = [...new Set([spec.policyId, ...spec.volumes.map((v) => v.policyId ?? spec.policyId)])];
+    const rules = [...(await rulesByPolicy(work.tx, policyIds)).values()].flat();
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const container = await chooseContainer(this.core, work.tx, { rules, totalBytes: total, largestVvolBytes: Math.max(...sizes) }, spec.containerId, spec.field);
+    await reserve(work, container.id, total);
+    const [vm] = await work.tx
+      .insert(virtualMachines)
+      .values({ name: spec.name, host: spec.host, policyId: spec.policyId, containerId: container.id, memoryBytes: spec.memoryBytes })
+      .returning();
+    const vvols = await work.tx
+      .insert(virtualVolumes)
+      .values(spec.volumes.map((v) => ({
+        vmId: vm.id, containerId: container.id, policyId: v.policyId ?? spec.policyId, type: v.type, provisionedBytes: v.provisionedBytes,
+        origin: v.origin ?? 'RAW', parentId: v.parentId ?? null, metadata: { ...v.metadata, 'VMW_VmID': vm.id },
+      })))
+      .returning();
+    for (const vvol of vvols) {
+      work.emit({ kind: 'vvol.created', entityType: 'VirtualVolume', entityId: vvol.id, message: `${vvol.type} VVOL created${vvol.parentId ? ` as a ${vvol.origin} of ${vvol.parentId}` : ''}`, data: { vmId: vm.id, parentId: vvol.parentId } });
+      await this.core.lifecycle(work, 'vvolCreated', vvol);
+    }
+    const disks = spec.volumes.flatMap((v, i) => (v.unitNumber === null ? [] : [{ vmId: vm.id, unitNumber: v.unitNumber, vvolId: vvols[i].id }]));
+    if (disks.length > 0) await work.tx.insert(virtualDisks).values(disks);
+    return { vm, vvols, container };
+  }
+}
