@@ -10,6 +10,7 @@ import type { ExtentContent, ExtentStore } from './extents.ts';
 import type { ExtentCopier } from './copier.ts';
 import type { TaskRow, TaskService } from './tasks.ts';
 import type { CopyControl, PairService } from './pairs.ts';
+import type { ReplicaVms } from './replica-vms.ts';
 
 export type ValueType = 'BOOLEAN' | 'INT' | 'FLOAT' | 'STRING' | 'ENUM' | 'RANGE';
 export const valueTypes: readonly ValueType[] = ['BOOLEAN', 'INT', 'FLOAT', 'STRING', 'ENUM', 'RANGE'];
@@ -86,6 +87,8 @@ export interface LifecycleContext {
   copier: ExtentCopier;
   /** Replication pairs (ddr, rdr): the state machine and its copies. */
   pairs: PairService;
+  /** Point-in-time copies of volumes, and replicas registered as VMs (test failover, failover). */
+  vms: ReplicaVms;
 }
 
 /**
@@ -158,6 +161,9 @@ export interface TickContext {
   tasks: TaskService;
   copier: ExtentCopier;
   pairs: PairService;
+  vms: ReplicaVms;
+  /** Whether someone in this process follows `topicName` (a subscription): publish per-tick data only then. */
+  followed(topicName: string): boolean;
   /** Emits events and raises or clears alarms; written in one batch at the end of the tick. */
   work: UnitOfWork;
   /** The extents the workload wrote this tick (set before `serve`): what synchronous replication mirrors. */
@@ -231,6 +237,8 @@ export type { ExtentStore, ExtentContent } from './extents.ts';
 export type { ExtentCopier, CopyRow, CopyRequest } from './copier.ts';
 export type { TaskService, TaskRow, CopySpec, NewTask } from './tasks.ts';
 export type { PairService, PairRow, CopyControl, NewPair } from './pairs.ts';
+export type { ReplicaVms, AttachSpec } from './replica-vms.ts';
+export { topic } from './bus.ts';
 export { formatDigest, digestOf } from './extents.ts';
 export type { Executor } from './db/client.ts';
 export type { SchemaBuilder, SchemaRefs } from '../schema/refs.ts';
