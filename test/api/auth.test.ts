@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../../src/core/config.ts';
 import { GiB, seedBasics, startApp, testTokens, type TestApp } from '../helpers/app.ts';
-import { allRoles, clone, createPolicy, createVm, fingerprint, localPair, mutate, roleRank, snapshot, unique } from './support.ts';
+import { allRoles, arrayId, clone, createPolicy, createVm, fingerprint, localPair, mutate, replicationGroup, roleRank, snapshot, unique } from './support.ts';
 
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
@@ -66,6 +66,15 @@ const matrix: Record<string, Entry> = {
   restorePair: { min: 'vmAdmin', input: async () => ({ pairId: await localPair(app, (await createVm(app, bronze())).disks[0]), mode: 'PROTECT' }) },
   changePairCopyControl: { min: 'vmAdmin', input: async () => ({ pairId: await localPair(app, (await createVm(app, bronze())).disks[0]), copyControl: 'SYNC' }) },
   unpair: { min: 'vmAdmin', input: async () => ({ pairId: await localPair(app, (await createVm(app, bronze())).disks[0]) }) },
+  configureReplicationLink: { min: 'storageAdmin', input: async () => ({ sourceArrayId: await arrayId(app, 'tokyo-m510'), targetArrayId: await arrayId(app, 'osaka-m310'), bytesPerSecond: 125_000_000, latencyMs: 5 }) },
+  pairRemoteReplica: { min: 'vmAdmin', input: async () => ({ mvId: (await createVm(app, bronze())).disks[0] }) },
+  createReplicationGroup: { min: 'vmAdmin', input: async () => ({ vmId: (await createVm(app, bronze(), { containerId: ids.containers['tokyo-gold'] })).id }) },
+  syncReplicationGroup: { min: 'vmAdmin', input: async () => ({ groupId: (await replicationGroup(app, bronze(), ids.containers['tokyo-gold'])).groupId }) },
+  testFailoverReplicationGroupStart: { min: 'vmAdmin', input: async () => ({ groupId: (await replicationGroup(app, bronze(), ids.containers['tokyo-gold'], 'SYNCED')).groupId }) },
+  testFailoverReplicationGroupStop: { min: 'vmAdmin', input: async () => ({ groupId: (await replicationGroup(app, bronze(), ids.containers['tokyo-gold'], 'INTEST')).groupId }) },
+  failoverReplicationGroup: { min: 'vmAdmin', input: async () => ({ groupId: (await replicationGroup(app, bronze(), ids.containers['tokyo-gold'], 'SYNCED')).groupId, planned: false }) },
+  promoteReplicationGroup: { min: 'vmAdmin', input: async () => ({ groupId: (await replicationGroup(app, bronze(), ids.containers['tokyo-gold'], 'INTEST')).groupId }) },
+  reverseReplicationGroup: { min: 'vmAdmin', input: async () => ({ groupId: (await replicationGroup(app, bronze(), ids.containers['tokyo-gold'], 'FAILEDOVER')).groupId }) },
 };
 
 describe('role matrix (every mutation x every role)', () => {
@@ -76,7 +85,7 @@ describe('role matrix (every mutation x every role)', () => {
 
   it('lists exactly the policy and simulation mutations as storageAdmin-only, every VM operation as vmAdmin, and none as viewer', () => {
     const byRole = (role: Role) => Object.entries(matrix).filter(([, e]) => e.min === role).map(([name]) => name).sort();
-    expect(byRole('storageAdmin')).toEqual(['advanceSimulation', 'createStoragePolicy', 'deleteStoragePolicy', 'relocateNow', 'updateStoragePolicy']);
+    expect(byRole('storageAdmin')).toEqual(['advanceSimulation', 'configureReplicationLink', 'createStoragePolicy', 'deleteStoragePolicy', 'relocateNow', 'updateStoragePolicy']);
     expect(byRole('viewer')).toEqual([]);
     for (const name of ['createVirtualMachine', 'deleteVirtualMachine', 'powerOnVirtualMachine', 'powerOffVirtualMachine', 'addVirtualDisk', 'resizeVirtualVolume',
       'applyStoragePolicy', 'snapshotVirtualMachine', 'revertVirtualMachine', 'deleteSnapshot', 'cloneVirtualMachine', 'cancelTask',
