@@ -4,7 +4,7 @@ import { progressTopic } from './engine.ts';
 import { apply, createGroup, findGroup, groupOfVm, groupPairs, plan, progress, rpoOf, simulatedNow, type GroupRow, type HistoryRow, type Plan, type PointRow, type Progress, type Transition } from './groups.ts';
 import { configureLink, DEFAULT_LINK } from './links.ts';
 import { pairRemote } from './pairing.ts';
-import { rdrGroupHistory, rdrGroups, rdrPointsInTime } from './tables.ts';
+import { rdrGroupHistory, rdrGroups, rdrLinks, rdrPointsInTime } from './tables.ts';
 
 type GroupView = GroupRow & { side: 'SOURCE' | 'TARGET' };
 
@@ -143,10 +143,7 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
     t.field({
       type: [Link],
       description: 'Configured links (a pair of arrays without one uses 125,000,000 B/s, 5 ms, a 256 MiB SEMI_SYNC threshold).',
-      resolve: async (_r, _a, ctx) => {
-        const { rdrLinks } = await import('./tables.ts');
-        return ctx.services.core.db.select().from(rdrLinks);
-      },
+      resolve: (_r, _a, ctx) => ctx.services.core.db.select().from(rdrLinks),
     }),
   );
   builder.queryField('replicationGroups', (t) =>
