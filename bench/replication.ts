@@ -12,10 +12,16 @@
  *    rest really took (the pair's RPL_SYNC state time). Target: error <= 10 %.
  * 3. DIFF resync: separate, overwrite random extents (with repeats), `replicatePair(DIFF)` to the end.
  *    Bytes copied / bytes changed at extent granularity. Target: 1.0.
+ * 4. Dedup (dds): a 64 GiB VM half written, a FAST clone of it with a tenth of its extents rewritten, a
+ *    FULL backup of each and then, after more writes, a DIFFERENTIAL of the first. The backup array's
+ *    stored bytes (the generations' `storedBytes` summed) / the bytes of distinct content ids the
+ *    generations hold. Target: 1.0.
  * Prints one JSON line.
  */
+import { sql } from 'drizzle-orm';
 import { loadavg } from 'node:os';
 import { createApp } from '../src/app.ts';
+import { resultRows } from '../src/core/db/client.ts';
 import { loadConfig } from '../src/core/config.ts';
 import { seedInventory, seedPolicies } from '../src/core/demo.ts';
 import { seededRandom } from '../src/core/random.ts';
@@ -27,7 +33,7 @@ const EXTENT = 32 * 1024 ** 2;
 const LINK_BYTES_PER_SECOND = 125_000_000; // 1 Gbit/s
 const TICK_MS = Number(process.env.BENCH_TICK_MS ?? 1000);
 const DIFF_WRITES = 4000;
-const targets = { diffCopiedOverChanged: 1, etaErrorAtHalf: 0.1 };
+const targets = { diffCopiedOverChanged: 1, etaErrorAtHalf: 0.1, dedupStoredOverUnique: 1 };
 
 async function main(): Promise<void> {
   const database = await throwawayDatabase();
@@ -105,6 +111,34 @@ async function main(): Promise<void> {
     const diffTask = (await gql(`query($id: ID!) { node(id: $id) { ... on Task { state bytesDone } } }`, { id: diff.id })).node;
     if (resynced.replicaVolume.contentDigest !== resynced.masterVolume.contentDigest) throw new Error('the DIFF resync left the replica different from the master');
 
+    progress('dds: backups of a VM and its FAST clone, deduplicated...');
+    const vmFields = '... on CreateVirtualMachinePayload { virtualMachine { id virtualVolumes { vasaId type } } }';
+    const source = (await gql(`mutation($p: ID!) { createVirtualMachine(input: { name: "dedup-src", policyId: $p, disks: [{ sizeBytes: ${64 * GiB} }] }) { ${vmFields} } }`, { p: policies.BRONZE })).createVirtualMachine.virtualMachine;
+    const sourceDisk = source.virtualVolumes.find((v: any) => v.type === 'DATA').vasaId;
+    await core.transact((work) => core.extents.write(work.tx, [{ vvolId: sourceDisk, indexes: Array.from({ length: 1024 }, (_, i) => 2 * i) }]));
+    const clone = (await gql(`mutation($id: ID!) { cloneVirtualMachine(input: { vmId: $id, name: "dedup-clone", mode: FAST }) { ... on CloneVirtualMachinePayload { virtualMachine { id virtualVolumes { vasaId type } } } } }`, { id: source.id })).cloneVirtualMachine.virtualMachine;
+    const cloneDisk = clone.virtualVolumes.find((v: any) => v.type === 'DATA').vasaId;
+    await core.transact((work) => core.extents.write(work.tx, [{ vvolId: cloneDisk, indexes: Array.from({ length: 103 }, (_, i) => 20 * i) }]));
+    const backup = async (vmId: string, type: 'FULL' | 'DIFFERENTIAL') => {
+      const { generation } = (await gql(`mutation($id: ID!, $t: BackupType) { backupVirtualMachine(input: { vmId: $id, type: $t }) { ... on BackupVirtualMachinePayload { generation { id } } } }`, { id: vmId, t: type })).backupVirtualMachine;
+      for (;;) {
+        await gql(`mutation { advanceSimulation(input: { seconds: 60 }) { __typename } }`);
+        const { node } = await gql(`query($id: ID!) { node(id: $id) { ... on BackupGeneration { state logicalBytes storedBytes } } }`, { id: generation.id });
+        if (node.state !== 'RUNNING') return { id: generation.id, ...node };
+      }
+    };
+    const generations = [await backup(source.id, 'FULL'), await backup(clone.id, 'FULL')];
+    await core.transact((work) => core.extents.write(work.tx, [{ vvolId: sourceDisk, indexes: Array.from({ length: 200 }, (_, i) => 5 * i + 1) }]));
+    generations.push(await backup(source.id, 'DIFFERENTIAL'));
+    if (generations.some((g) => g.state !== 'AVAILABLE')) throw new Error(`a backup did not complete: ${JSON.stringify(generations)}`);
+    const generationIds = generations.map((g) => Buffer.from(g.id, 'base64').toString().split(':')[1]);
+    const [{ distinct }] = resultRows<{ distinct: number }>(await core.db.execute(sql`
+      select count(distinct e.content_id)::int as distinct from extents e
+      join dds_generation_volumes g on g.backup_vvol_id = e.vvol_id
+      where g.generation_id in (${sql.join(generationIds.map((id) => sql`${id}::uuid`), sql`, `)})`));
+    const storedBytes = generations.reduce((sum, g) => sum + g.storedBytes, 0);
+    const logicalBytes = generations.reduce((sum, g) => sum + g.logicalBytes, 0);
+
     console.log(JSON.stringify({
       bench: 'replication',
       database: database.kind,
@@ -118,6 +152,7 @@ async function main(): Promise<void> {
       },
       etaAtHalf: { progress: round(halfway.progress, 4), etaSeconds: round(halfway.eta, 1), actualSeconds: round(actualRest, 1), error: round(Math.abs(halfway.eta - actualRest) / actualRest, 4) },
       diffResync: { writes: DIFF_WRITES, changedBytes, taskBytesTotal: diff.bytesTotal, bytesCopied: diffTask.bytesDone, copiedOverChanged: round(diffTask.bytesDone / changedBytes, 4) },
+      dedup: { generations: generations.length, logicalBytes, storedBytes, uniqueBytes: distinct * EXTENT, storedOverUnique: round(storedBytes / (distinct * EXTENT), 4), dedupRatio: round(logicalBytes / storedBytes, 2) },
       targets,
       memory: memoryOf(process.pid),
       loadAverage: round(loadavg()[0], 2),

@@ -162,6 +162,12 @@ export class ExtentCopier {
     await db.update(extentCopies).set({ state: 'CANCELLED' }).where(sql`${extentCopies.taskId} = any(${pgArray(taskIds)}::uuid[]) and ${extentCopies.state} = 'RUNNING'`);
   }
 
+  /** The running copies on `link` take its new bandwidth (a reconfigured replication link). */
+  async relink(db: Executor, link: string, bytesPerSecond: number): Promise<void> {
+    if (!(bytesPerSecond > 0)) throw new ValidationError('bytesPerSecond', `bytesPerSecond must be positive, got ${bytesPerSecond}`);
+    await db.update(extentCopies).set({ bytesPerSecond }).where(sql`${extentCopies.link} = ${link} and ${extentCopies.state} = 'RUNNING'`);
+  }
+
   async copiesOf(db: Executor, taskIds: readonly string[]): Promise<CopyRow[]> {
     if (taskIds.length === 0) return [];
     return db.select().from(extentCopies).where(sql`${extentCopies.taskId} = any(${pgArray(taskIds)}::uuid[])`).orderBy(extentCopies.createdAt, extentCopies.id);

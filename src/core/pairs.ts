@@ -335,22 +335,41 @@ export class PairService {
     for (const pair of following) {
       const backlog = dirty.get(`${pair.mvId}/${pair.rvId}`)!;
       const writes = byMv.get(pair.mvId) ?? [];
-      const synchronous = pair.copyControl === 'SYNC' || (pair.copyControl === 'SEMI_SYNC' && backlog.bytes > pair.semiSyncThresholdBytes);
       const writtenNow = new Set(writes.map((w) => w.index));
-      if (synchronous && pair.syncState !== 'RST_EXEC' && !pair.taskId && backlog.indexes.every((i) => writtenNow.has(i))) {
-        // In step before this tick: this tick's writes are the only difference, and they go across now.
+      const inStep = backlog.indexes.every((i) => writtenNow.has(i));
+      // SYNC waits once in step; SEMI_SYNC waits only while its unsent data is above the threshold (and
+      // its older backlog keeps draining behind); BACKGROUND never waits.
+      const waits = pair.syncState !== 'RST_EXEC' && (pair.copyControl === 'SYNC'
+        ? inStep && !pair.taskId
+        : pair.copyControl === 'SEMI_SYNC' && backlog.bytes > pair.semiSyncThresholdBytes);
+      if (waits) {
         for (const w of writes) mirrored.push({ vvolId: pair.rvId, index: w.index, contentId: w.contentId });
         if (writes.length > 0) waited.set(pair.mvId, Math.max(waited.get(pair.mvId) ?? 0, pair.latencyMs));
-        await work.tx.update(replicaPairs).set({ syncedAt: now }).where(eq(replicaPairs.id, pair.id));
-      } else if (backlog.indexes.length > 0 && !pair.taskId && pair.syncState !== 'RST_EXEC') {
+      }
+      const unsent = waits ? backlog.indexes.filter((i) => !writtenNow.has(i)) : backlog.indexes;
+      if (unsent.length > 0 && !pair.taskId && pair.syncState !== 'RST_EXEC') {
         const { task } = await this.copyTask(work, pair, 'REPLICATE', pair.mvId, pair.rvId, 'DIFF');
         await work.tx.update(replicaPairs).set({ taskId: task.id }).where(eq(replicaPairs.id, pair.id));
-      } else if (backlog.indexes.length === 0 && !pair.taskId) {
+      } else if (unsent.length === 0 && !pair.taskId) {
+        // In step at the end of this tick: the RV holds the MV as of now.
         await work.tx.update(replicaPairs).set({ syncedAt: now }).where(eq(replicaPairs.id, pair.id));
       }
     }
     await this.extents.assign(work.tx, mirrored);
     return waited;
+  }
+
+  /**
+   * A link's bandwidth, latency or SEMI_SYNC threshold changed (rdr's configurable links): every pair on
+   * it, and every copy running on it, takes the new figures from the next tick on.
+   */
+  async reconfigureLink(work: UnitOfWork, link: string, settings: { bytesPerSecond: number; latencyMs: number; semiSyncThresholdBytes: number }): Promise<PairRow[]> {
+    if (!(settings.bytesPerSecond > 0)) throw new ValidationError('input.bytesPerSecond', `The link bandwidth must be positive, got ${settings.bytesPerSecond}`);
+    if (!(settings.latencyMs >= 0)) throw new ValidationError('input.latencyMs', `The link latency cannot be negative, got ${settings.latencyMs}`);
+    const rows = await work.tx.update(replicaPairs).set(settings).where(eq(replicaPairs.link, link)).returning();
+    await this.copier.relink(work.tx, link, settings.bytesPerSecond);
+    for (const row of rows) this.emit(work, row, 'linkChanged', `Pair ${row.id}: link ${link} now ${settings.bytesPerSecond} B/s, ${settings.latencyMs} ms`);
+    return rows;
   }
 
   /** Pairs by MV or RV, for GraphQL fields (one statement for many volumes). */

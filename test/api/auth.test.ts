@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../../src/core/config.ts';
 import { GiB, seedBasics, startApp, testTokens, type TestApp } from '../helpers/app.ts';
-import { allRoles, attachableRv, backupGeneration, clone, createPolicy, createVm, fingerprint, localPair, mutate, roleRank, snapshot, unique, writeExtents } from './support.ts';
+import { allRoles, arrayId, attachableRv, backupGeneration, clone, createPolicy, createVm, fingerprint, localPair, mutate, replicationGroup, roleRank, snapshot, unique, writeExtents } from './support.ts';
 
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
@@ -80,6 +80,15 @@ const matrix: Record<string, Entry> = {
   backupVirtualMachine: { min: 'vmAdmin', input: async () => ({ vmId: (await createVm(app, bronze())).id, type: 'FULL' }) },
   restoreBackup: { min: 'vmAdmin', input: async () => ({ generationId: await backupGeneration(app, (await createVm(app, bronze())).id, true), target: 'NEW_VM' }) },
   deleteBackup: { min: 'vmAdmin', input: async () => ({ generationId: await backupGeneration(app, (await createVm(app, bronze())).id, true) }) },
+  configureReplicationLink: { min: 'storageAdmin', input: async () => ({ sourceArrayId: await arrayId(app, 'tokyo-m510'), targetArrayId: await arrayId(app, 'osaka-m310'), bytesPerSecond: 125_000_000, latencyMs: 5 }) },
+  pairRemoteReplica: { min: 'vmAdmin', input: async () => ({ mvId: (await createVm(app, bronze())).disks[0] }) },
+  createReplicationGroup: { min: 'vmAdmin', input: async () => ({ vmId: (await createVm(app, bronze(), { containerId: ids.containers['tokyo-gold'] })).id }) },
+  syncReplicationGroup: { min: 'vmAdmin', input: async () => ({ groupId: (await replicationGroup(app, bronze(), ids.containers['tokyo-gold'])).groupId }) },
+  testFailoverReplicationGroupStart: { min: 'vmAdmin', input: async () => ({ groupId: (await replicationGroup(app, bronze(), ids.containers['tokyo-gold'], 'SYNCED')).groupId }) },
+  testFailoverReplicationGroupStop: { min: 'vmAdmin', input: async () => ({ groupId: (await replicationGroup(app, bronze(), ids.containers['tokyo-gold'], 'INTEST')).groupId }) },
+  failoverReplicationGroup: { min: 'vmAdmin', input: async () => ({ groupId: (await replicationGroup(app, bronze(), ids.containers['tokyo-gold'], 'SYNCED')).groupId, planned: false }) },
+  promoteReplicationGroup: { min: 'vmAdmin', input: async () => ({ groupId: (await replicationGroup(app, bronze(), ids.containers['tokyo-gold'], 'INTEST')).groupId }) },
+  reverseReplicationGroup: { min: 'vmAdmin', input: async () => ({ groupId: (await replicationGroup(app, bronze(), ids.containers['tokyo-gold'], 'FAILEDOVER')).groupId }) },
 };
 
 describe('role matrix (every mutation x every role)', () => {
@@ -90,7 +99,7 @@ describe('role matrix (every mutation x every role)', () => {
 
   it('lists exactly the policy and simulation mutations as storageAdmin-only, every VM operation as vmAdmin, and none as viewer', () => {
     const byRole = (role: Role) => Object.entries(matrix).filter(([, e]) => e.min === role).map(([name]) => name).sort();
-    expect(byRole('storageAdmin')).toEqual(['advanceSimulation', 'createStoragePolicy', 'deleteStoragePolicy', 'relocateNow', 'updateStoragePolicy']);
+    expect(byRole('storageAdmin')).toEqual(['advanceSimulation', 'configureReplicationLink', 'createStoragePolicy', 'deleteStoragePolicy', 'relocateNow', 'updateStoragePolicy']);
     expect(byRole('viewer')).toEqual([]);
     for (const name of ['createVirtualMachine', 'deleteVirtualMachine', 'powerOnVirtualMachine', 'powerOffVirtualMachine', 'addVirtualDisk', 'resizeVirtualVolume',
       'applyStoragePolicy', 'snapshotVirtualMachine', 'revertVirtualMachine', 'deleteSnapshot', 'cloneVirtualMachine', 'cancelTask',

@@ -1,7 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GiB, seedBasics, startApp, type TestApp } from '../helpers/app.ts';
-import { b64, backupGeneration, clone, createPolicy, createVm, deletedVmId, fingerprint, localPair, mutate, ok, snapshot, type CreatedVm } from './support.ts';
+import { arrayId, b64, backupGeneration, clone, createPolicy, createVm, deletedVmId, fingerprint, localPair, mutate, ok, replicationGroup, snapshot, type CreatedVm } from './support.ts';
 
 const TiB = 1024 * GiB;
 
@@ -44,6 +44,14 @@ interface Fixtures {
   runningGeneration: string;
   /** The VM whose backup is RUNNING. */
   runningVm: string;
+  /** rdr: array ids, a group never synced (SOURCE/TARGET, no point in time) and one failed over. */
+  tokyoArray: string;
+  osakaArray: string;
+  backupArray: string;
+  freshGroup: string;
+  failedOverGroup: string;
+  /** A 1 GiB DATA volume at OSAKA: too small to be the RV of `off`'s 10 GiB disk. */
+  osakaSmallDisk: string;
 }
 let f: Fixtures;
 
@@ -81,6 +89,12 @@ beforeAll(async () => {
     poweredOnGeneration: '',
     runningGeneration: '',
     runningVm: '',
+    tokyoArray: await arrayId(app, 'tokyo-m510'),
+    osakaArray: await arrayId(app, 'osaka-m310'),
+    backupArray: await arrayId(app, 'osaka-hs'),
+    freshGroup: loadedPlugins.has('rdr') ? (await replicationGroup(app, ids.policies.BRONZE, ids.containers['tokyo-gold'])).groupId : '',
+    osakaSmallDisk: (await createVm(app, ids.policies.BRONZE, { name: 'osaka-small', containerId: ids.containers['osaka-bulk'] })).disks[0],
+    failedOverGroup: loadedPlugins.has('rdr') ? (await replicationGroup(app, ids.policies.BRONZE, ids.containers['tokyo-gold'], 'FAILEDOVER')).groupId : '',
   };
   const { node: on } = await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { virtualVolumes { id type } } } }`, { id: f.on.id });
   f.onSwap = on.virtualVolumes.find((v: any) => v.type === 'SWAP').id;
@@ -396,6 +410,36 @@ const cases: Case[] = [
   ...badIds(() => encodeGlobalID('BackupGeneration', '00000000-0000-4000-8000-000000000000'), () => f.off.id).map(({ what, id }): Case => ({
     mutation: 'deleteBackup', plugin: 'dds', title: `generationId: ${what}`, input: () => ({ generationId: id() }), expected: notFound('input.generationId'),
   })),
+  // rdr
+  ...([
+    ['a negative bandwidth', { bytesPerSecond: -1 }, 'input.bytesPerSecond'],
+    ['a zero bandwidth', { bytesPerSecond: 0 }, 'input.bytesPerSecond'],
+    ['a negative latency', { latencyMs: -2 }, 'input.latencyMs'],
+    ['a negative SEMI_SYNC threshold', { semiSyncThresholdBytes: -5 }, 'input.semiSyncThresholdBytes'],
+    ['two arrays at the same site', { targetArrayId: 'tokyo' }, 'input.targetArrayId'],
+    ['a BACKUP array as the target', { targetArrayId: 'backup' }, 'input.targetArrayId'],
+  ] as const).map(([title, change, field]): Case => ({
+    mutation: 'configureReplicationLink', plugin: 'rdr', title, expected: invalid(field),
+    input: () => {
+      const targetArrayId = 'targetArrayId' in change ? (change.targetArrayId === 'tokyo' ? f.tokyoArray : f.backupArray) : f.osakaArray;
+      return { sourceArrayId: f.tokyoArray, bytesPerSecond: 1e8, latencyMs: 5, ...change, targetArrayId };
+    },
+  })),
+  { mutation: 'configureReplicationLink', plugin: 'rdr', title: 'a VM id as an array', input: () => ({ sourceArrayId: f.off.id, targetArrayId: f.osakaArray, bytesPerSecond: 1e8, latencyMs: 5 }), expected: notFound('input.sourceArrayId') },
+  { mutation: 'pairRemoteReplica', plugin: 'rdr', title: 'an RV container at the MV\'s own site', input: () => ({ mvId: f.off.disks[0], targetContainerId: ids.containers['tokyo-bulk'] }), expected: invalid('input.targetContainerId', /another site/) },
+  { mutation: 'pairRemoteReplica', plugin: 'rdr', title: 'an RV smaller than its MV', input: () => ({ mvId: f.off.disks[0], rvId: f.osakaSmallDisk }), expected: invalid('input.rvId', /smaller/) },
+  { mutation: 'pairRemoteReplica', plugin: 'rdr', title: 'an unknown copy control', input: () => ({ mvId: f.off.disks[0], copyControl: 'ASYNC' }), expected: invalid('input.copyControl') },
+  { mutation: 'pairRemoteReplica', plugin: 'rdr', title: 'mvId: garbage', input: () => ({ mvId: 'garbage' }), expected: notFound('input.mvId') },
+  { mutation: 'createReplicationGroup', plugin: 'rdr', title: 'a target container at the VM\'s own site', input: () => ({ vmId: f.other.id, targetContainerId: ids.containers['tokyo-bulk'] }), expected: invalid('input.targetContainerId', /another site/) },
+  { mutation: 'createReplicationGroup', plugin: 'rdr', title: 'vmId: a deleted VM', input: () => ({ vmId: f.deletedVm }), expected: notFound('input.vmId') },
+  { mutation: 'syncReplicationGroup', plugin: 'rdr', title: 'a failed-over group', input: () => ({ groupId: f.failedOverGroup }), expected: conflict('REMOTE_FAILEDOVER') },
+  { mutation: 'syncReplicationGroup', plugin: 'rdr', title: 'groupId: a VM id', input: () => ({ groupId: f.off.id }), expected: notFound('input.groupId') },
+  { mutation: 'testFailoverReplicationGroupStart', plugin: 'rdr', title: 'a failed-over group', input: () => ({ groupId: f.failedOverGroup }), expected: conflict('FAILEDOVER') },
+  { mutation: 'testFailoverReplicationGroupStop', plugin: 'rdr', title: 'a group not under test', input: () => ({ groupId: f.freshGroup }), expected: conflict('TARGET') },
+  { mutation: 'failoverReplicationGroup', plugin: 'rdr', title: 'a group that is not SOURCE', input: () => ({ groupId: f.failedOverGroup, planned: true }), expected: conflict('REMOTE_FAILEDOVER') },
+  { mutation: 'promoteReplicationGroup', plugin: 'rdr', title: 'a group not under test', input: () => ({ groupId: f.freshGroup }), expected: conflict('TARGET') },
+  { mutation: 'reverseReplicationGroup', plugin: 'rdr', title: 'a group not failed over', input: () => ({ groupId: f.freshGroup }), expected: conflict('TARGET') },
+  { mutation: 'reverseReplicationGroup', plugin: 'rdr', title: 'an unknown copy control', input: () => ({ groupId: f.failedOverGroup, copyControl: 'ASYNC' }), expected: invalid('input.copyControl') },
 
   // setWorkload
   { mutation: 'setWorkload', title: 'both a preset and a custom profile', input: () => ({ vmId: f.off.id, preset: 'OLTP', custom: customWorkload() }), expected: invalid('input.preset') },

@@ -19,8 +19,11 @@ const FINGERPRINT = [
   `query($n: Int) { storagePolicies(first: $n) { totalCount edges { node { id name description generation rules { capabilityId value } } } } }`,
   `query($n: Int) { storageContainers(first: $n) { edges { node { name usedBytes } } } tasks(first: $n) { totalCount edges { node { id state cancelRequested } } } }`,
   `query($n: Int) { events(first: $n) { id } simulation { tick simulatedSeconds } }`,
-  `{ replicaPairs { id activity syncState copyControl rvAccess rvUse syncedAt task { id } } }`,
+  `{ replicaPairs { id activity syncState copyControl rvAccess rvUse syncedAt linkBytesPerSecond linkLatencyMs task { id } } }`,
 ];
+
+/** rdr's own state, when rdr is loaded. */
+const RDR_FINGERPRINT = `{ replicationLinks { bytesPerSecond latencyMs semiSyncThresholdBytes } replicationGroups { id sourceState targetState pending targetVirtualMachine { id } pointsInTime { id complete } history { transition } } }`;
 
 /**
  * Everything a mutation could change, read over HTTP once policy reconciliation has settled (so
@@ -30,6 +33,7 @@ export async function fingerprint(app: TestApp): Promise<Record<string, unknown>
   await app.settle();
   const data: Record<string, any> = {};
   for (const query of FINGERPRINT) Object.assign(data, await app.query(query, { n: 1000 }));
+  if (app.schema.getQueryType()!.getFields().replicationGroups) Object.assign(data, await app.query(RDR_FINGERPRINT));
   for (const key of ['virtualMachines', 'virtualVolumes', 'storagePolicies', 'tasks'] as const) {
     // The fingerprint must see every row, or a change past the page would go unnoticed.
     expect(data[key].edges.length, `${key} fits one fingerprint page`).toBe(data[key].totalCount);
@@ -166,4 +170,27 @@ export async function retryOnReset<T>(request: () => Promise<T>): Promise<T> {
     if (error?.cause?.code !== 'ECONNRESET') throw error;
     return request();
   }
+}
+
+/** The id of a storage array by name. */
+export async function arrayId(app: TestApp, name: string): Promise<string> {
+  const { storageArrays } = await app.query('{ storageArrays { edges { node { id name } } } }');
+  return storageArrays.edges.find((e: any) => e.node.name === name).node.id;
+}
+
+/**
+ * An RDR replication group of a new VM (one 1 GiB disk on tokyo-gold): TARGET side, in step once `synced`
+ * (its copies run and a point in time is taken), INTEST with `testing`.
+ */
+export async function replicationGroup(app: TestApp, policyId: string, containerId: string, state: 'TARGET' | 'SYNCED' | 'INTEST' | 'FAILEDOVER' = 'TARGET'): Promise<{ vmId: string; groupId: string }> {
+  const vm = await createVm(app, policyId, { containerId });
+  const { group } = await ok(app, 'createReplicationGroup', { vmId: vm.id }, '... on CreateReplicationGroupPayload { group { id } }', 'vmAdmin');
+  if (state !== 'TARGET') {
+    await ok(app, 'advanceSimulation', { seconds: 2 }, '... on AdvanceSimulationPayload { __typename }');
+    await ok(app, 'syncReplicationGroup', { groupId: group.id }, '... on SyncReplicationGroupPayload { __typename }', 'vmAdmin');
+    await ok(app, 'advanceSimulation', { seconds: 1 }, '... on AdvanceSimulationPayload { __typename }');
+  }
+  if (state === 'INTEST') await ok(app, 'testFailoverReplicationGroupStart', { groupId: group.id }, '... on TestFailoverReplicationGroupStartPayload { __typename }', 'vmAdmin');
+  if (state === 'FAILEDOVER') await ok(app, 'failoverReplicationGroup', { groupId: group.id, planned: false }, '... on FailoverReplicationGroupPayload { __typename }', 'vmAdmin');
+  return { vmId: vm.id, groupId: group.id };
 }

@@ -45,6 +45,19 @@ export class Engine {
 
   constructor(private readonly core: Core) {}
 
+  /** Topics a plugin publishes per tick, with live subscriptions in this process, and how many. */
+  private readonly followedTopics = new Map<string, number>();
+
+  /** Marks a per-tick topic (e.g. rdr's replication progress) as followed; the returned function stops it. */
+  follow(topicName: string): () => void {
+    this.followedTopics.set(topicName, (this.followedTopics.get(topicName) ?? 0) + 1);
+    return () => {
+      const left = (this.followedTopics.get(topicName) ?? 1) - 1;
+      if (left > 0) this.followedTopics.set(topicName, left);
+      else this.followedTopics.delete(topicName);
+    };
+  }
+
   /** Starts publishing an id's ioStats each tick; the returned function stops it. */
   watch(id: string): () => void {
     this.watched.set(id, (this.watched.get(id) ?? 0) + 1);
@@ -119,7 +132,7 @@ export class Engine {
     const inTransaction = (fn: (work: UnitOfWork) => Promise<void>) => (outer ? fn(outer) : core.transact(fn));
     await inTransaction(async (work) => {
       const { active, poolIops } = await loadDemand(work.tx, core.extents, core.config.seed, tick, now);
-      const ctx: TickContext = { tick, now, seconds, db: work.tx, extents: core.extents, tasks: core.tasks, copier: core.copier, pairs: core.pairs, volumes: core.volumes, work, io: active.map((a) => a.io), poolIops, written: [] };
+      const ctx: TickContext = { tick, now, seconds, db: work.tx, extents: core.extents, tasks: core.tasks, copier: core.copier, pairs: core.pairs, volumes: core.volumes, vms: core.vms, followed: (name) => this.followedTopics.has(name), work, io: active.map((a) => a.io), poolIops, written: [] };
       for (const phase of tickPhases) {
         // What I/O control let through is written before the cache and tiers see it.
         if (phase === 'serve') ctx.written = await core.extents.write(work.tx, plannedWrites(active, core.config.seed, tick, seconds));

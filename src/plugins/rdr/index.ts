@@ -1,10 +1,17 @@
 import { definePlugin } from '../../core/plugin.ts';
 import { capabilities } from './capabilities.ts';
+import { compliance, observe, policyApplied, taskFinished, vvolDeleted } from './engine.ts';
+import { schema } from './schema.ts';
+import { rdrGroupHistory, rdrGroups, rdrLinks, rdrPointsInTime } from './tables.ts';
 
 export default definePlugin({
   name: 'rdr',
   version: '1.0.0',
   vendor: 'NEC',
-  description: 'NEC RemoteDataReplication: replica volumes on an array at another site',
+  description: 'NEC RemoteDataReplication: replica volumes on an array at another site, over links of set bandwidth and latency; VASA 3.0 replication groups with point-in-time replicas and DR transitions',
   capabilities,
+  tables: { rdrLinks, rdrGroups, rdrPointsInTime, rdrGroupHistory },
+  schema,
+  hooks: { observe, compliance, taskFinished, policyApplied, vvolDeleted },
+  replicaPairs: { copyControls: ['SYNC', 'SEMI_SYNC', 'BACKGROUND'] },
 });

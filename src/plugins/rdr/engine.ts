@@ -1,0 +1,105 @@
+import { eq, inArray } from 'drizzle-orm';
+import { topic, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
+import { createGroup, groupOfVm, pairLag, pointCopyFinished, progress, rpoOf, simulatedNow } from './groups.ts';
+import { pairRemote } from './pairing.ts';
+import { replicaPairs } from './pair-rows.ts';
+import { rdrGroups } from './tables.ts';
+
+export const progressTopic = (groupId: string) => topic('replicationProgress', groupId);
+
+/**
+ * observe: each group's RPO against its policy (a REPLICATION alarm raised past it, cleared back
+ * within it), and its progress published to those who follow it.
+ */
+export async function observe(ctx: TickContext): Promise<void> {
+  const groups = await ctx.db.select().from(rdrGroups).where(eq(rdrGroups.sourceState, 'SOURCE'));
+  if (groups.length === 0) return;
+  const rpos = await rpoOf(ctx.db, groups.map((g) => g.sourceVmId));
+  for (const group of groups) {
+    const rpo = rpos.get(group.sourceVmId) ?? null;
+    const followed = ctx.followed(progressTopic(group.id));
+    if (rpo === null && !followed) continue;
+    const state = await progress(ctx, ctx.db, group, ctx.now, rpo);
+    if (followed) ctx.work.publishAfterCommit(progressTopic(group.id), { ...state, groupId: group.id, time: ctx.now });
+    if (rpo !== null && group.targetState !== 'FAILEDOVER') {
+      const over = state.rpoLagSeconds > rpo;
+      await ctx.work.setAlarm({
+        kind: 'REPLICATION',
+        entityType: 'ReplicationGroup',
+        entityId: group.id,
+        status: over ? 'RED' : 'GREEN',
+        message: over
+          ? `RDR: VM ${group.sourceVmId}'s replica lags ${state.rpoLagSeconds.toFixed(0)} s behind, past its RPO of ${rpo} s`
+          : `RDR: VM ${group.sourceVmId}'s replica is within its RPO of ${rpo} s again (${state.rpoLagSeconds.toFixed(0)} s)`,
+      });
+    }
+  }
+}
+
+/** NON_COMPLIANT when a volume's remote replica lags past the policy's RPO, or it has none. */
+export async function compliance(ctx: ComplianceContext, items: { vvol: VirtualVolumeRow; rules: PolicyRule[] }[]): Promise<Map<string, ComplianceViolation[]>> {
+  const result = new Map<string, ComplianceViolation[]>();
+  const judged = items.filter(({ vvol, rules }) => rules.some((r) => r.capabilityId === 'nec.rdr.replica' && r.value === true) && (vvol.type === 'CONFIG' || vvol.type === 'DATA') && !vvol.snapshotId && !('vvolgraph.replicaOf' in vvol.metadata));
+  if (judged.length === 0) return result;
+  const pairs = await replicaPairs(ctx.db, judged.map((j) => j.vvol.id));
+  const now = await simulatedNow(ctx.db);
+  for (const { vvol, rules } of judged) {
+    const rpo = (rules.find((r) => r.capabilityId === 'nec.rdr.rpoSeconds')?.value as number | undefined) ?? 300;
+    const pair = pairs.find((p) => p.mvId === vvol.id);
+    if (!pair) {
+      result.set(vvol.id, [{ capabilityId: 'nec.rdr.replica', expected: 'true', current: 'false', message: 'The volume has no remote replica' }]);
+      continue;
+    }
+    const lag = pairLag(pair, now);
+    if (lag > rpo) {
+      result.set(vvol.id, [{ capabilityId: 'nec.rdr.rpoSeconds', expected: `${rpo} s`, current: `${Math.round(lag)} s`, message: `The remote replica lags ${Math.round(lag)} s behind, past the RPO of ${rpo} s` }]);
+    }
+  }
+  return result;
+}
+
+export function taskFinished(ctx: LifecycleContext, task: TaskRow): Promise<void> {
+  return pointCopyFinished(ctx, ctx.work, task);
+}
+
+/**
+ * Policy-driven pairing: a VVOL under a policy with nec.rdr.replica gets an RV at the target site (the
+ * VM's group, made on its first volume), copied FULL; IN_PROGRESS until in step. Without the rule any
+ * more, its pair goes (forced) with the RV.
+ */
+export async function policyApplied(ctx: LifecycleContext, vvol: VirtualVolumeRow, rules: PolicyRule[]): Promise<PolicyOutcome> {
+  if ((vvol.type !== 'CONFIG' && vvol.type !== 'DATA') || vvol.snapshotId) return;
+  const value = (id: string) => rules.find((r) => r.capabilityId === id)?.value;
+  const [pair] = await ctx.pairs.ofVolumes(ctx.tx, [vvol.id], 'mv', 'rdr');
+  if (value('nec.rdr.replica') !== true) {
+    if (pair) {
+      await ctx.pairs.unpair(ctx.work, pair.id, true);
+      await ctx.vms.deleteVolumes(ctx.work, [pair.rvId]);
+    }
+    return;
+  }
+  const copyControl = (value('nec.rdr.copyControl') as CopyControl | undefined) ?? 'BACKGROUND';
+  const targetSite = (value('nec.rdr.targetSite') as string | undefined) ?? null;
+  if (!pair) {
+    if (vvol.vmId && !(await groupOfVm(ctx.tx, vvol.vmId))) {
+      await createGroup(ctx, ctx.work, { vmId: vvol.vmId, targetSite, copyControl });
+    } else {
+      const created = await pairRemote(ctx, ctx.work, { mvId: vvol.id, targetSite, copyControl });
+      await ctx.pairs.replicate(ctx.work, created.id, 'FULL');
+    }
+    return { inProgress: 'copying the remote replica (FULL)' };
+  }
+  if (pair.copyControl !== copyControl) await ctx.pairs.changeCopyControl(ctx.work, pair.id, copyControl);
+  if (pair.syncState === 'SEPARATED' || pair.syncState === 'CANCEL' || pair.syncState === 'FAULT') {
+    await ctx.pairs.replicate(ctx.work, pair.id, 'DIFF');
+    return { inProgress: `replicating again from ${pair.syncState}` };
+  }
+  return pair.syncedAt === null ? { inProgress: 'copying the remote replica' } : undefined;
+}
+
+/** A source VM deleted: its group goes with it. */
+export async function vvolDeleted(ctx: LifecycleContext, vvol: VirtualVolumeRow): Promise<void> {
+  if (vvol.type !== 'CONFIG' || !vvol.vmId) return;
+  const gone = await ctx.tx.select({ id: rdrGroups.id }).from(rdrGroups).where(eq(rdrGroups.sourceVmId, vvol.vmId));
+  if (gone.length > 0) await ctx.tx.delete(rdrGroups).where(inArray(rdrGroups.id, gone.map((g) => g.id)));
+}

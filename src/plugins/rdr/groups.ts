@@ -1,0 +1,409 @@
+import { and, desc, eq, inArray, sql } from 'drizzle-orm';
+import {
+  ConflictError, NotFoundError, resultRows,
+  type CopyControl, type ExtentCopier, type Executor, type LifecycleContext, type PairRow, type TaskRow, type UnitOfWork,
+} from '../../core/plugin.ts';
+import { linkName, linkSettings } from './links.ts';
+import { chooseTargetContainer, pairRemote, placements } from './pairing.ts';
+import { rdrGroupHistory, rdrGroups, rdrPointsInTime, type GroupState, type PointVolume } from './tables.ts';
+
+export type GroupRow = typeof rdrGroups.$inferSelect;
+export type PointRow = typeof rdrPointsInTime.$inferSelect;
+export type HistoryRow = typeof rdrGroupHistory.$inferSelect;
+type Ctx = Pick<LifecycleContext, 'pairs' | 'vms' | 'tasks' | 'copier'>;
+
+/** Point-in-time replicas kept per group (the oldest complete one goes when a newer completes). */
+export const POINTS_IN_TIME_KEPT = 3;
+
+export type Transition = 'SYNC' | 'TEST_FAILOVER_START' | 'TEST_FAILOVER_STOP' | 'FAILOVER' | 'REVERSE' | 'PROMOTE';
+
+export interface Plan {
+  transition: Transition;
+  group: GroupRow;
+  from: { source: GroupState; target: GroupState };
+  to: { source: GroupState; target: GroupState };
+  /** Existing volumes the transition reads or changes. */
+  volumes: string[];
+  /** Volumes whose binding changes (a VM powered off). */
+  bindings: string[];
+  pointInTime: PointRow | null;
+  /** Why it cannot run now; empty when it can. */
+  blockers: string[];
+  /** The state that blocks it, for the ConflictError. */
+  currentState: string;
+}
+
+export async function simulatedNow(tx: Executor): Promise<number> {
+  const [row] = resultRows<{ now: number }>(await tx.execute(sql`select simulated_seconds::float8 as now from simulation_state where id = 1`));
+  return row?.now ?? 0;
+}
+
+interface VmRow {
+  id: string;
+  name: string;
+  host: string;
+  power_state: string;
+  policy_id: string;
+  container_id: string;
+  memory_bytes: number;
+}
+
+async function vmRow(tx: Executor, id: string | null): Promise<VmRow | null> {
+  if (!id) return null;
+  const [vm] = resultRows<VmRow>(await tx.execute(sql`select id::text as id, name, host, power_state::text as power_state, policy_id::text as policy_id, container_id::text as container_id, memory_bytes::float8 as memory_bytes from virtual_machines where id = ${id}::uuid`));
+  return vm ?? null;
+}
+
+/** A VM's own CONFIG and DATA volumes (not snapshots) with their unit numbers, and which are bound. */
+async function vmVolumes(tx: Executor, vmId: string): Promise<{ id: string; type: string; unitNumber: number | null; bound: boolean; metadata: Record<string, string> }[]> {
+  return resultRows(await tx.execute(sql`
+    select v.id::text as id, v.type::text as type, d.unit_number as "unitNumber", v.bind_state = 'BOUND' as bound, v.metadata
+    from virtual_volumes v left join virtual_disks d on d.vvol_id = v.id
+    where v.vm_id = ${vmId}::uuid and v.snapshot_id is null order by v.type, d.unit_number nulls first, v.created_at`));
+}
+
+/** The rdr pairs whose MV is one of the group's source VM's volumes. */
+export async function groupPairs(ctx: Pick<Ctx, 'pairs'>, tx: Executor, sourceVmId: string): Promise<PairRow[]> {
+  const volumes = await vmVolumes(tx, sourceVmId);
+  return ctx.pairs.ofVolumes(tx, volumes.map((v) => v.id), 'mv', 'rdr');
+}
+
+async function history(work: UnitOfWork, group: GroupRow, transition: string, to: { source: GroupState; target: GroupState }, detail: string): Promise<void> {
+  const at = await simulatedNow(work.tx);
+  await work.tx.insert(rdrGroupHistory).values({ groupId: group.id, at, transition, fromState: `${group.sourceState}/${group.targetState}`, toState: `${to.source}/${to.target}`, detail });
+  work.emit({ kind: 'rdr.group.transition', entityType: 'ReplicationGroup', entityId: group.id, message: `Replication group of VM ${group.sourceVmId}: ${transition} ${group.sourceState}/${group.targetState} -> ${to.source}/${to.target}${detail ? ` (${detail})` : ''}`, data: { transition } });
+}
+
+export async function findGroup(tx: Executor, id: string, field = 'input.groupId'): Promise<GroupRow> {
+  const [group] = await tx.select().from(rdrGroups).where(eq(rdrGroups.id, id)).for('update');
+  if (!group) throw new NotFoundError(field, id);
+  return group;
+}
+
+export async function groupOfVm(tx: Executor, vmId: string): Promise<GroupRow | null> {
+  const [group] = await tx.select().from(rdrGroups).where(sql`${rdrGroups.sourceVmId} = ${vmId}::uuid or ${rdrGroups.targetVmId} = ${vmId}::uuid`);
+  return group ?? null;
+}
+
+export async function latestPoint(tx: Executor, groupId: string, id?: string | null): Promise<PointRow | null> {
+  const [point] = await tx.select().from(rdrPointsInTime)
+    .where(and(eq(rdrPointsInTime.groupId, groupId), eq(rdrPointsInTime.state, 'COMPLETE'), id ? eq(rdrPointsInTime.id, id) : undefined))
+    .orderBy(desc(rdrPointsInTime.takenAt), desc(rdrPointsInTime.createdAt)).limit(1);
+  return point ?? null;
+}
+
+/**
+ * createReplicationGroup: pairs every CONFIG and DATA volume of the VM not yet remotely paired with an
+ * RV in one container at another site, starts their FULL copies, and makes the group SOURCE/TARGET.
+ */
+export async function createGroup(ctx: Ctx, work: UnitOfWork, input: { vmId: string; targetContainerId?: string | null; targetSite?: string | null; copyControl: CopyControl }): Promise<GroupRow> {
+  const vm = await vmRow(work.tx, input.vmId);
+  if (!vm) throw new NotFoundError('input.vmId', input.vmId);
+  const existing = await groupOfVm(work.tx, vm.id);
+  if (existing) throw new ConflictError(`VM ${vm.name} already belongs to replication group ${existing.id}`, existing.sourceVmId === vm.id ? existing.sourceState : existing.targetState);
+  const volumes = await vmVolumes(work.tx, vm.id);
+  const places = await placements(work.tx, volumes.map((v) => v.id));
+  const home = places.get(volumes[0].id)!;
+  const target = await chooseTargetContainer(work.tx, home.site, input.targetContainerId ?? null, input.targetSite ?? null, 'input.targetContainerId');
+  const paired = new Set((await ctx.pairs.ofVolumes(work.tx, volumes.map((v) => v.id), 'mv', 'rdr')).map((p) => p.mvId));
+  for (const volume of volumes.filter((v) => (v.type === 'CONFIG' || v.type === 'DATA') && !paired.has(v.id))) {
+    const pair = await pairRemote(ctx, work, { mvId: volume.id, containerId: target.id, copyControl: input.copyControl });
+    await ctx.pairs.replicate(work, pair.id, 'FULL');
+  }
+  const [group] = await work.tx.insert(rdrGroups).values({ sourceVmId: vm.id, sourceArrayId: home.arrayId, targetArrayId: target.arrayId, targetContainerId: target.id }).returning();
+  await history(work, { ...group, sourceState: 'SOURCE', targetState: 'TARGET' }, 'CREATE', { source: 'SOURCE', target: 'TARGET' }, `to ${target.name}`);
+  return group;
+}
+
+/** What each transition needs, and what it would do: the dry run (plan: true) and the guard of the real one. */
+export async function plan(ctx: Ctx, tx: Executor, group: GroupRow, transition: Transition, options: { pointInTimeId?: string | null; planned?: boolean } = {}): Promise<Plan> {
+  const from = { source: group.sourceState, target: group.targetState };
+  const blockers: string[] = [];
+  let currentState: string = group.targetState;
+  const pairs = await groupPairs(ctx, tx, group.sourceVmId);
+  const source = await vmRow(tx, group.sourceVmId);
+  const targetVm = await vmRow(tx, group.targetVmId);
+  const sourceVolumes = source ? await vmVolumes(tx, source.id) : [];
+  const targetVolumes = targetVm ? await vmVolumes(tx, targetVm.id) : [];
+  const pairVolumes = pairs.flatMap((p) => [p.mvId, p.rvId]);
+  const requireSource = () => {
+    if (group.sourceState !== 'SOURCE') {
+      blockers.push(`The group's source side is ${group.sourceState}, not SOURCE`);
+      currentState = group.sourceState;
+    }
+  };
+  const requireTarget = (...states: GroupState[]) => {
+    if (!states.includes(group.targetState)) {
+      blockers.push(`The group's target side is ${group.targetState}; ${transition} needs ${states.join(' or ')}`);
+      currentState = group.targetState;
+    }
+  };
+  if (group.pending) {
+    blockers.push(`A ${group.pending.transition} is still copying (task ${group.pending.taskId})`);
+    currentState = `${group.pending.transition}_PENDING`;
+  }
+  let to = from;
+  let volumes: string[] = [];
+  let bindings: string[] = [];
+  let pointInTime: PointRow | null = null;
+  switch (transition) {
+    case 'SYNC':
+      requireTarget('TARGET', 'INTEST');
+      requireSource();
+      if (pairs.length === 0) blockers.push('The group has no replicated volumes');
+      volumes = pairVolumes;
+      break;
+    case 'TEST_FAILOVER_START':
+      requireTarget('TARGET');
+      pointInTime = await latestPoint(tx, group.id, options.pointInTimeId);
+      if (!pointInTime) blockers.push(options.pointInTimeId ? `No complete point-in-time replica ${options.pointInTimeId} in this group` : 'No point-in-time replica yet: run syncReplicationGroup first');
+      to = { source: group.sourceState, target: 'INTEST' };
+      volumes = pointInTime?.volumes.map((v) => v.copyId) ?? [];
+      break;
+    case 'TEST_FAILOVER_STOP':
+      requireTarget('INTEST');
+      to = { source: group.sourceState, target: 'TARGET' };
+      volumes = targetVolumes.map((v) => v.id);
+      bindings = targetVolumes.filter((v) => v.bound).map((v) => v.id);
+      break;
+    case 'FAILOVER':
+      requireTarget('TARGET');
+      requireSource();
+      to = { source: 'REMOTE_FAILEDOVER', target: 'FAILEDOVER' };
+      if (options.planned) {
+        if (source && source.power_state !== 'POWERED_OFF') blockers.push(`VM ${source.name} is ${source.power_state}: power it off before a planned failover, so the final sync is its last data`);
+        if (pairs.length === 0) blockers.push('The group has no replicated volumes');
+      } else {
+        pointInTime = await latestPoint(tx, group.id, options.pointInTimeId);
+        if (!pointInTime) blockers.push('No point-in-time replica to fail over to: an unplanned failover uses the last one');
+        bindings = sourceVolumes.filter((v) => v.bound).map((v) => v.id);
+      }
+      volumes = [...pairVolumes, ...(pointInTime?.volumes.map((v) => v.copyId) ?? [])];
+      break;
+    case 'PROMOTE':
+      requireTarget('INTEST');
+      to = { source: 'REMOTE_FAILEDOVER', target: 'FAILEDOVER' };
+      volumes = [...pairVolumes, ...targetVolumes.map((v) => v.id)];
+      bindings = sourceVolumes.filter((v) => v.bound).map((v) => v.id);
+      break;
+    case 'REVERSE': {
+      requireTarget('FAILEDOVER');
+      to = { source: 'SOURCE', target: 'TARGET' };
+      if (source && source.power_state !== 'POWERED_OFF') blockers.push(`VM ${source.name} (the old source) is ${source.power_state}; it must be off to become the replica`);
+      const old = new Set(sourceVolumes.map((v) => v.id));
+      for (const v of targetVolumes) {
+        const of = v.metadata['vvolgraph.replicaOf'];
+        if (!of || !old.has(of)) blockers.push(`Volume ${v.id} of the failed-over VM has no counterpart at the old source to replicate to`);
+      }
+      volumes = [...targetVolumes.map((v) => v.id), ...sourceVolumes.map((v) => v.id)];
+      bindings = sourceVolumes.filter((v) => v.bound).map((v) => v.id);
+      break;
+    }
+  }
+  return { transition, group, from, to, volumes, bindings, pointInTime, blockers, currentState };
+}
+
+/** Starts a point-in-time replica: at the target, a copy of each RV's map, then the MV's data as of now copied onto it over the link. */
+async function startPointInTime(ctx: Ctx, work: UnitOfWork, group: GroupRow, pairs: PairRow[], purpose: 'SYNC' | 'FAILOVER'): Promise<PointRow> {
+  const now = await simulatedNow(work.tx);
+  const disks = new Map((await vmVolumes(work.tx, group.sourceVmId)).map((v) => [v.id, v]));
+  const rvPlaces = await placements(work.tx, pairs.map((p) => p.rvId));
+  const [point] = await work.tx.insert(rdrPointsInTime).values({ groupId: group.id, takenAt: now, state: 'COPYING', volumes: [] }).returning();
+  const volumes: PointVolume[] = [];
+  for (const pair of pairs) {
+    const copy = await ctx.vms.copyVolume(work, pair.rvId, rvPlaces.get(pair.rvId)!.containerId, { 'vvolgraph.replicaOf': pair.mvId, 'nec.rdr.pointInTime': point.id });
+    volumes.push({ mvId: pair.mvId, rvId: pair.rvId, copyId: copy.id, type: disks.get(pair.mvId)?.type ?? 'DATA', unitNumber: disks.get(pair.mvId)?.unitNumber ?? null });
+  }
+  const dirty = await ctx.copier.dirty(work.tx, pairs.map((p) => [p.mvId, p.rvId] as const));
+  const inStep = pairs.every((p) => dirty.get(`${p.mvId}/${p.rvId}`)!.indexes.length === 0);
+  let task: TaskRow | null = null;
+  if (!inStep) {
+    task = (await ctx.tasks.startCopies(
+      work,
+      { kind: purpose === 'SYNC' ? 'RDR_SYNC' : 'RDR_FAILOVER', targetType: 'ReplicationGroup', targetId: group.id, owner: 'rdr', params: { pointInTimeId: point.id } },
+      pairs.map((p, i) => ({ sourceVvolId: p.mvId, targetVvolId: volumes[i].copyId, range: 'DIFF' as const, link: p.link, bytesPerSecond: p.bytesPerSecond })),
+    )).task;
+  }
+  const [row] = await work.tx.update(rdrPointsInTime).set({ volumes, state: task ? 'COPYING' : 'COMPLETE', taskId: task?.id ?? null }).where(eq(rdrPointsInTime.id, point.id)).returning();
+  if (task) await work.tx.update(rdrGroups).set({ pending: { transition: purpose, taskId: task.id, pointInTimeId: point.id } }).where(eq(rdrGroups.id, group.id));
+  else await pruneOldPoints(ctx, work, group.id);
+  return row;
+}
+
+async function pruneOldPoints(ctx: Ctx, work: UnitOfWork, groupId: string): Promise<void> {
+  const complete = await work.tx.select().from(rdrPointsInTime).where(and(eq(rdrPointsInTime.groupId, groupId), eq(rdrPointsInTime.state, 'COMPLETE'))).orderBy(desc(rdrPointsInTime.takenAt), desc(rdrPointsInTime.createdAt));
+  await dropPoints(ctx, work, complete.slice(POINTS_IN_TIME_KEPT));
+}
+
+async function dropPoints(ctx: Ctx, work: UnitOfWork, points: PointRow[]): Promise<void> {
+  if (points.length === 0) return;
+  await ctx.vms.deleteVolumes(work, points.flatMap((p) => p.volumes.map((v) => v.copyId)));
+  await work.tx.delete(rdrPointsInTime).where(inArray(rdrPointsInTime.id, points.map((p) => p.id)));
+}
+
+/** A point-in-time copy ended (the rdr-owned task): the point is complete, and a planned failover waiting for it goes on. */
+export async function pointCopyFinished(ctx: Ctx, work: UnitOfWork, task: TaskRow): Promise<void> {
+  const [point] = await work.tx.select().from(rdrPointsInTime).where(eq(rdrPointsInTime.taskId, task.id));
+  if (!point) return;
+  const [group] = await work.tx.select().from(rdrGroups).where(eq(rdrGroups.id, point.groupId)).for('update');
+  await work.tx.update(rdrGroups).set({ pending: null }).where(eq(rdrGroups.id, group.id));
+  const ready = { ...group, pending: null };
+  if (task.state !== 'SUCCEEDED') {
+    await dropPoints(ctx, work, [point]);
+    await history(work, group, group.pending?.transition ?? 'SYNC', { source: group.sourceState, target: group.targetState }, `point-in-time copy ${task.state.toLowerCase()}`);
+    return;
+  }
+  const [complete] = await work.tx.update(rdrPointsInTime).set({ state: 'COMPLETE' }).where(eq(rdrPointsInTime.id, point.id)).returning();
+  await pruneOldPoints(ctx, work, group.id);
+  if (group.pending?.transition === 'FAILOVER') await failOverTo(ctx, work, ready, complete, 'planned: final sync done');
+  else await history(work, group, 'SYNC', { source: group.sourceState, target: group.targetState }, `point in time at ${complete.takenAt}s complete`);
+}
+
+/** The target side becomes the live VM from a point-in-time replica; the pairs go, the source is fenced. */
+async function failOverTo(ctx: Ctx, work: UnitOfWork, group: GroupRow, point: PointRow, detail: string): Promise<void> {
+  const source = (await vmRow(work.tx, group.sourceVmId))!;
+  const copies = [];
+  for (const v of point.volumes) {
+    const place = (await placements(work.tx, [v.copyId])).get(v.copyId)!;
+    copies.push({ ...v, live: (await ctx.vms.copyVolume(work, v.copyId, place.containerId, { 'vvolgraph.replicaOf': v.mvId })).id });
+  }
+  const vm = await ctx.vms.attach(work, {
+    name: source.name, host: `esxi-${group.targetArrayId.slice(0, 8)}`, containerId: group.targetContainerId, policyId: source.policy_id, memoryBytes: source.memory_bytes,
+    configVvolId: copies.find((c) => c.type === 'CONFIG')?.live ?? null,
+    diskVvolIds: copies.filter((c) => c.type === 'DATA').sort((a, b) => (a.unitNumber ?? 0) - (b.unitNumber ?? 0)).map((c) => c.live),
+  });
+  await leavePairs(ctx, work, group);
+  if (source.power_state !== 'POWERED_OFF') await ctx.vms.powerOff(work, source.id);
+  const to = { source: 'REMOTE_FAILEDOVER', target: 'FAILEDOVER' } as const;
+  await work.tx.update(rdrGroups).set({ sourceState: to.source, targetState: to.target, targetVmId: vm.id, pending: null }).where(eq(rdrGroups.id, group.id));
+  await history(work, group, group.targetState === 'INTEST' ? 'PROMOTE' : 'FAILOVER', to, `${detail}; point in time at ${point.takenAt}s`);
+}
+
+/** The old pairs stop (force) and their RVs go: the failed-over VM has copies of its own. */
+async function leavePairs(ctx: Ctx, work: UnitOfWork, group: GroupRow): Promise<void> {
+  const pairs = await groupPairs(ctx, work.tx, group.sourceVmId);
+  for (const pair of pairs) await ctx.pairs.unpair(work, pair.id, true);
+  await ctx.vms.deleteVolumes(work, pairs.map((p) => p.rvId));
+}
+
+/** Runs a transition (after `plan` found nothing blocking it). */
+export async function apply(ctx: Ctx, work: UnitOfWork, p: Plan, options: { copyControl?: CopyControl | null }): Promise<void> {
+  const { group } = p;
+  switch (p.transition) {
+    case 'SYNC': {
+      const pairs = await groupPairs(ctx, work.tx, group.sourceVmId);
+      const point = await startPointInTime(ctx, work, group, pairs, 'SYNC');
+      await history(work, group, 'SYNC', p.to, point.state === 'COMPLETE' ? `in step: point in time at ${point.takenAt}s` : `copying ${point.takenAt}s's data`);
+      return;
+    }
+    case 'TEST_FAILOVER_START': {
+      const source = (await vmRow(work.tx, group.sourceVmId))!;
+      const point = p.pointInTime!;
+      const copies = [];
+      for (const v of point.volumes) {
+        const place = (await placements(work.tx, [v.copyId])).get(v.copyId)!;
+        copies.push({ ...v, test: (await ctx.vms.copyVolume(work, v.copyId, place.containerId, { 'vvolgraph.replicaOf': v.mvId })).id });
+      }
+      const vm = await ctx.vms.attach(work, {
+        name: `${source.name}-test`, host: `esxi-${group.targetArrayId.slice(0, 8)}`, containerId: group.targetContainerId, policyId: source.policy_id, memoryBytes: source.memory_bytes,
+        configVvolId: copies.find((c) => c.type === 'CONFIG')?.test ?? null,
+        diskVvolIds: copies.filter((c) => c.type === 'DATA').sort((a, b) => (a.unitNumber ?? 0) - (b.unitNumber ?? 0)).map((c) => c.test),
+      });
+      await work.tx.update(rdrGroups).set({ targetState: 'INTEST', targetVmId: vm.id }).where(eq(rdrGroups.id, group.id));
+      await history(work, group, 'TEST_FAILOVER_START', p.to, `test VM ${vm.id} from the point in time at ${point.takenAt}s`);
+      return;
+    }
+    case 'TEST_FAILOVER_STOP':
+      if (group.targetVmId) await ctx.vms.remove(work, group.targetVmId);
+      await work.tx.update(rdrGroups).set({ targetState: 'TARGET', targetVmId: null }).where(eq(rdrGroups.id, group.id));
+      await history(work, group, 'TEST_FAILOVER_STOP', p.to, 'test VM removed');
+      return;
+    case 'FAILOVER':
+      if (p.pointInTime) {
+        await failOverTo(ctx, work, group, p.pointInTime, 'unplanned: the last point in time');
+      } else {
+        const pairs = await groupPairs(ctx, work.tx, group.sourceVmId);
+        const point = await startPointInTime(ctx, work, group, pairs, 'FAILOVER');
+        if (point.state === 'COMPLETE') await failOverTo(ctx, work, group, point, 'planned: already in step');
+        else await history(work, group, 'FAILOVER_PREPARE', p.from, `planned: final sync of ${point.takenAt}s's data running`);
+      }
+      return;
+    case 'PROMOTE': {
+      const source = (await vmRow(work.tx, group.sourceVmId))!;
+      await leavePairs(ctx, work, group);
+      if (source.power_state !== 'POWERED_OFF') await ctx.vms.powerOff(work, source.id);
+      await work.tx.update(rdrGroups).set({ sourceState: p.to.source, targetState: p.to.target }).where(eq(rdrGroups.id, group.id));
+      await history(work, group, 'PROMOTE', p.to, `test VM ${group.targetVmId} is the live VM now`);
+      return;
+    }
+    case 'REVERSE': {
+      const liveVmId = group.targetVmId!;
+      const oldSource = (await vmRow(work.tx, group.sourceVmId))!;
+      const live = await vmVolumes(work.tx, liveVmId);
+      await ctx.vms.detach(work, oldSource.id);
+      const link = await linkSettings(work.tx, group.targetArrayId, group.sourceArrayId);
+      for (const volume of live.filter((v) => v.type === 'CONFIG' || v.type === 'DATA')) {
+        const rvId = volume.metadata['vvolgraph.replicaOf'];
+        await ctx.vms.setCopyOf(work, volume.id, null);
+        await ctx.vms.setCopyOf(work, rvId, volume.id);
+        const pair = await ctx.pairs.create(work, { owner: 'rdr', mvId: volume.id, rvId, copyControl: options.copyControl ?? 'BACKGROUND', link: linkName(group.targetArrayId, group.sourceArrayId), ...link });
+        await ctx.pairs.replicate(work, pair.id, 'DIFF');
+      }
+      await dropPoints(ctx, work, await work.tx.select().from(rdrPointsInTime).where(eq(rdrPointsInTime.groupId, group.id)));
+      await work.tx.update(rdrGroups).set({
+        sourceVmId: liveVmId, targetVmId: null, sourceArrayId: group.targetArrayId, targetArrayId: group.sourceArrayId, targetContainerId: oldSource.container_id,
+        sourceState: 'SOURCE', targetState: 'TARGET',
+      }).where(eq(rdrGroups.id, group.id));
+      await history(work, group, 'REVERSE', p.to, `VM ${liveVmId} replicates back to the old source's volumes (DIFF)`);
+      return;
+    }
+  }
+}
+
+export interface Progress {
+  rpoLagSeconds: number;
+  bytesRemaining: number;
+  bytesPerSecond: number;
+  etaSeconds: number;
+  lastPointInTime: number | null;
+  health: 'OK' | 'INITIAL_COPY' | 'RPO_EXCEEDED' | 'FAULT' | 'FAILED_OVER' | 'NOT_REPLICATING';
+  rpoSeconds: number | null;
+}
+
+/** The group's RPO: its source VM's policy's nec.rdr.rpoSeconds (the capability's default when the policy asks for a replica without one). */
+export async function rpoOf(tx: Executor, vmIds: string[]): Promise<Map<string, number>> {
+  if (vmIds.length === 0) return new Map();
+  const rows = resultRows<{ vm: string; replica: unknown; rpo: unknown }>(await tx.execute(sql`
+    select m.id::text as vm,
+      (select value from policy_rules r where r.policy_id = m.policy_id and r.capability_id = 'nec.rdr.replica' limit 1) as replica,
+      (select value from policy_rules r where r.policy_id = m.policy_id and r.capability_id = 'nec.rdr.rpoSeconds' limit 1) as rpo
+    from virtual_machines m where m.id = any(${`{${vmIds.join(',')}}`}::uuid[])`));
+  const result = new Map<string, number>();
+  for (const row of rows) if (row.replica === true) result.set(row.vm, typeof row.rpo === 'number' ? row.rpo : 300);
+  return result;
+}
+
+/** The pair's lag: how far behind the MV its RV's last exact point in time is (from its creation when never synced). */
+export const pairLag = (pair: Pick<PairRow, 'syncedAt' | 'stateTimes'>, now: number) => Math.max(0, now - (pair.syncedAt ?? pair.stateTimes['SEPARATED'] ?? 0));
+
+export async function progress(ctx: Pick<Ctx, 'pairs' | 'copier'>, tx: Executor, group: GroupRow, now: number, rpoSeconds: number | null): Promise<Progress> {
+  const pairs = await groupPairs(ctx, tx, group.sourceVmId);
+  const last = await latestPoint(tx, group.id);
+  const base = { lastPointInTime: last?.takenAt ?? null, rpoSeconds };
+  if (group.targetState === 'FAILEDOVER') return { ...base, rpoLagSeconds: 0, bytesRemaining: 0, bytesPerSecond: 0, etaSeconds: 0, health: 'FAILED_OVER' };
+  if (pairs.length === 0) return { ...base, rpoLagSeconds: 0, bytesRemaining: 0, bytesPerSecond: 0, etaSeconds: 0, health: 'NOT_REPLICATING' };
+  const dirty = await (ctx.copier as ExtentCopier).dirty(tx, pairs.map((p) => [p.mvId, p.rvId] as const));
+  const bytesRemaining = pairs.reduce((sum, p) => sum + dirty.get(`${p.mvId}/${p.rvId}`)!.bytes, 0);
+  const taskIds = pairs.map((p) => p.taskId).filter((id): id is string => id !== null);
+  const rates = taskIds.length === 0 ? [] : resultRows<{ rate: number }>(await tx.execute(sql`select bytes_per_second::float8 as rate from tasks where id = any(${`{${taskIds.join(',')}}`}::uuid[])`));
+  const bytesPerSecond = rates.reduce((sum, r) => sum + r.rate, 0);
+  // The pairs share one link: until their copies report a rate, the link's bandwidth is what they will get.
+  const rate = bytesPerSecond > 0 ? bytesPerSecond : pairs[0].bytesPerSecond;
+  const rpoLagSeconds = Math.max(...pairs.map((p) => pairLag(p, now)));
+  const health: Progress['health'] = pairs.some((p) => p.syncState === 'FAULT' || p.syncState === 'CANCEL')
+    ? 'FAULT'
+    : rpoSeconds !== null && rpoLagSeconds > rpoSeconds
+      ? 'RPO_EXCEEDED'
+      : pairs.some((p) => p.syncedAt === null) ? 'INITIAL_COPY' : 'OK';
+  return { ...base, rpoLagSeconds, bytesRemaining, bytesPerSecond, etaSeconds: bytesRemaining === 0 ? 0 : bytesRemaining / rate, health };
+}

@@ -1,0 +1,250 @@
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GiB, seedBasics, startApp, testTokens, type TestApp } from '../../helpers/app.ts';
+import { createPolicy, createVm, fingerprint, mutate, ok } from '../../api/support.ts';
+
+let app: TestApp;
+let ids: Awaited<ReturnType<typeof seedBasics>>;
+let arrays: Record<string, string>;
+
+beforeAll(async () => {
+  app = await startApp();
+  ids = await seedBasics(app);
+  const { storageArrays } = await app.query('{ storageArrays { edges { node { id name } } } }');
+  arrays = Object.fromEntries(storageArrays.edges.map((e: any) => [e.node.name, e.node.id]));
+});
+afterAll(() => app?.close());
+
+const advance = (seconds: number) => app.query(`mutation { advanceSimulation(input: { seconds: ${seconds} }) { __typename } }`);
+const node = async (id: string, selection: string) => (await app.query(`query($id: ID!) { node(id: $id) { ${selection} } }`, { id })).node;
+const write = (vvolId: string, indexes: number[]) => app.core.transact((work) => app.core.extents.write(work.tx, [{ vvolId, indexes }]));
+const rowId = (globalId: string) => Buffer.from(globalId, 'base64').toString().split(':')[1];
+const digests = async (vvolIds: string[]) => Promise.all(vvolIds.map(async (id) => (await node(id, '... on VirtualVolume { contentDigest }')).contentDigest));
+
+const groupFields = 'id state sourceState targetState pending sourceVirtualMachine { id } targetVirtualMachine { id name powerState virtualVolumes { id type contentDigest } } pointsInTime { id takenAt complete volumes { contentDigest } masterVolumes { id } } progress { rpoLagSeconds bytesRemaining bytesPerSecond etaSeconds lastPointInTime health } history { transition from to }';
+const planFields = 'plan { transition applied fromSourceState fromTargetState toSourceState toTargetState volumeIds bindingIds pointInTime { id } blockers }';
+
+async function groupOf(vmId: string) {
+  return (await node(vmId, `... on VirtualMachine { replicationGroup { ${groupFields} } }`)).replicationGroup;
+}
+
+async function transition(name: string, input: Record<string, unknown>) {
+  return mutate(app, name, input, 'vmAdmin', `... on ${name[0].toUpperCase()}${name.slice(1)}Payload { ${planFields} group { ${groupFields} } }`);
+}
+
+describe('rdr links and remote pairs', () => {
+  it('configures a link between sites, refuses a bad one naming the field, and pairs only across sites', async () => {
+    const linkSel = '... on ConfigureReplicationLinkPayload { link { bytesPerSecond latencyMs semiSyncThresholdBytes sourceArray { name } targetArray { name } } }';
+    const set = await mutate(app, 'configureReplicationLink', { sourceArrayId: arrays['tokyo-m510'], targetArrayId: arrays['osaka-m310'], bytesPerSecond: 64 * 1024 ** 2, latencyMs: 8 }, 'storageAdmin', linkSel);
+    expect(set.link).toMatchObject({ bytesPerSecond: 64 * 1024 ** 2, latencyMs: 8, sourceArray: { name: 'tokyo-m510' }, targetArray: { name: 'osaka-m310' } });
+    const vm = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-bulk'] });
+    const before = await fingerprint(app);
+    const bad = [
+      [{ bytesPerSecond: -1, latencyMs: 5 }, 'input.bytesPerSecond'],
+      [{ bytesPerSecond: 0, latencyMs: 5 }, 'input.bytesPerSecond'],
+      [{ bytesPerSecond: 1e6, latencyMs: -1 }, 'input.latencyMs'],
+      [{ bytesPerSecond: 1e6, latencyMs: 1, targetArrayId: arrays['tokyo-m510'] }, 'input.targetArrayId'],
+      [{ bytesPerSecond: 1e6, latencyMs: 1, targetArrayId: arrays['osaka-hs'] }, 'input.targetArrayId'],
+    ] as const;
+    for (const [input, field] of bad) {
+      const result = await mutate(app, 'configureReplicationLink', { sourceArrayId: arrays['tokyo-m510'], targetArrayId: arrays['osaka-m310'], ...input }, 'storageAdmin');
+      expect(result, JSON.stringify(input)).toMatchObject({ __typename: 'ValidationError', field });
+    }
+    expect(await mutate(app, 'pairRemoteReplica', { mvId: vm.disks[0], targetContainerId: ids.containers['tokyo-gold'] }, 'vmAdmin')).toMatchObject({ __typename: 'ValidationError', field: 'input.targetContainerId' });
+    expect(await fingerprint(app)).toEqual(before);
+    const { pair } = await ok(app, 'pairRemoteReplica', { mvId: vm.disks[0] }, '... on PairRemoteReplicaPayload { pair { id owner syncState link linkBytesPerSecond linkLatencyMs replicaVolume { storageContainer { array { site } } } } }', 'vmAdmin');
+    expect(pair).toMatchObject({ owner: 'rdr', syncState: 'SEPARATED', linkBytesPerSecond: 64 * 1024 ** 2, linkLatencyMs: 8, replicaVolume: { storageContainer: { array: { site: 'OSAKA' } } } });
+    // A link change reaches the pairs on it.
+    await mutate(app, 'configureReplicationLink', { sourceArrayId: arrays['tokyo-m510'], targetArrayId: arrays['osaka-m310'], bytesPerSecond: 128 * 1024 ** 2, latencyMs: 4 }, 'storageAdmin', linkSel);
+    expect(await node(pair.id, '... on ReplicaPair { linkBytesPerSecond linkLatencyMs }')).toEqual({ linkBytesPerSecond: 128 * 1024 ** 2, linkLatencyMs: 4 });
+  });
+
+  it('SYNC writes wait for the remote side: a VM under SYNC shows the link latency over one under BACKGROUND', async () => {
+    await mutate(app, 'configureReplicationLink', { sourceArrayId: arrays['tokyo-m510'], targetArrayId: arrays['osaka-m310'], bytesPerSecond: 4 * GiB, latencyMs: 20 }, 'storageAdmin');
+    const latency: Record<string, number> = {};
+    for (const copyControl of ['SYNC', 'BACKGROUND']) {
+      const vm = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-bulk'], disks: [4 * GiB] });
+      const { pair } = await ok(app, 'pairRemoteReplica', { mvId: vm.disks[0], copyControl }, '... on PairRemoteReplicaPayload { pair { id } }', 'vmAdmin');
+      await ok(app, 'replicatePair', { pairId: pair.id, range: 'FULL' }, '... on ReplicatePairPayload { task { id } }', 'vmAdmin');
+      await advance(2);
+      expect((await node(pair.id, '... on ReplicaPair { syncState }')).syncState).toBe('RPL_SYNC');
+      await ok(app, 'setWorkload', { vmId: vm.id, preset: 'OLTP' }, '... on SetWorkloadPayload { __typename }', 'vmAdmin');
+      await ok(app, 'powerOnVirtualMachine', { id: vm.id }, '... on PowerOnVirtualMachinePayload { __typename }', 'vmAdmin');
+      await advance(3);
+      latency[copyControl] = (await node(vm.id, '... on VirtualMachine { io { latencyMs } }')).io.latencyMs;
+      const synced = await node(pair.id, '... on ReplicaPair { masterVolume { contentDigest } replicaVolume { contentDigest } }');
+      if (copyControl === 'SYNC') expect(synced.replicaVolume.contentDigest).toBe(synced.masterVolume.contentDigest);
+      await ok(app, 'powerOffVirtualMachine', { id: vm.id }, '... on PowerOffVirtualMachinePayload { __typename }', 'vmAdmin');
+    }
+    // OLTP is one third writes: a third of the 20 ms link latency, before queueing.
+    expect(latency.SYNC - latency.BACKGROUND).toBeGreaterThan(20 / 3 - 0.5);
+  });
+
+  it('SEMI_SYNC copies behind while the unsent data stays under the threshold, and makes writes wait above it', async () => {
+    await mutate(app, 'configureReplicationLink', { sourceArrayId: arrays['tokyo-m510'], targetArrayId: arrays['osaka-m310'], bytesPerSecond: 32 * 1024 ** 2, latencyMs: 10, semiSyncThresholdBytes: 10 * GiB }, 'storageAdmin');
+    const vm = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-bulk'], disks: [8 * GiB] });
+    const { pair } = await ok(app, 'pairRemoteReplica', { mvId: vm.disks[0], copyControl: 'SEMI_SYNC' }, '... on PairRemoteReplicaPayload { pair { id } }', 'vmAdmin');
+    await ok(app, 'replicatePair', { pairId: pair.id, range: 'FULL' }, '... on ReplicatePairPayload { task { id } }', 'vmAdmin');
+    await advance(1);
+    await ok(app, 'setWorkload', { vmId: vm.id, preset: 'OLTP' }, '... on SetWorkloadPayload { __typename }', 'vmAdmin');
+    await ok(app, 'powerOnVirtualMachine', { id: vm.id }, '... on PowerOnVirtualMachinePayload { __typename }', 'vmAdmin');
+    await advance(3);
+    const below = await node(pair.id, '... on ReplicaPair { copyDiffBytes masterVolume { contentDigest } replicaVolume { contentDigest } }');
+    expect(below.copyDiffBytes).toBeGreaterThan(0); // asynchronous: a backlog under the threshold
+    const asyncLatency = (await node(vm.id, '... on VirtualMachine { io { latencyMs } }')).io.latencyMs;
+    // Lower the threshold under the backlog: writes now wait for the remote side.
+    await mutate(app, 'configureReplicationLink', { sourceArrayId: arrays['tokyo-m510'], targetArrayId: arrays['osaka-m310'], bytesPerSecond: 32 * 1024 ** 2, latencyMs: 10, semiSyncThresholdBytes: 1 }, 'storageAdmin');
+    await advance(1);
+    const waitingLatency = (await node(vm.id, '... on VirtualMachine { io { latencyMs } }')).io.latencyMs;
+    expect(waitingLatency - asyncLatency).toBeGreaterThan(10 / 3 - 0.5);
+    await ok(app, 'powerOffVirtualMachine', { id: vm.id }, '... on PowerOffVirtualMachinePayload { __typename }', 'vmAdmin');
+  });
+});
+
+describe('replication groups', () => {
+  async function protectedVm(copyControl = 'BACKGROUND') {
+    await mutate(app, 'configureReplicationLink', { sourceArrayId: arrays['tokyo-m510'], targetArrayId: arrays['osaka-m310'], bytesPerSecond: GiB, latencyMs: 5 }, 'storageAdmin');
+    const vm = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-bulk'], disks: [2 * GiB, GiB] });
+    await write(rowId(vm.disks[0]), [0, 1, 2, 3]);
+    const created = await ok(app, 'createReplicationGroup', { vmId: vm.id, copyControl }, '... on CreateReplicationGroupPayload { group { id state targetState pairs { syncState } } }', 'vmAdmin');
+    expect(created.group).toMatchObject({ state: 'SOURCE', targetState: 'TARGET' });
+    expect(created.group.pairs).toHaveLength(3); // CONFIG and two DATA
+    await advance(2);
+    return { vm, groupId: created.group.id as string };
+  }
+
+  it('sync makes a consistent point in time; a test failover gives a test VM with its digests while the source runs on; stop removes it', async () => {
+    const { vm, groupId } = await protectedVm();
+    await write(rowId(vm.disks[0]), [5, 6]);
+    const atSync = await digests([vm.config, ...vm.disks]);
+    const synced = await transition('syncReplicationGroup', { groupId });
+    expect(synced.plan).toMatchObject({ transition: 'SYNC', applied: true, blockers: [] });
+    await write(rowId(vm.disks[0]), [7]); // after the point in time: not in it
+    await advance(1);
+    const group = await groupOf(vm.id);
+    expect(group.pending).toBeNull();
+    const point = group.pointsInTime[0];
+    expect(point.complete).toBe(true);
+    expect(point.volumes.map((v: any) => v.contentDigest)).toEqual(point.masterVolumes.map((m: any) => atSync[[vm.config, ...vm.disks].indexOf(m.id)]));
+
+    // Dry run: the plan, nothing changed.
+    const before = await fingerprint(app);
+    const dry = await transition('testFailoverReplicationGroupStart', { groupId, plan: true });
+    expect(dry.plan).toMatchObject({ transition: 'TEST_FAILOVER_START', applied: false, fromTargetState: 'TARGET', toTargetState: 'INTEST', toSourceState: 'SOURCE', pointInTime: { id: point.id }, blockers: [] });
+    expect(await fingerprint(app)).toEqual(before);
+
+    const started = await transition('testFailoverReplicationGroupStart', { groupId });
+    expect(started.group).toMatchObject({ sourceState: 'SOURCE', targetState: 'INTEST' });
+    const testVm = started.group.targetVirtualMachine;
+    expect(testVm.name).toMatch(/-test$/);
+    expect(testVm.virtualVolumes.map((v: any) => v.contentDigest).sort()).toEqual([...point.volumes.map((v: any) => v.contentDigest)].sort());
+    expect((await node(testVm.id, '... on VirtualMachine { replicationGroup { state } }')).replicationGroup.state).toBe('INTEST');
+
+    // Illegal now: a second start, a failover of a group under test.
+    expect(await transition('testFailoverReplicationGroupStart', { groupId })).toMatchObject({ __typename: 'ConflictError', currentState: 'INTEST' });
+    expect(await transition('failoverReplicationGroup', { groupId, planned: false })).toMatchObject({ __typename: 'ConflictError', currentState: 'INTEST' });
+
+    const stopped = await transition('testFailoverReplicationGroupStop', { groupId });
+    expect(stopped.group).toMatchObject({ targetState: 'TARGET', targetVirtualMachine: null });
+    expect(await node(testVm.id, 'id')).toBeNull();
+    expect(await transition('testFailoverReplicationGroupStop', { groupId })).toMatchObject({ __typename: 'ConflictError', currentState: 'TARGET' });
+  });
+
+  it('planned failover syncs last, then the target VM holds the source\'s data; reverse replicates back; a failover of a non-SOURCE group is refused', async () => {
+    const { vm, groupId } = await protectedVm();
+    await write(rowId(vm.disks[1]), [0, 9]);
+    const blocked = await transition('failoverReplicationGroup', { groupId, planned: true, plan: true });
+    expect(blocked.plan.blockers).toEqual([]); // powered off already
+    const final = await digests([vm.config, ...vm.disks]);
+    const started = await transition('failoverReplicationGroup', { groupId, planned: true });
+    expect(started.plan.applied).toBe(true);
+    await advance(2);
+    const group = await groupOf(vm.id);
+    expect(group).toMatchObject({ sourceState: 'REMOTE_FAILEDOVER', targetState: 'FAILEDOVER', pending: null });
+    expect(group.targetVirtualMachine.virtualVolumes.map((v: any) => v.contentDigest).sort()).toEqual([...final].sort());
+    expect(group.history.map((h: any) => h.transition)).toEqual(['CREATE', 'FAILOVER_PREPARE', 'FAILOVER']);
+
+    expect(await transition('failoverReplicationGroup', { groupId, planned: false })).toMatchObject({ __typename: 'ConflictError', currentState: 'REMOTE_FAILEDOVER' });
+    expect(await transition('syncReplicationGroup', { groupId })).toMatchObject({ __typename: 'ConflictError', currentState: 'REMOTE_FAILEDOVER' });
+
+    const liveVmId = group.targetVirtualMachine.id;
+    const reversed = await transition('reverseReplicationGroup', { groupId });
+    expect(reversed.group).toMatchObject({ sourceState: 'SOURCE', targetState: 'TARGET', sourceVirtualMachine: { id: liveVmId } });
+    expect(await node(vm.id, 'id')).toBeNull(); // the old source is the replica now
+    await advance(2);
+    const back = await groupOf(liveVmId);
+    expect(back.progress).toMatchObject({ bytesRemaining: 0, health: 'OK' });
+  });
+
+  it('unplanned failover uses the last point in time and fences the source; promote turns a test VM into the live one', async () => {
+    const { vm, groupId } = await protectedVm();
+    expect((await transition('failoverReplicationGroup', { groupId, planned: false, plan: true })).plan.blockers[0]).toMatch(/point-in-time/);
+    expect(await transition('failoverReplicationGroup', { groupId, planned: false })).toMatchObject({ __typename: 'ConflictError' });
+    await transition('syncReplicationGroup', { groupId });
+    await advance(1);
+    const point = (await groupOf(vm.id)).pointsInTime[0];
+    await write(rowId(vm.disks[0]), [20]); // lost in an unplanned failover
+    await ok(app, 'powerOnVirtualMachine', { id: vm.id }, '... on PowerOnVirtualMachinePayload { __typename }', 'vmAdmin');
+    const dry = await transition('failoverReplicationGroup', { groupId, planned: false, plan: true });
+    expect(dry.plan.bindingIds.length).toBeGreaterThan(0); // the source's bound volumes
+    const done = await transition('failoverReplicationGroup', { groupId, planned: false });
+    expect(done.plan.pointInTime.id).toBe(point.id);
+    const group = await groupOf(done.group.targetVirtualMachine.id);
+    expect(group.targetVirtualMachine.virtualVolumes.map((v: any) => v.contentDigest).sort()).toEqual([...point.volumes.map((v: any) => v.contentDigest)].sort());
+    expect((await node(vm.id, '... on VirtualMachine { powerState }')).powerState).toBe('POWERED_OFF');
+
+    const other = await protectedVm();
+    await transition('syncReplicationGroup', { groupId: other.groupId });
+    await advance(1);
+    expect(await transition('promoteReplicationGroup', { groupId: other.groupId })).toMatchObject({ __typename: 'ConflictError', currentState: 'TARGET' });
+    await transition('testFailoverReplicationGroupStart', { groupId: other.groupId });
+    const promoted = await transition('promoteReplicationGroup', { groupId: other.groupId });
+    expect(promoted.group).toMatchObject({ sourceState: 'REMOTE_FAILEDOVER', targetState: 'FAILEDOVER' });
+  });
+});
+
+describe('RPO, progress and its subscription', () => {
+  it('a lag past the policy\'s RPO is NON_COMPLIANT with a REPLICATION alarm, cleared once the link catches up; progress streams over graphql-ws', async () => {
+    await mutate(app, 'configureReplicationLink', { sourceArrayId: arrays['tokyo-m510'], targetArrayId: arrays['osaka-m310'], bytesPerSecond: 32 * 1024 ** 2, latencyMs: 5 }, 'storageAdmin');
+    const policy = await createPolicy(app, [{ capabilityId: 'nec.rdr.replica', value: true }, { capabilityId: 'nec.rdr.rpoSeconds', value: 5 }, { capabilityId: 'nec.rdr.copyControl', value: 'BACKGROUND' }]);
+    const vm = await createVm(app, policy, { containerId: ids.containers['tokyo-gold'], disks: [4 * GiB] });
+    await write(rowId(vm.disks[0]), Array.from({ length: 64 }, (_, i) => i)); // 2 GiB: 64 s at 32 MiB/s
+    await app.settle();
+    const group = await groupOf(vm.id);
+    expect(group).not.toBeNull();
+
+    const client = createClient({ url: app.url.replace('http', 'ws') + '/graphql', webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${testTokens.viewer}` }, retryAttempts: 0 });
+    const received: any[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      const stop = client.subscribe({ query: `subscription($g: ID!) { replicationProgress(groupId: $g) { time rpoLagSeconds bytesRemaining etaSeconds health } }`, variables: { g: group.id } }, {
+        next: (value) => { received.push(value.data?.replicationProgress); if (received.at(-1)?.time >= 10) { stop(); resolve(); } },
+        error: reject,
+        complete: () => resolve(),
+      });
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    await advance(10);
+    await done;
+    await client.dispose();
+    // One message per tick, lag growing by a second each, past the 5 s RPO from 6 s on.
+    expect(received.map((r) => r.rpoLagSeconds)).toEqual(received.map((r) => r.time - received[0].time + received[0].rpoLagSeconds));
+    const last = received.at(-1);
+    expect(last).toMatchObject({ health: 'RPO_EXCEEDED' });
+    // ETA: what is left at the link's 32 MiB/s (one extent a second).
+    expect(last.bytesRemaining).toBeGreaterThan(0);
+    expect(last.etaSeconds).toBeCloseTo(last.bytesRemaining / (32 * 1024 ** 2), 0);
+
+    const compliance = await node(vm.id, '... on VirtualMachine { compliance { status violations { capabilityId expected current } } }');
+    expect(compliance.compliance.status).toBe('NON_COMPLIANT');
+    expect(compliance.compliance.violations).toContainEqual(expect.objectContaining({ capabilityId: 'nec.rdr.rpoSeconds', expected: '5 s' }));
+    const alarm = async () => (await app.query('{ alarms { kind entityId status } }')).alarms.find((a: any) => a.kind === 'REPLICATION' && a.entityId === rowId(group.id));
+    expect((await alarm())?.status).toBe('RED');
+
+    await mutate(app, 'configureReplicationLink', { sourceArrayId: arrays['tokyo-m510'], targetArrayId: arrays['osaka-m310'], bytesPerSecond: 8 * GiB, latencyMs: 5 }, 'storageAdmin');
+    await advance(3);
+    expect(await alarm(), 'cleared: no longer among the raised alarms').toBeUndefined();
+    expect((await node(vm.id, '... on VirtualMachine { compliance { status } }')).compliance.status).toBe('COMPLIANT');
+    expect((await groupOf(vm.id)).progress).toMatchObject({ health: 'OK', bytesRemaining: 0, etaSeconds: 0 });
+  });
+});
