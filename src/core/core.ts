@@ -7,7 +7,6 @@ import { ExtentStore } from './extents.ts';
 import { Reconciler } from './reconciler.ts';
 import { coreTaskFinished } from './services/clones.ts';
 import { PairService, pairTaskKinds, type CopyControl } from './pairs.ts';
-import { ReplicaVms } from './replica-vms.ts';
 import { TaskQueue } from './task-queue.ts';
 import { TaskService, type TaskFinished } from './tasks.ts';
 import type { LifecycleContext, Plugin, PluginHooks, PolicyRule } from './plugin.ts';
@@ -27,7 +26,6 @@ export class Core {
   readonly tasks: TaskService;
   readonly pairs: PairService;
   readonly volumes: VolumeService = new VolumeService(this);
-  readonly vms: ReplicaVms = new ReplicaVms(this);
 
   constructor(
     readonly config: AppConfig,
@@ -60,7 +58,7 @@ export class Core {
   }
 
   context(work: UnitOfWork): LifecycleContext {
-    return { work, tx: work.tx, extents: this.extents, tasks: this.tasks, copier: this.copier, pairs: this.pairs, volumes: this.volumes, vms: this.vms };
+    return { work, tx: work.tx, extents: this.extents, tasks: this.tasks, copier: this.copier, pairs: this.pairs, volumes: this.volumes };
   }
 
   /** Runs one lifecycle hook of every plugin, in order, inside the caller's transaction. */

@@ -11,7 +11,6 @@ import type { ExtentCopier } from './copier.ts';
 import type { TaskRow, TaskService } from './tasks.ts';
 import type { CopyControl, PairService } from './pairs.ts';
 import type { VolumeService } from './volumes.ts';
-import type { ReplicaVms } from './replica-vms.ts';
 
 export type ValueType = 'BOOLEAN' | 'INT' | 'FLOAT' | 'STRING' | 'ENUM' | 'RANGE';
 export const valueTypes: readonly ValueType[] = ['BOOLEAN', 'INT', 'FLOAT', 'STRING', 'ENUM', 'RANGE'];
@@ -90,8 +89,6 @@ export interface LifecycleContext {
   pairs: PairService;
   /** Volumes and VMs the array makes for copies (replicas, backups, restores), with capacity and events. */
   volumes: VolumeService;
-  /** Point-in-time copies of volumes, and replicas registered as VMs (test failover, failover). */
-  vms: ReplicaVms;
 }
 
 /**
@@ -165,7 +162,6 @@ export interface TickContext {
   copier: ExtentCopier;
   pairs: PairService;
   volumes: VolumeService;
-  vms: ReplicaVms;
   /** Whether someone in this process follows `topicName` (a subscription): publish per-tick data only then. */
   followed(topicName: string): boolean;
   /** Emits events and raises or clears alarms; written in one batch at the end of the tick. */
@@ -241,8 +237,7 @@ export type { ExtentStore, ExtentContent } from './extents.ts';
 export type { ExtentCopier, CopyRow, CopyRequest } from './copier.ts';
 export type { TaskService, TaskRow, CopySpec, NewTask } from './tasks.ts';
 export type { PairService, PairRow, CopyControl, NewPair, ReplicaGoal, ReplicaPlacement } from './pairs.ts';
-export type { VolumeService, NewVm, NewVmVolume, CopyTargetOptions } from './volumes.ts';
-export type { ReplicaVms, AttachSpec } from './replica-vms.ts';
+export type { VolumeService, NewVm, NewVmVolume, CopyTargetOptions, RegisterVmSpec } from './volumes.ts';
 export { topic } from './bus.ts';
 export { formatDigest, digestOf } from './extents.ts';
 export type { Executor } from './db/client.ts';

@@ -1,19 +1,31 @@
-import { eq, inArray } from 'drizzle-orm';
+import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Core } from './core.ts';
 import { storageContainers, virtualDisks, virtualMachines, virtualVolumes } from './db/tables.ts';
 import { NotFoundError } from './errors.ts';
 import type { StorageContainerRow, VirtualMachineRow, VirtualVolumeRow } from './plugin.ts';
 import { rulesByPolicy } from './services/policies.ts';
-import { chooseContainer, deleteVvols, reserve } from './services/vms.ts';
+import { chooseContainer, deleteVirtualMachine, deleteVvols, isReserved, powerOff, reserve } from './services/vms.ts';
 import type { UnitOfWork } from './unit-of-work.ts';
 
 export interface CopyTargetOptions {
   /** Thick (the source's size reserved in the container, as an RV) or thin (nothing reserved, as a snapshot or a backup). */
   reserve: boolean;
-  /** Extra VASA metadata; `vvolgraph.replicaOf` is always set to the source. */
+  /** Extra VASA metadata; `vvolgraph.replicaOf` is the source unless given here (a copy of a replica is a replica of its MV). */
   metadata?: Record<string, string>;
   /** The input field named by a NotFoundError for the container. */
   field: string;
+}
+
+/** A VM made of volumes that exist already (`registerVm`). */
+export interface RegisterVmSpec {
+  name: string;
+  host: string;
+  containerId: string;
+  policyId: string;
+  memoryBytes: number;
+  /** The CONFIG volume, if any, and the DATA volumes in unit-number order. */
+  configVvolId: string | null;
+  diskVvolIds: string[];
 }
 
 /** One volume of a VM made by `createVm`. */
@@ -41,8 +53,9 @@ export interface NewVm {
 }
 
 /**
- * Volumes and VMs made by the array for a copy (an RV, a backup generation, a restored or cloned VM):
- * the one place they are created and removed, so capacity, events and lifecycle hooks stay the core's.
+ * Volumes and VMs made by the array for a copy (an RV, a backup generation, a restored or cloned VM, a
+ * VM registered from replicas at another site): the one place they are created and removed, so
+ * capacity, events and lifecycle hooks stay the core's.
  * Plugins reach it through their contexts (`ctx.volumes`).
  */
 export class VolumeService {
@@ -60,7 +73,7 @@ export class VolumeService {
     if (options.reserve) await reserve(work, containerId, source.provisionedBytes);
     const [copy] = await work.tx
       .insert(virtualVolumes)
-      .values({ containerId, policyId: source.policyId, type: source.type, provisionedBytes: source.provisionedBytes, policyState: 'APPLIED', metadata: { ...options.metadata, 'vvolgraph.replicaOf': source.id } })
+      .values({ containerId, policyId: source.policyId, type: source.type, provisionedBytes: source.provisionedBytes, policyState: 'APPLIED', metadata: { 'vvolgraph.replicaOf': source.id, ...options.metadata } })
       .returning();
     work.emit({ kind: 'vvol.created', entityType: 'VirtualVolume', entityId: copy.id, message: `${copy.type} VVOL created as a copy of ${source.id}`, data: { sourceId: source.id } });
     await this.core.lifecycle(work, 'vvolCreated', copy);
@@ -104,5 +117,63 @@ export class VolumeService {
     const disks = spec.volumes.flatMap((v, i) => (v.unitNumber === null ? [] : [{ vmId: vm.id, unitNumber: v.unitNumber, vvolId: vvols[i].id }]));
     if (disks.length > 0) await work.tx.insert(virtualDisks).values(disks);
     return { vm, vvols, container };
+  }
+  /** A new volume in `containerId` holding `sourceId`'s data as of now (its extent map copied; capacity reserved). */
+  async copyVolume(work: UnitOfWork, sourceId: string, containerId: string, metadata: Record<string, string> = {}): Promise<VirtualVolumeRow> {
+    const copy = await this.createCopyTarget(work, sourceId, containerId, { reserve: true, metadata, field: 'input.containerId' });
+    await this.core.extents.copyMap(work.tx, sourceId, copy.id);
+    return copy;
+  }
+
+  /** Makes volumes without a VM (replicas) a VM in `containerId`, powered off: VASA's VM registration at a target site. */
+  async registerVm(work: UnitOfWork, spec: RegisterVmSpec): Promise<VirtualMachineRow> {
+    const [container] = await work.tx.select({ id: storageContainers.id }).from(storageContainers).where(eq(storageContainers.id, spec.containerId));
+    if (!container) throw new NotFoundError('input.containerId', spec.containerId);
+    const [vm] = await work.tx
+      .insert(virtualMachines)
+      .values({ name: spec.name, host: spec.host, policyId: spec.policyId, containerId: spec.containerId, memoryBytes: spec.memoryBytes })
+      .returning();
+    const ids = [...(spec.configVvolId ? [spec.configVvolId] : []), ...spec.diskVvolIds];
+    await work.tx
+      .update(virtualVolumes)
+      .set({ vmId: vm.id, metadata: sql`${virtualVolumes.metadata} || ${JSON.stringify({ VMW_VmID: vm.id })}::jsonb` })
+      .where(inArray(virtualVolumes.id, ids));
+    if (spec.diskVvolIds.length > 0) await work.tx.insert(virtualDisks).values(spec.diskVvolIds.map((vvolId, unitNumber) => ({ vmId: vm.id, unitNumber, vvolId })));
+    work.emit({ kind: 'vm.created', entityType: 'VirtualMachine', entityId: vm.id, message: `VM ${vm.name} registered from ${ids.length} replica volumes`, data: { containerId: spec.containerId, vvolIds: ids } });
+    return vm;
+  }
+
+  /** The reverse of `registerVm`: the VM goes (powered off first), its volumes stay on the array without a VM. */
+  async unregisterVm(work: UnitOfWork, vmId: string): Promise<VirtualVolumeRow[]> {
+    const [vm] = await work.tx.select().from(virtualMachines).where(eq(virtualMachines.id, vmId));
+    if (!vm) throw new NotFoundError('input.vmId', vmId);
+    if (vm.powerState !== 'POWERED_OFF') await powerOff(this.core, work, vmId);
+    await work.tx.delete(virtualDisks).where(eq(virtualDisks.vmId, vmId));
+    const volumes = await work.tx.update(virtualVolumes).set({ vmId: null }).where(and(eq(virtualVolumes.vmId, vmId), isNull(virtualVolumes.snapshotId))).returning();
+    const snapshotVolumes = await work.tx.select().from(virtualVolumes).where(eq(virtualVolumes.vmId, vmId));
+    await deleteVvols(this.core, work, snapshotVolumes, isReserved);
+    await work.tx.delete(virtualMachines).where(eq(virtualMachines.id, vmId));
+    work.emit({ kind: 'vm.deleted', entityType: 'VirtualMachine', entityId: vmId, message: `VM ${vm.name} unregistered; its ${volumes.length} volumes stay on the array` });
+    return volumes;
+  }
+
+  /** Powers a VM off if it runs, then deletes it with its volumes. */
+  async removeVm(work: UnitOfWork, vmId: string): Promise<void> {
+    const [vm] = await work.tx.select().from(virtualMachines).where(eq(virtualMachines.id, vmId));
+    if (!vm) return;
+    if (vm.powerState !== 'POWERED_OFF') await powerOff(this.core, work, vmId);
+    await deleteVirtualMachine(this.core, work, vmId);
+  }
+
+  powerOff(work: UnitOfWork, vmId: string): Promise<VirtualMachineRow> {
+    return powerOff(this.core, work, vmId);
+  }
+
+  /** Marks a volume as a copy of `sourceId` (`vvolgraph.replicaOf`: policy hooks leave it alone), or with null as a volume of its own again. */
+  async setCopyOf(work: UnitOfWork, vvolId: string, sourceId: string | null): Promise<void> {
+    const metadata = sourceId === null
+      ? sql`${virtualVolumes.metadata} - 'vvolgraph.replicaOf'`
+      : sql`${virtualVolumes.metadata} || ${JSON.stringify({ 'vvolgraph.replicaOf': sourceId })}::jsonb`;
+    await work.tx.update(virtualVolumes).set({ metadata }).where(eq(virtualVolumes.id, vvolId));
   }
 }

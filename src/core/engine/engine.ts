@@ -132,7 +132,7 @@ export class Engine {
     const inTransaction = (fn: (work: UnitOfWork) => Promise<void>) => (outer ? fn(outer) : core.transact(fn));
     await inTransaction(async (work) => {
       const { active, poolIops } = await loadDemand(work.tx, core.extents, core.config.seed, tick, now);
-      const ctx: TickContext = { tick, now, seconds, db: work.tx, extents: core.extents, tasks: core.tasks, copier: core.copier, pairs: core.pairs, volumes: core.volumes, vms: core.vms, followed: (name) => this.followedTopics.has(name), work, io: active.map((a) => a.io), poolIops, written: [] };
+      const ctx: TickContext = { tick, now, seconds, db: work.tx, extents: core.extents, tasks: core.tasks, copier: core.copier, pairs: core.pairs, volumes: core.volumes, followed: (name) => this.followedTopics.has(name), work, io: active.map((a) => a.io), poolIops, written: [] };
       for (const phase of tickPhases) {
         // What I/O control let through is written before the cache and tiers see it.
         if (phase === 'serve') ctx.written = await core.extents.write(work.tx, plannedWrites(active, core.config.seed, tick, seconds));

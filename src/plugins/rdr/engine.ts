@@ -74,7 +74,7 @@ export async function policyApplied(ctx: LifecycleContext, vvol: VirtualVolumeRo
   if (value('nec.rdr.replica') !== true) {
     if (pair) {
       await ctx.pairs.unpair(ctx.work, pair.id, true);
-      await ctx.vms.deleteVolumes(ctx.work, [pair.rvId]);
+      await ctx.volumes.remove(ctx.work, [pair.rvId], true);
     }
     return;
   }

@@ -10,7 +10,7 @@ import { rdrGroupHistory, rdrGroups, rdrPointsInTime, type GroupState, type Poin
 export type GroupRow = typeof rdrGroups.$inferSelect;
 export type PointRow = typeof rdrPointsInTime.$inferSelect;
 export type HistoryRow = typeof rdrGroupHistory.$inferSelect;
-type Ctx = Pick<LifecycleContext, 'pairs' | 'vms' | 'tasks' | 'copier'>;
+type Ctx = Pick<LifecycleContext, 'pairs' | 'volumes' | 'tasks' | 'copier'>;
 
 /** Point-in-time replicas kept per group (the oldest complete one goes when a newer completes). */
 export const POINTS_IN_TIME_KEPT = 3;
@@ -211,7 +211,7 @@ async function startPointInTime(ctx: Ctx, work: UnitOfWork, group: GroupRow, pai
   const [point] = await work.tx.insert(rdrPointsInTime).values({ groupId: group.id, takenAt: now, state: 'COPYING', volumes: [] }).returning();
   const volumes: PointVolume[] = [];
   for (const pair of pairs) {
-    const copy = await ctx.vms.copyVolume(work, pair.rvId, rvPlaces.get(pair.rvId)!.containerId, { 'vvolgraph.replicaOf': pair.mvId, 'nec.rdr.pointInTime': point.id });
+    const copy = await ctx.volumes.copyVolume(work, pair.rvId, rvPlaces.get(pair.rvId)!.containerId, { 'vvolgraph.replicaOf': pair.mvId, 'nec.rdr.pointInTime': point.id });
     volumes.push({ mvId: pair.mvId, rvId: pair.rvId, copyId: copy.id, type: disks.get(pair.mvId)?.type ?? 'DATA', unitNumber: disks.get(pair.mvId)?.unitNumber ?? null });
   }
   const dirty = await ctx.copier.dirty(work.tx, pairs.map((p) => [p.mvId, p.rvId] as const));
@@ -237,7 +237,7 @@ async function pruneOldPoints(ctx: Ctx, work: UnitOfWork, groupId: string): Prom
 
 async function dropPoints(ctx: Ctx, work: UnitOfWork, points: PointRow[]): Promise<void> {
   if (points.length === 0) return;
-  await ctx.vms.deleteVolumes(work, points.flatMap((p) => p.volumes.map((v) => v.copyId)));
+  await ctx.volumes.remove(work, points.flatMap((p) => p.volumes.map((v) => v.copyId)), true);
   await work.tx.delete(rdrPointsInTime).where(inArray(rdrPointsInTime.id, points.map((p) => p.id)));
 }
 
@@ -265,15 +265,15 @@ async function failOverTo(ctx: Ctx, work: UnitOfWork, group: GroupRow, point: Po
   const copies = [];
   for (const v of point.volumes) {
     const place = (await placements(work.tx, [v.copyId])).get(v.copyId)!;
-    copies.push({ ...v, live: (await ctx.vms.copyVolume(work, v.copyId, place.containerId, { 'vvolgraph.replicaOf': v.mvId })).id });
+    copies.push({ ...v, live: (await ctx.volumes.copyVolume(work, v.copyId, place.containerId, { 'vvolgraph.replicaOf': v.mvId })).id });
   }
-  const vm = await ctx.vms.attach(work, {
+  const vm = await ctx.volumes.registerVm(work, {
     name: source.name, host: `esxi-${group.targetArrayId.slice(0, 8)}`, containerId: group.targetContainerId, policyId: source.policy_id, memoryBytes: source.memory_bytes,
     configVvolId: copies.find((c) => c.type === 'CONFIG')?.live ?? null,
     diskVvolIds: copies.filter((c) => c.type === 'DATA').sort((a, b) => (a.unitNumber ?? 0) - (b.unitNumber ?? 0)).map((c) => c.live),
   });
   await leavePairs(ctx, work, group);
-  if (source.power_state !== 'POWERED_OFF') await ctx.vms.powerOff(work, source.id);
+  if (source.power_state !== 'POWERED_OFF') await ctx.volumes.powerOff(work, source.id);
   const to = { source: 'REMOTE_FAILEDOVER', target: 'FAILEDOVER' } as const;
   await work.tx.update(rdrGroups).set({ sourceState: to.source, targetState: to.target, targetVmId: vm.id, pending: null }).where(eq(rdrGroups.id, group.id));
   await history(work, group, group.targetState === 'INTEST' ? 'PROMOTE' : 'FAILOVER', to, `${detail}; point in time at ${point.takenAt}s`);
@@ -283,7 +283,7 @@ async function failOverTo(ctx: Ctx, work: UnitOfWork, group: GroupRow, point: Po
 async function leavePairs(ctx: Ctx, work: UnitOfWork, group: GroupRow): Promise<void> {
   const pairs = await groupPairs(ctx, work.tx, group.sourceVmId);
   for (const pair of pairs) await ctx.pairs.unpair(work, pair.id, true);
-  await ctx.vms.deleteVolumes(work, pairs.map((p) => p.rvId));
+  await ctx.volumes.remove(work, pairs.map((p) => p.rvId), true);
 }
 
 /** Runs a transition (after `plan` found nothing blocking it). */
@@ -302,9 +302,9 @@ export async function apply(ctx: Ctx, work: UnitOfWork, p: Plan, options: { copy
       const copies = [];
       for (const v of point.volumes) {
         const place = (await placements(work.tx, [v.copyId])).get(v.copyId)!;
-        copies.push({ ...v, test: (await ctx.vms.copyVolume(work, v.copyId, place.containerId, { 'vvolgraph.replicaOf': v.mvId })).id });
+        copies.push({ ...v, test: (await ctx.volumes.copyVolume(work, v.copyId, place.containerId, { 'vvolgraph.replicaOf': v.mvId })).id });
       }
-      const vm = await ctx.vms.attach(work, {
+      const vm = await ctx.volumes.registerVm(work, {
         name: `${source.name}-test`, host: `esxi-${group.targetArrayId.slice(0, 8)}`, containerId: group.targetContainerId, policyId: source.policy_id, memoryBytes: source.memory_bytes,
         configVvolId: copies.find((c) => c.type === 'CONFIG')?.test ?? null,
         diskVvolIds: copies.filter((c) => c.type === 'DATA').sort((a, b) => (a.unitNumber ?? 0) - (b.unitNumber ?? 0)).map((c) => c.test),
@@ -314,7 +314,7 @@ export async function apply(ctx: Ctx, work: UnitOfWork, p: Plan, options: { copy
       return;
     }
     case 'TEST_FAILOVER_STOP':
-      if (group.targetVmId) await ctx.vms.remove(work, group.targetVmId);
+      if (group.targetVmId) await ctx.volumes.removeVm(work, group.targetVmId);
       await work.tx.update(rdrGroups).set({ targetState: 'TARGET', targetVmId: null }).where(eq(rdrGroups.id, group.id));
       await history(work, group, 'TEST_FAILOVER_STOP', p.to, 'test VM removed');
       return;
@@ -331,7 +331,7 @@ export async function apply(ctx: Ctx, work: UnitOfWork, p: Plan, options: { copy
     case 'PROMOTE': {
       const source = (await vmRow(work.tx, group.sourceVmId))!;
       await leavePairs(ctx, work, group);
-      if (source.power_state !== 'POWERED_OFF') await ctx.vms.powerOff(work, source.id);
+      if (source.power_state !== 'POWERED_OFF') await ctx.volumes.powerOff(work, source.id);
       await work.tx.update(rdrGroups).set({ sourceState: p.to.source, targetState: p.to.target }).where(eq(rdrGroups.id, group.id));
       await history(work, group, 'PROMOTE', p.to, `test VM ${group.targetVmId} is the live VM now`);
       return;
@@ -340,12 +340,12 @@ export async function apply(ctx: Ctx, work: UnitOfWork, p: Plan, options: { copy
       const liveVmId = group.targetVmId!;
       const oldSource = (await vmRow(work.tx, group.sourceVmId))!;
       const live = await vmVolumes(work.tx, liveVmId);
-      await ctx.vms.detach(work, oldSource.id);
+      await ctx.volumes.unregisterVm(work, oldSource.id);
       const link = await linkSettings(work.tx, group.targetArrayId, group.sourceArrayId);
       for (const volume of live.filter((v) => v.type === 'CONFIG' || v.type === 'DATA')) {
         const rvId = volume.metadata['vvolgraph.replicaOf'];
-        await ctx.vms.setCopyOf(work, volume.id, null);
-        await ctx.vms.setCopyOf(work, rvId, volume.id);
+        await ctx.volumes.setCopyOf(work, volume.id, null);
+        await ctx.volumes.setCopyOf(work, rvId, volume.id);
         const pair = await ctx.pairs.create(work, { owner: 'rdr', mvId: volume.id, rvId, copyControl: options.copyControl ?? 'BACKGROUND', link: linkName(group.targetArrayId, group.sourceArrayId), ...link });
         await ctx.pairs.replicate(work, pair.id, 'DIFF');
       }
