@@ -55,23 +55,25 @@ async function main(): Promise<void> {
     };
     const { core } = app;
     const { containers } = await seedInventory(core);
-    const policies = await seedPolicies(core);
+    const bronze = Buffer.from(`StoragePolicy:${(await seedPolicies(core)).BRONZE}`).toString('base64');
 
     progress('writing a 1 TiB disk...');
     const { createVirtualMachine: created } = await gql(
-      `mutation($p: ID!, $c: ID!) { createVirtualMachine(input: { name: "big", policyId: $p, containerId: $c, disks: [{ sizeBytes: ${TiB} }] }) { ... on CreateVirtualMachinePayload { virtualMachine { virtualVolumes { id vasaId type } } } } }`,
-      { p: policies.BRONZE, c: containers['tokyo-bulk'] },
+      `mutation($p: ID!) { createVirtualMachine(input: { name: "big", policyId: $p, disks: [{ sizeBytes: ${TiB} }] }) { __typename ... on CreateVirtualMachinePayload { virtualMachine { virtualVolumes { id vasaId type storageContainer { name } } } } } }`,
+      { p: bronze },
     );
+    if (!created.virtualMachine) throw new Error(`createVirtualMachine: ${created.__typename}`);
     const disk = created.virtualMachine.virtualVolumes.find((v: any) => v.type === 'DATA');
     const extentCount = TiB / EXTENT;
     for (let from = 0; from < extentCount; from += 4096) {
       await core.transact((work) => core.extents.write(work.tx, [{ vvolId: disk.vasaId, indexes: Array.from({ length: 4096 }, (_, i) => from + i) }]));
     }
 
-    // The remote replica: a volume on the OSAKA array, the pair's link at 1 Gbit/s.
+    // The remote replica: a volume on the other site's array, the pair's link at 1 Gbit/s.
+    const remote = disk.storageContainer.name.startsWith('tokyo') ? 'osaka-bulk' : 'tokyo-bulk';
     const pairId = await core.transact(async (work) => {
-      const rv = await core.pairs.createReplicaVolume(work, disk.vasaId, containers['osaka-bulk'], 'rv');
-      const pair = await core.pairs.create(work, { owner: 'rdr', mvId: disk.vasaId, rvId: rv.id, copyControl: 'BACKGROUND', link: 'bench:tokyo->osaka', bytesPerSecond: LINK_BYTES_PER_SECOND });
+      const rv = await core.pairs.createReplicaVolume(work, disk.vasaId, containers[remote], 'rv');
+      const pair = await core.pairs.create(work, { owner: 'rdr', mvId: disk.vasaId, rvId: rv.id, copyControl: 'BACKGROUND', link: `bench:${disk.storageContainer.name}->${remote}`, bytesPerSecond: LINK_BYTES_PER_SECOND });
       return Buffer.from(`ReplicaPair:${pair.id}`).toString('base64');
     });
     const pairQuery = `query($id: ID!) { node(id: $id) { ... on ReplicaPair { syncState stateTimes { state at } masterVolume { contentDigest } replicaVolume { contentDigest } task { bytesDone bytesTotal progress etaSeconds } } } }`;
@@ -113,7 +115,7 @@ async function main(): Promise<void> {
 
     progress('dds: backups of a VM and its FAST clone, deduplicated...');
     const vmFields = '... on CreateVirtualMachinePayload { virtualMachine { id virtualVolumes { vasaId type } } }';
-    const source = (await gql(`mutation($p: ID!) { createVirtualMachine(input: { name: "dedup-src", policyId: $p, disks: [{ sizeBytes: ${64 * GiB} }] }) { ${vmFields} } }`, { p: policies.BRONZE })).createVirtualMachine.virtualMachine;
+    const source = (await gql(`mutation($p: ID!) { createVirtualMachine(input: { name: "dedup-src", policyId: $p, disks: [{ sizeBytes: ${64 * GiB} }] }) { ${vmFields} } }`, { p: bronze })).createVirtualMachine.virtualMachine;
     const sourceDisk = source.virtualVolumes.find((v: any) => v.type === 'DATA').vasaId;
     await core.transact((work) => core.extents.write(work.tx, [{ vvolId: sourceDisk, indexes: Array.from({ length: 1024 }, (_, i) => 2 * i) }]));
     const clone = (await gql(`mutation($id: ID!) { cloneVirtualMachine(input: { vmId: $id, name: "dedup-clone", mode: FAST }) { ... on CloneVirtualMachinePayload { virtualMachine { id virtualVolumes { vasaId type } } } } }`, { id: source.id })).cloneVirtualMachine.virtualMachine;

@@ -131,6 +131,8 @@ export class Engine {
     const now = this.now + seconds;
     const inTransaction = (fn: (work: UnitOfWork) => Promise<void>) => (outer ? fn(outer) : core.transact(fn));
     await inTransaction(async (work) => {
+      // The tick's work happens as of its end: whatever reads the clock in it (state times, copies' points in time) sees `now`.
+      await work.tx.update(simulationState).set({ tick, simulatedSeconds: now }).where(eq(simulationState.id, 1));
       const { active, poolIops } = await loadDemand(work.tx, core.extents, core.config.seed, tick, now);
       const ctx: TickContext = { tick, now, seconds, db: work.tx, extents: core.extents, tasks: core.tasks, copier: core.copier, pairs: core.pairs, volumes: core.volumes, followed: (name) => this.followedTopics.has(name), work, io: active.map((a) => a.io), poolIops, written: [] };
       for (const phase of tickPhases) {
@@ -143,7 +145,6 @@ export class Engine {
         for (const plugin of core.plugins) await plugin.hooks?.[phase]?.(ctx);
       }
       this.record(work, ctx, now);
-      await work.tx.update(simulationState).set({ tick, simulatedSeconds: now }).where(eq(simulationState.id, 1));
     });
     this.tick = tick;
     this.now = now;
