@@ -1,17 +1,19 @@
-import { eq, inArray } from 'drizzle-orm';
-import { topic, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
-import { createGroup, groupOfVm, pairLag, pointCopyFinished, progress, rpoOf, simulatedNow } from './groups.ts';
+import { eq, inArray, sql } from 'drizzle-orm';
+import { resultRows, topic, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
+import { createGroup, groupOfVm, pairLag, pairProgress, pointCopyFinished, progress, rpoOf, simulatedNow } from './groups.ts';
 import { pairRemote } from './pairing.ts';
 import { replicaPairs } from './pair-rows.ts';
 import { rdrGroups } from './tables.ts';
 
 export const progressTopic = (groupId: string) => topic('replicationProgress', groupId);
+export const pairProgressTopic = (pairId: string) => topic('replicationProgress', `pair:${pairId}`);
 
 /**
  * observe: each group's RPO against its policy (a REPLICATION alarm raised past it, cleared back
  * within it), and its progress published to those who follow it.
  */
 export async function observe(ctx: TickContext): Promise<void> {
+  await publishPairProgress(ctx);
   const groups = await ctx.db.select().from(rdrGroups).where(eq(rdrGroups.sourceState, 'SOURCE'));
   if (groups.length === 0) return;
   const rpos = await rpoOf(ctx.db, groups.map((g) => g.sourceVmId));
@@ -33,6 +35,15 @@ export async function observe(ctx: TickContext): Promise<void> {
           : `RDR: VM ${group.sourceVmId}'s replica is within its RPO of ${rpo} s again (${state.rpoLagSeconds.toFixed(0)} s)`,
       });
     }
+  }
+}
+
+/** Each followed pair's progress, for `replicationProgress(pairId)`. */
+async function publishPairProgress(ctx: TickContext): Promise<void> {
+  const ids = resultRows<{ id: string }>(await ctx.db.execute(sql`select id::text as id from replica_pairs`)).map((p) => p.id).filter((id) => ctx.followed(pairProgressTopic(id)));
+  for (const id of ids) {
+    const pair = await ctx.pairs.find(ctx.db, id);
+    ctx.work.publishAfterCommit(pairProgressTopic(id), { ...(await pairProgress(ctx, ctx.db, pair, ctx.now)), pairId: id, time: ctx.now });
   }
 }
 

@@ -391,6 +391,18 @@ export async function progress(ctx: Pick<Ctx, 'pairs' | 'copier'>, tx: Executor,
   const last = await latestPoint(tx, group.id);
   const base = { lastPointInTime: last?.takenAt ?? null, rpoSeconds };
   if (group.targetState === 'FAILEDOVER') return { ...base, rpoLagSeconds: 0, bytesRemaining: 0, bytesPerSecond: 0, etaSeconds: 0, health: 'FAILED_OVER' };
+  return pairsProgress(ctx, tx, pairs, now, base);
+}
+
+/** One pair's progress (ddr's or rdr's): the RPO is its MV's VM's policy's, the last point in time its last exact sync. */
+export async function pairProgress(ctx: Pick<Ctx, 'copier'>, tx: Executor, pair: PairRow, now: number): Promise<Progress> {
+  const [mv] = resultRows<{ vm_id: string | null }>(await tx.execute(sql`select vm_id::text as vm_id from virtual_volumes where id = ${pair.mvId}::uuid`));
+  const rpoSeconds = mv?.vm_id ? ((await rpoOf(tx, [mv.vm_id])).get(mv.vm_id) ?? null) : null;
+  return pairsProgress(ctx, tx, [pair], now, { lastPointInTime: pair.syncedAt, rpoSeconds });
+}
+
+/** The progress of a set of pairs that replicate together (a group's, or one pair's). */
+export async function pairsProgress(ctx: Pick<Ctx, 'copier'>, tx: Executor, pairs: PairRow[], now: number, base: Pick<Progress, 'lastPointInTime' | 'rpoSeconds'>): Promise<Progress> {
   if (pairs.length === 0) return { ...base, rpoLagSeconds: 0, bytesRemaining: 0, bytesPerSecond: 0, etaSeconds: 0, health: 'NOT_REPLICATING' };
   const dirty = await (ctx.copier as ExtentCopier).dirty(tx, pairs.map((p) => [p.mvId, p.rvId] as const));
   const bytesRemaining = pairs.reduce((sum, p) => sum + dirty.get(`${p.mvId}/${p.rvId}`)!.bytes, 0);
@@ -400,6 +412,7 @@ export async function progress(ctx: Pick<Ctx, 'pairs' | 'copier'>, tx: Executor,
   // The pairs share one link: until their copies report a rate, the link's bandwidth is what they will get.
   const rate = bytesPerSecond > 0 ? bytesPerSecond : pairs[0].bytesPerSecond;
   const rpoLagSeconds = Math.max(...pairs.map((p) => pairLag(p, now)));
+  const { rpoSeconds } = base;
   const health: Progress['health'] = pairs.some((p) => p.syncState === 'FAULT' || p.syncState === 'CANCEL')
     ? 'FAULT'
     : rpoSeconds !== null && rpoLagSeconds > rpoSeconds

@@ -1,7 +1,7 @@
 import { asc, eq, inArray } from 'drizzle-orm';
 import { ConflictError, ValidationError, type CopyControl, type PairRow, type SchemaBuilder, type SchemaRefs, type UnitOfWork } from '../../core/plugin.ts';
-import { progressTopic } from './engine.ts';
-import { apply, createGroup, findGroup, groupOfVm, groupPairs, plan, progress, rpoOf, simulatedNow, type GroupRow, type HistoryRow, type Plan, type PointRow, type Progress, type Transition } from './groups.ts';
+import { pairProgressTopic, progressTopic } from './engine.ts';
+import { apply, createGroup, findGroup, groupOfVm, groupPairs, pairProgress, plan, progress, rpoOf, simulatedNow, type GroupRow, type HistoryRow, type Plan, type PointRow, type Progress, type Transition } from './groups.ts';
 import { configureLink, DEFAULT_LINK } from './links.ts';
 import { pairRemote } from './pairing.ts';
 import { rdrGroupHistory, rdrGroups, rdrLinks, rdrPointsInTime } from './tables.ts';
@@ -109,6 +109,18 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
     }),
   });
 
+  builder.objectField(refs.ReplicaPair, 'progress', (t) =>
+    t.field({
+      type: ProgressRef,
+      description: 'This pair\'s replication progress (lastPointInTime: its last exact sync).',
+      resolve: async (pair, _a, ctx) => {
+        const { core } = ctx.services;
+        const now = await simulatedNow(core.db);
+        return { ...(await pairProgress(core, core.db, pair, now)), time: now };
+      },
+    }),
+  );
+
   async function groupProgress(ctx: any, g: GroupRow) {
     const { core } = ctx.services;
     const now = await simulatedNow(core.db);
@@ -156,10 +168,15 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
   builder.subscriptionField('replicationProgress', (t) =>
     t.field({
       type: ProgressRef,
-      description: 'Every tick\'s progress of one replication group (give groupId, or vmId of a VM in a group).',
-      args: { groupId: t.arg.id(), vmId: t.arg.id() },
+      description: 'Every tick\'s progress of one replication group (give groupId, or vmId of a VM in a group) or of one pair (pairId, ddr\'s or rdr\'s).',
+      args: { groupId: t.arg.id(), vmId: t.arg.id(), pairId: t.arg.id() },
       subscribe: async (_root, args, ctx) => {
-        if ((args.groupId == null) === (args.vmId == null)) throw new ValidationError('groupId', 'Give exactly one of groupId and vmId');
+        if ([args.groupId, args.vmId, args.pairId].filter((a) => a != null).length !== 1) throw new ValidationError('groupId', 'Give exactly one of groupId, vmId and pairId');
+        if (args.pairId != null) {
+          const pairId = refs.decodeId(String(args.pairId), ['ReplicaPair'], 'pairId').id;
+          await ctx.services.core.pairs.find(ctx.services.core.db, pairId, 'pairId');
+          return follow(ctx, pairProgressTopic(pairId));
+        }
         let groupId: string;
         if (args.groupId) groupId = refs.decodeId(String(args.groupId), ['ReplicationGroup'], 'groupId').id;
         else {

@@ -205,6 +205,36 @@ describe('replication groups', () => {
 });
 
 describe('RPO, progress and its subscription', () => {
+  it('a pair\'s own progress: as a field, and replicationProgress(pairId) over graphql-ws, bytes falling at the link\'s rate', async () => {
+    await mutate(app, 'configureReplicationLink', { sourceArrayId: arrays['tokyo-m510'], targetArrayId: arrays['osaka-m310'], bytesPerSecond: 64 * 1024 ** 2, latencyMs: 5 }, 'storageAdmin');
+    const vm = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-bulk'], disks: [2 * GiB] });
+    await write(rowId(vm.disks[0]), Array.from({ length: 16 }, (_, i) => i)); // 512 MiB: 8 s at 64 MiB/s
+    const { pair } = await ok(app, 'pairRemoteReplica', { mvId: vm.disks[0] }, '... on PairRemoteReplicaPayload { pair { id } }', 'vmAdmin');
+    await ok(app, 'replicatePair', { pairId: pair.id, range: 'FULL' }, '... on ReplicatePairPayload { __typename }', 'vmAdmin');
+
+    const client = createClient({ url: app.url.replace('http', 'ws') + '/graphql', webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${testTokens.viewer}` }, retryAttempts: 0 });
+    const received: any[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      const stop = client.subscribe({ query: `subscription($p: ID!) { replicationProgress(pairId: $p) { time bytesRemaining bytesPerSecond etaSeconds lastPointInTime health } }`, variables: { p: pair.id } }, {
+        next: (value) => { received.push(value.data?.replicationProgress); if (received.at(-1)?.health === 'OK') { stop(); resolve(); } },
+        error: reject,
+        complete: () => resolve(),
+      });
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    await advance(10);
+    await done;
+    await client.dispose();
+    // Two extents (64 MiB) a second; the ETA is what is left at that rate; in step after 8 s.
+    const untilSynced = received.slice(0, received.findIndex((r) => r.health === 'OK') + 1);
+    expect(untilSynced.map((r) => r.bytesRemaining)).toEqual([14, 12, 10, 8, 6, 4, 2, 0].map((n) => n * 32 * 1024 ** 2));
+    expect(untilSynced.slice(0, -1).every((r) => r.health === 'INITIAL_COPY' && r.bytesPerSecond === 64 * 1024 ** 2 && r.etaSeconds === r.bytesRemaining / r.bytesPerSecond)).toBe(true);
+    expect(untilSynced.at(-1)).toEqual({ time: 8, health: 'OK', bytesRemaining: 0, bytesPerSecond: 0, etaSeconds: 0, lastPointInTime: 8 });
+    const field = await node(pair.id, '... on ReplicaPair { syncedAt progress { bytesRemaining lastPointInTime health } }');
+    expect(field.progress).toEqual({ bytesRemaining: 0, lastPointInTime: field.syncedAt, health: 'OK' });
+    expect(field.syncedAt).toBeGreaterThanOrEqual(8);
+  });
+
   it('a lag past the policy\'s RPO is NON_COMPLIANT with a REPLICATION alarm, cleared once the link catches up; progress streams over graphql-ws', async () => {
     await mutate(app, 'configureReplicationLink', { sourceArrayId: arrays['tokyo-m510'], targetArrayId: arrays['osaka-m310'], bytesPerSecond: 32 * 1024 ** 2, latencyMs: 5 }, 'storageAdmin');
     const policy = await createPolicy(app, [{ capabilityId: 'nec.rdr.replica', value: true }, { capabilityId: 'nec.rdr.rpoSeconds', value: 5 }, { capabilityId: 'nec.rdr.copyControl', value: 'BACKGROUND' }]);
