@@ -53,8 +53,13 @@ export class Core {
     return this.database.db;
   }
 
-  transact<T>(fn: (work: UnitOfWork) => Promise<T>): Promise<T> {
-    return transact(this.db, this.bus, fn);
+  /**
+   * Runs `fn` in one transaction with a unit of work. With `retries`, a transaction PostgreSQL aborted as
+   * a deadlock victim (a policy reconciliation and a mutation reserving capacity in two containers in
+   * opposite orders) runs again: only for work whose every effect is in the database and the unit of work.
+   */
+  transact<T>(fn: (work: UnitOfWork) => Promise<T>, retries = 0): Promise<T> {
+    return transact(this.db, this.bus, fn, retries);
   }
 
   context(work: UnitOfWork): LifecycleContext {

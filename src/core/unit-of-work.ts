@@ -96,14 +96,29 @@ export class UnitOfWork {
 }
 
 /** Runs `fn` in one transaction with a unit of work; publishes its events once committed. */
-export async function transact<T>(db: Database, bus: Bus, fn: (work: UnitOfWork) => Promise<T>): Promise<T> {
-  let work!: UnitOfWork;
-  const result = await db.transaction(async (tx) => {
-    work = new UnitOfWork(tx, bus);
-    const value = await fn(work);
-    await work.flush();
-    return value;
-  });
-  work.publish();
-  return result;
+export async function transact<T>(db: Database, bus: Bus, fn: (work: UnitOfWork) => Promise<T>, retries = 0): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    let work!: UnitOfWork;
+    try {
+      const result = await db.transaction(async (tx) => {
+        work = new UnitOfWork(tx, bus);
+        const value = await fn(work);
+        await work.flush();
+        return value;
+      });
+      work.publish();
+      return result;
+    } catch (error) {
+      if (attempt >= retries || !isTransient(error)) throw error;
+    }
+  }
+}
+
+/**
+ * PostgreSQL chose this transaction as a deadlock victim, or could not serialize it: nothing of it
+ * happened, and running it again is safe when all it does is in the database and its unit of work.
+ */
+function isTransient(error: unknown): boolean {
+  for (let e: any = error; e; e = e.cause) if (e.code === '40P01' || e.code === '40001') return true;
+  return false;
 }

@@ -29,6 +29,9 @@ type Rows = {
   Alarm: typeof alarms.$inferSelect;
 };
 
+/** How many times a mutation PostgreSQL aborted as a deadlock victim runs again. */
+const TRANSIENT_RETRIES = 3;
+
 export interface MutationSpec<Payload extends object> {
   /** camelCase field name; types are named after it: `<Name>Input`, `<Name>Payload`, `<Name>Result`. */
   name: string;
@@ -36,6 +39,11 @@ export interface MutationSpec<Payload extends object> {
   scope: Scope;
   input: (t: InputFieldBuilder<SchemaTypes, 'InputObject'>) => InputFieldMap;
   payload: (t: ObjectFieldBuilder<SchemaTypes, Payload>) => FieldMap;
+  /**
+   * False when the resolver changes state outside the database (the simulation's in-memory state):
+   * it is then not run again after a deadlock.
+   */
+  retryable?: boolean;
   /** Runs inside the mutation's one transaction; a thrown domain error rolls it back and becomes a typed result. */
   resolve: (input: any, work: UnitOfWork, ctx: Context) => Promise<Payload>;
 }
@@ -104,7 +112,7 @@ export function createRefs(builder: Builder): SchemaRefs {
         args: { input: t.arg({ type: Input, required: true }) },
         resolve: (async (_root: unknown, args: { input: unknown }, ctx: Context) => {
           const { core } = ctx.services;
-          const result = await core.transact((work) => spec.resolve(args.input, work, ctx)).catch((error) => {
+          const result = await core.transact((work) => spec.resolve(args.input, work, ctx), spec.retryable === false ? 0 : TRANSIENT_RETRIES).catch((error) => {
             throw echoSentId(error, args);
           });
           core.reconciler.kick();

@@ -82,8 +82,8 @@ describe('policies', () => {
 
   it('compliance lists each violated rule with expected and current values when a container stops offering it', async () => {
     const vm = await createVm('drift', ids.policies.GOLD, [GiB]);
-    // GOLD's local replicas make their first copy (OUT_OF_DATE until then).
-    await app.query(`mutation { advanceSimulation(input: { seconds: 1 }) { __typename } }`);
+    // GOLD's local and remote replicas make their first copies (OUT_OF_DATE until then), sharing their links with earlier tests' copies.
+    await app.query(`mutation { advanceSimulation(input: { seconds: 60 }) { __typename } }`);
     await app.settle();
     expect((await vvolStates(vm.id)).compliance.status).toBe('COMPLIANT');
     // The array loses encryption on that container (e.g. a pool rebuilt without it).

@@ -48,7 +48,8 @@ describe('createVirtualMachine', () => {
     expect(created.virtualVolumes.map((v: any) => v.type)).toEqual(['CONFIG', 'DATA', 'DATA']);
     expect(created.virtualVolumes.map((v: any) => v.provisionedBytes)).toEqual([4 * GiB, 40 * GiB, 60 * GiB]);
     expect(created.virtualVolumes.every((v: any) => v.bindState === 'UNBOUND' && v.origin === 'RAW' && v.storagePolicy.name === 'GOLD')).toBe(true);
-    // As much again for GOLD's local replica of each volume (nec.ddr), in the same container.
+    // As much again for GOLD's local replica of each volume (nec.ddr), in the same container, once reconciled.
+    await app.settle();
     expect(await containerUsed('tokyo-gold')).toBe(before + 2 * 104 * GiB);
   });
 

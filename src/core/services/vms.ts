@@ -105,6 +105,9 @@ async function insertVvols(core: Core, work: UnitOfWork, rows: NewVvol[]): Promi
 export async function deleteVvols(core: Core, work: UnitOfWork, vvols: VirtualVolumeRow[], reserved: (v: VirtualVolumeRow) => boolean): Promise<void> {
   if (vvols.length === 0) return;
   const ids = vvols.map((v) => v.id);
+  // Locked first: a policy reconciliation pairing them either finished (its replicas are seen and go
+  // too) or skips them (it takes only rows no one holds).
+  await work.tx.select({ id: virtualVolumes.id }).from(virtualVolumes).where(inArray(virtualVolumes.id, ids)).for('update');
   await core.pairs.volumesDeleting(work, ids);
   // Fast clones and snapshots of these keep their data: they stop sharing, so all of it is theirs now.
   await work.tx.update(virtualVolumes).set({ parentId: null }).where(inArray(virtualVolumes.parentId, ids));

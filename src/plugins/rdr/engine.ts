@@ -81,7 +81,7 @@ export function taskFinished(ctx: LifecycleContext, task: TaskRow): Promise<void
 export async function policyApplied(ctx: LifecycleContext, vvol: VirtualVolumeRow, rules: PolicyRule[]): Promise<PolicyOutcome> {
   if ((vvol.type !== 'CONFIG' && vvol.type !== 'DATA') || vvol.snapshotId) return;
   const value = (id: string) => rules.find((r) => r.capabilityId === id)?.value;
-  const [pair] = await ctx.pairs.ofVolumes(ctx.tx, [vvol.id], 'mv', 'rdr');
+  let [pair] = await ctx.pairs.ofVolumes(ctx.tx, [vvol.id], 'mv', 'rdr');
   if (value('nec.rdr.replica') !== true) {
     if (pair) {
       await ctx.pairs.unpair(ctx.work, pair.id, true);
@@ -98,7 +98,9 @@ export async function policyApplied(ctx: LifecycleContext, vvol: VirtualVolumeRo
       const created = await pairRemote(ctx, ctx.work, { mvId: vvol.id, targetSite, copyControl });
       await ctx.pairs.replicate(ctx.work, created.id, 'FULL');
     }
-    return { inProgress: 'copying the remote replica (FULL)' };
+    // An empty volume's replica is complete at once: in progress only while there is something to copy.
+    [pair] = await ctx.pairs.ofVolumes(ctx.tx, [vvol.id], 'mv', 'rdr');
+    return pair?.syncedAt === null ? { inProgress: 'copying the remote replica (FULL)' } : undefined;
   }
   if (pair.copyControl !== copyControl) await ctx.pairs.changeCopyControl(ctx.work, pair.id, copyControl);
   if (pair.syncState === 'SEPARATED' || pair.syncState === 'CANCEL' || pair.syncState === 'FAULT') {

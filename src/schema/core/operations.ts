@@ -165,6 +165,8 @@ export function addOperations(builder: Builder, refs: SchemaRefs, enums: Enums):
     name: 'advanceSimulation',
     description: 'Moves the manual clock forward, tick by tick (VVOLGRAPH_CLOCK=manual only).',
     scope: 'storageAdmin',
+    // The ticks move the plugins' in-memory state (heat, caches) too: never run twice.
+    retryable: false,
     input: (t) => ({ seconds: t.float({ required: true, validate: z.number().positive('seconds must be positive') }) }),
     payload: (t) => ({ simulation: t.field({ type: Simulation, resolve: (p) => p.simulation }) }),
     resolve: async (input, work, ctx) => {
