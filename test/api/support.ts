@@ -190,7 +190,7 @@ export async function replicationGroup(app: TestApp, policyId: string, container
     await ok(app, 'syncReplicationGroup', { groupId: group.id }, '... on SyncReplicationGroupPayload { __typename }', 'vmAdmin');
     await ok(app, 'advanceSimulation', { seconds: 1 }, '... on AdvanceSimulationPayload { __typename }');
   }
-  if (state === 'INTEST') await ok(app, 'testFailoverReplicationGroupStart', { groupId: group.id }, '... on TestFailoverReplicationGroupStartPayload { __typename }', 'vmAdmin');
+  if (state === 'INTEST') await ok(app, 'testFailoverStart', { groupId: group.id }, '... on TestFailoverStartPayload { __typename }', 'vmAdmin');
   if (state === 'FAILEDOVER') await ok(app, 'failoverReplicationGroup', { groupId: group.id, planned: false }, '... on FailoverReplicationGroupPayload { __typename }', 'vmAdmin');
   return { vmId: vm.id, groupId: group.id };
 }

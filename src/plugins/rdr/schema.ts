@@ -294,9 +294,9 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
     });
 
   transition('syncReplicationGroup', 'SYNC', 'VASA syncReplicationGroup: a new point-in-time replica at the target of the source\'s data as of now (only the differences cross the link).');
-  transition('testFailoverReplicationGroupStart', 'TEST_FAILOVER_START', 'VASA testFailoverReplicationGroupStart: a test VM at the target from a point-in-time replica (the last, or pointInTimeId); the source keeps running and replicating.',
+  transition('testFailoverStart', 'TEST_FAILOVER_START', 'VASA testFailoverStart: a test VM at the target from a point-in-time replica (the last, or pointInTimeId); the source keeps running and replicating.',
     (t) => ({ pointInTimeId: t.id() }), (input) => ({ pointInTimeId: input.pointInTimeId ? String(input.pointInTimeId) : null }));
-  transition('testFailoverReplicationGroupStop', 'TEST_FAILOVER_STOP', 'VASA testFailoverReplicationGroupStop: removes the test VM; the target is TARGET again.');
+  transition('testFailoverStop', 'TEST_FAILOVER_STOP', 'VASA testFailoverStop: removes the test VM; the target is TARGET again.');
   transition('failoverReplicationGroup', 'FAILOVER', 'VASA failoverReplicationGroup: the target becomes the live VM. planned: a final sync first (the source VM must be off), done when its copy ends; unplanned: at once, from the last point-in-time replica (the source VM is fenced: powered off).',
     (t) => ({ planned: t.boolean({ required: true }) }), (input) => ({ planned: Boolean(input.planned) }));
   transition('reverseReplicationGroup', 'REVERSE', 'VASA reverseReplicationGroup: after a failover, the failed-over VM becomes the source, replicating (DIFF) back onto the old source\'s volumes.',

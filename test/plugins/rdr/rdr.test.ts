@@ -130,11 +130,11 @@ describe('replication groups', () => {
 
     // Dry run: the plan, nothing changed.
     const before = await fingerprint(app);
-    const dry = await transition('testFailoverReplicationGroupStart', { groupId, plan: true });
+    const dry = await transition('testFailoverStart', { groupId, plan: true });
     expect(dry.plan).toMatchObject({ transition: 'TEST_FAILOVER_START', applied: false, fromTargetState: 'TARGET', toTargetState: 'INTEST', toSourceState: 'SOURCE', pointInTime: { id: point.id }, blockers: [] });
     expect(await fingerprint(app)).toEqual(before);
 
-    const started = await transition('testFailoverReplicationGroupStart', { groupId });
+    const started = await transition('testFailoverStart', { groupId });
     expect(started.group).toMatchObject({ sourceState: 'SOURCE', targetState: 'INTEST' });
     const testVm = started.group.targetVirtualMachine;
     expect(testVm.name).toMatch(/-test$/);
@@ -142,13 +142,13 @@ describe('replication groups', () => {
     expect((await node(testVm.id, '... on VirtualMachine { replicationGroup { state } }')).replicationGroup.state).toBe('INTEST');
 
     // Illegal now: a second start, a failover of a group under test.
-    expect(await transition('testFailoverReplicationGroupStart', { groupId })).toMatchObject({ __typename: 'ConflictError', currentState: 'INTEST' });
+    expect(await transition('testFailoverStart', { groupId })).toMatchObject({ __typename: 'ConflictError', currentState: 'INTEST' });
     expect(await transition('failoverReplicationGroup', { groupId, planned: false })).toMatchObject({ __typename: 'ConflictError', currentState: 'INTEST' });
 
-    const stopped = await transition('testFailoverReplicationGroupStop', { groupId });
+    const stopped = await transition('testFailoverStop', { groupId });
     expect(stopped.group).toMatchObject({ targetState: 'TARGET', targetVirtualMachine: null });
     expect(await node(testVm.id, 'id')).toBeNull();
-    expect(await transition('testFailoverReplicationGroupStop', { groupId })).toMatchObject({ __typename: 'ConflictError', currentState: 'TARGET' });
+    expect(await transition('testFailoverStop', { groupId })).toMatchObject({ __typename: 'ConflictError', currentState: 'TARGET' });
   });
 
   it('planned failover syncs last, then the target VM holds the source\'s data; reverse replicates back; a failover of a non-SOURCE group is refused', async () => {
@@ -198,9 +198,27 @@ describe('replication groups', () => {
     await transition('syncReplicationGroup', { groupId: other.groupId });
     await advance(1);
     expect(await transition('promoteReplicationGroup', { groupId: other.groupId })).toMatchObject({ __typename: 'ConflictError', currentState: 'TARGET' });
-    await transition('testFailoverReplicationGroupStart', { groupId: other.groupId });
+    await transition('testFailoverStart', { groupId: other.groupId });
     const promoted = await transition('promoteReplicationGroup', { groupId: other.groupId });
     expect(promoted.group).toMatchObject({ sourceState: 'REMOTE_FAILEDOVER', targetState: 'FAILEDOVER' });
+  });
+});
+
+describe('remote replicas from the policy', () => {
+  it('a policy with nec.rdr.replica gives the VM a group with a remote replica of each volume; without the rules the pairs and replicas go', async () => {
+    const policy = await createPolicy(app, [{ capabilityId: 'nec.rdr.replica', value: true }]);
+    const vm = await createVm(app, policy, { containerId: ids.containers['tokyo-gold'], disks: [GiB] });
+    await app.settle();
+    const replicas = async () => (await node(vm.id, '... on VirtualMachine { virtualVolumes { type remoteReplicas { id replicaVolume { id storageContainer { array { site } } } } } }')).virtualVolumes;
+    const paired = (await replicas()).flatMap((v: any) => v.remoteReplicas);
+    expect(paired).toHaveLength(2); // CONFIG and DATA
+    expect(paired.every((p: any) => p.replicaVolume.storageContainer.array.site === 'OSAKA')).toBe(true);
+    expect(await groupOf(vm.id)).not.toBeNull();
+
+    await ok(app, 'updateStoragePolicy', { id: policy, rules: [{ capabilityId: 'vasa.snapshot', value: true }] }, '... on UpdateStoragePolicyPayload { __typename }', 'storageAdmin');
+    await app.settle();
+    expect((await replicas()).flatMap((v: any) => v.remoteReplicas)).toEqual([]);
+    for (const pair of paired) expect(await node(pair.replicaVolume.id, 'id')).toBeNull();
   });
 });
 
