@@ -284,6 +284,7 @@ const cases: Case[] = [
   { mutation: 'createStoragePolicy', plugin: 'perforoptimizer', title: 'nec.po a percentage above 100', input: () => policy([{ capabilityId: 'nec.po.sasMaxPercent', value: 101 }]), expected: invalid('input.rules.0.value') },
   { mutation: 'createStoragePolicy', plugin: 'perforcache', title: 'nec.pc mode without nec.pc.enabled', input: () => policy([{ capabilityId: 'nec.pc.mode', value: 'READ_WRITE' }]), expected: invalid('input.rules.0.value') },
   { mutation: 'createStoragePolicy', plugin: 'ddr', title: 'nec.ddr 4 replicas (1..3)', input: () => policy([{ capabilityId: 'nec.ddr.replica', value: true }, { capabilityId: 'nec.ddr.replicaCount', value: 4 }]), expected: invalid('input.rules.1.value') },
+  { mutation: 'createStoragePolicy', plugin: 'rdr', title: 'a negative RPO', input: () => policy([{ capabilityId: 'nec.rdr.replica', value: true }, { capabilityId: 'nec.rdr.rpoSeconds', value: -5 }]), expected: invalid('input.rules.1.value') },
   { mutation: 'createStoragePolicy', plugin: 'rdr', title: 'nec.rdr zero RPO without SYNC copy', input: () => policy([{ capabilityId: 'nec.rdr.replica', value: true }, { capabilityId: 'nec.rdr.copyControl', value: 'BACKGROUND' }, { capabilityId: 'nec.rdr.rpoSeconds', value: 0 }]), expected: invalid('input.rules.2.value') },
   { mutation: 'createStoragePolicy', plugin: 'dds', title: 'nec.dds zero generations', input: () => policy([{ capabilityId: 'nec.dds.backup', value: true }, { capabilityId: 'nec.dds.generations', value: 0 }]), expected: invalid('input.rules.1.value') },
 
