@@ -25,6 +25,9 @@ export class TaskQueue {
   /** Jobs claimed in a transaction that has not committed yet (an advance runs many ticks in one). */
   private readonly claimedIn = new WeakMap<UnitOfWork, Map<string, Job<TaskJob>>>();
   private heartbeat: NodeJS.Timeout | null = null;
+  /** Tick transactions open in this process (they hold locks on job rows). */
+  private openTicks = 0;
+  private touchedAt = 0;
 
   constructor(private readonly database: DatabaseHandle) {}
 
@@ -39,10 +42,15 @@ export class TaskQueue {
     // A job active for a day (the most pg-boss allows) goes back to the queue and the next tick takes it again.
     await boss.createQueue(QUEUE, { heartbeatSeconds: HEARTBEAT_SECONDS, retryLimit: 1_000_000, retryDelay: 0, expireInSeconds: 86_400 } as never);
     this.boss = boss;
+    // Between ticks the timer touches the held jobs on pg-boss's own connection; never while a tick's
+    // transaction is open (it locks job rows as it claims and completes them: the two would deadlock).
+    // A tick touches them itself, in its transaction, when they are due (a long advanceSimulation).
     this.heartbeat = setInterval(() => {
+      if (this.openTicks > 0 || !this.touchDue()) return;
       const jobs = [...this.held.values()];
+      this.touchedAt = Date.now();
       if (jobs.length > 0) boss.touch(QUEUE, jobs.map((j) => j.id)).catch((error) => console.error('task heartbeat:', error));
-    }, (HEARTBEAT_SECONDS / 3) * 1000);
+    }, 1000);
     this.heartbeat.unref();
   }
 
@@ -68,6 +76,14 @@ export class TaskQueue {
    */
   async claim(work: UnitOfWork): Promise<Map<string, Job<TaskJob>>> {
     const boss = this.ready();
+    if (!this.claimedIn.has(work)) {
+      this.openTicks++;
+      work.afterEnd(() => this.openTicks--);
+    }
+    if (this.touchDue() && this.held.size > 0) {
+      this.touchedAt = Date.now();
+      await boss.touch(QUEUE, [...this.held.values()].map((j) => j.id), this.connection(work.tx));
+    }
     const claimed: Job<TaskJob>[] = [];
     for (;;) {
       const jobs = await boss.fetch<TaskJob>(QUEUE, { batchSize: 100, ...this.connection(work.tx) });
@@ -95,6 +111,10 @@ export class TaskQueue {
     work.afterCommit(() => {
       for (const job of jobs) this.held.delete(job.data.taskId);
     });
+  }
+
+  private touchDue(): boolean {
+    return Date.now() - this.touchedAt >= (HEARTBEAT_SECONDS / 3) * 1000;
   }
 
   private ready(): PgBoss {

@@ -33,6 +33,7 @@ export class UnitOfWork {
   private readonly written: EventRow[] = [];
   private readonly alarmChanges: AlarmRow[] = [];
   private readonly committedCallbacks: (() => void)[] = [];
+  private readonly endedCallbacks: (() => void)[] = [];
   private readonly messages: [string, unknown][] = [];
 
   constructor(readonly tx: Executor, private readonly bus: Bus) {}
@@ -48,6 +49,16 @@ export class UnitOfWork {
 
   afterCommit(callback: () => void): void {
     this.committedCallbacks.push(callback);
+  }
+
+  /** Runs once the transaction has ended, committed or not. */
+  afterEnd(callback: () => void): void {
+    this.endedCallbacks.push(callback);
+  }
+
+  /** @internal transact's: the transaction is over. */
+  ended(): void {
+    for (const callback of this.endedCallbacks.splice(0)) callback();
   }
 
   /** Raises, changes or (with status GREEN) clears the alarm of this kind on this entity; only a change is an event. */
@@ -98,7 +109,7 @@ export class UnitOfWork {
 /** Runs `fn` in one transaction with a unit of work; publishes its events once committed. */
 export async function transact<T>(db: Database, bus: Bus, fn: (work: UnitOfWork) => Promise<T>, retries = 0): Promise<T> {
   for (let attempt = 0; ; attempt++) {
-    let work!: UnitOfWork;
+    let work: UnitOfWork | undefined;
     try {
       const result = await db.transaction(async (tx) => {
         work = new UnitOfWork(tx, bus);
@@ -106,10 +117,12 @@ export async function transact<T>(db: Database, bus: Bus, fn: (work: UnitOfWork)
         await work.flush();
         return value;
       });
-      work.publish();
+      work!.publish();
       return result;
     } catch (error) {
       if (attempt >= retries || !isTransient(error)) throw error;
+    } finally {
+      work?.ended();
     }
   }
 }

@@ -13,6 +13,8 @@ const GiB = 1024 ** 3;
 interface Server {
   child: ChildProcess;
   url: string;
+  /** What the server printed: shown with an error it answered, since it masks the cause to clients. */
+  output(): string;
 }
 
 /** `src/main.ts serve` in a process of its own, so that it can be killed like a crashed server. */
@@ -28,7 +30,7 @@ async function startServer(env: Record<string, string>): Promise<Server> {
     child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.once('exit', (code) => reject(new Error(`server exited (${code}) before listening:\n${output}`)));
   });
-  return { child, url };
+  return { child, url, output: () => output };
 }
 
 async function query(server: Server, text: string, variables: Record<string, unknown> = {}): Promise<any> {
@@ -38,7 +40,7 @@ async function query(server: Server, text: string, variables: Record<string, unk
     body: JSON.stringify({ query: text, variables }),
   });
   const body = (await response.json()) as { data: any; errors?: unknown[] };
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  if (body.errors) throw new Error(`${JSON.stringify(body.errors)}\nserver output (tail):\n${server.output().slice(-4000)}`);
   return body.data;
 }
 

@@ -154,7 +154,9 @@ export class Engine {
     s.lastMs = ms;
     s.meanMs += (ms - s.meanMs) / s.ticks;
     s.maxMs = Math.max(s.maxMs, ms);
-    core.reconciler.kick();
+    // Inside an advance the ticks have not committed yet: its mutation kicks the reconciler once they
+    // have, rather than letting a pass run beside the open transaction and deadlock with it.
+    if (!outer) core.reconciler.kick();
   }
 
   /** Keeps the tick's statistics per VVOL and per VM, and publishes those someone watches once the tick commits. */
