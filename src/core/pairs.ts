@@ -1,6 +1,7 @@
 import { and, eq, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { ExtentCopier } from './copier.ts';
-import { replicaPairs, simulationState, virtualVolumes } from './db/tables.ts';
+import { simulatedNow } from './clock.ts';
+import { replicaPairs, virtualVolumes } from './db/tables.ts';
 import type { PolicyOutcome, VirtualVolumeRow } from './plugin.ts';
 import { CapacityError, ConflictError, NotFoundError, ValidationError } from './errors.ts';
 import type { ExtentContent, ExtentStore } from './extents.ts';
@@ -76,11 +77,6 @@ export class PairService {
     return pair;
   }
 
-  private async now(tx: Executor): Promise<number> {
-    const [clock] = await tx.select({ now: simulationState.simulatedSeconds }).from(simulationState).where(eq(simulationState.id, 1));
-    return clock?.now ?? 0;
-  }
-
   private checkCopyControl(owner: string, copyControl: CopyControl, field: string): void {
     const allowed = this.copyControls.get(owner) ?? ['SYNC', 'BACKGROUND'];
     if (!allowed.includes(copyControl)) throw new ValidationError(field, `${owner} pairs take copy control ${allowed.join(' or ')}, not ${copyControl}`);
@@ -111,7 +107,7 @@ export class PairService {
     }
     const taken = await work.tx.select({ id: replicaPairs.id }).from(replicaPairs).where(sql`${replicaPairs.rvId} in (${pair.rvId}::uuid, ${pair.mvId}::uuid)`);
     if (taken.length > 0) throw new ConflictError(`The volume is already the RV of pair ${taken[0].id}`, 'PAIRED');
-    const now = await this.now(work.tx);
+    const now = await simulatedNow(work.tx);
     const [row] = await work.tx
       .insert(replicaPairs)
       .values({ ...pair, latencyMs: pair.latencyMs ?? 0, semiSyncThresholdBytes: pair.semiSyncThresholdBytes ?? 0, stateTimes: { SEPARATED: now } })
@@ -179,7 +175,7 @@ export class PairService {
     const pair = await this.find(work.tx, id);
     this.legal(pair, 'replicate');
     await this.notAttached(work.tx, pair, 'replicate');
-    const now = await this.now(work.tx);
+    const now = await simulatedNow(work.tx);
     const { task } = await this.copyTask(work, pair, 'REPLICATE', pair.mvId, pair.rvId, range);
     const state = isFinished(task) ? { syncState: 'RPL_SYNC' as const, taskId: null, syncedAt: now } : { syncState: 'RPL_EXEC' as const, taskId: task.id };
     return { pair: await this.enter(work, pair, { activity: 'REPLICATE', rvAccess: 'NR', ...state }, now), task };
@@ -192,7 +188,7 @@ export class PairService {
   async separate(work: UnitOfWork, id: string, rvAccess: 'RO' | 'RW', rvUse: 'COMPLETE' | 'IMMEDIATE'): Promise<{ pair: PairRow; task: TaskRow | null }> {
     const pair = await this.find(work.tx, id);
     this.legal(pair, 'separate');
-    const now = await this.now(work.tx);
+    const now = await simulatedNow(work.tx);
     if (pair.taskId) await this.tasks.end(work, pair.taskId, 'CANCELLED', 'superseded by separate');
     const dirty = (await this.copier.dirty(work.tx, [[pair.mvId, pair.rvId]])).get(`${pair.mvId}/${pair.rvId}`)!;
     if (dirty.indexes.length === 0) {
@@ -210,7 +206,7 @@ export class PairService {
     const pair = await this.find(work.tx, id);
     this.legal(pair, 'restore');
     await this.notAttached(work.tx, pair, 'restore');
-    const now = await this.now(work.tx);
+    const now = await simulatedNow(work.tx);
     const { task } = await this.copyTask(work, pair, 'RESTORE', pair.rvId, pair.mvId, 'DIFF', true);
     const activity = mode === 'UPDATE' ? 'RESTORE' : 'RESTORE_PROTECT';
     const state = isFinished(task) ? { syncState: 'RST_SYNC' as const, taskId: null, syncedAt: now } : { syncState: 'RST_EXEC' as const, taskId: task.id };
@@ -288,7 +284,7 @@ export class PairService {
     const [pair] = await work.tx.select().from(replicaPairs).where(and(eq(replicaPairs.taskId, task.id))).for('update');
     if (!pair) return;
     const [copy] = await this.copier.copiesOf(work.tx, [task.id]);
-    const now = await this.now(work.tx);
+    const now = await simulatedNow(work.tx);
     if (task.state === 'CANCELLED') {
       await this.enter(work, pair, { syncState: 'CANCEL', taskId: null }, now);
       return;
@@ -331,7 +327,7 @@ export class PairService {
     const byMv = new Map<string, ExtentContent[]>();
     for (const w of written) byMv.set(w.vvolId, [...(byMv.get(w.vvolId) ?? []), w]);
     const mirrored: ExtentContent[] = [];
-    const now = await this.now(work.tx);
+    const now = await simulatedNow(work.tx);
     for (const pair of following) {
       const backlog = dirty.get(`${pair.mvId}/${pair.rvId}`)!;
       const writes = byMv.get(pair.mvId) ?? [];

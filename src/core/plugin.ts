@@ -108,6 +108,8 @@ export interface ComplianceViolation {
 export interface ComplianceContext {
   db: Executor;
   lastIo(vvolId: string): IoSample | undefined;
+  /** Replication pairs, read through `db` (rdr judges its RPO from them). */
+  pairs: PairService;
 }
 
 /** One tick's I/O statistics of a VVOL or VM. */
@@ -240,6 +242,7 @@ export type { PairService, PairRow, CopyControl, NewPair, ReplicaGoal, ReplicaPl
 export type { VolumeService, NewVm, NewVmVolume, CopyTargetOptions, RegisterVmSpec } from './volumes.ts';
 export { topic } from './bus.ts';
 export { formatDigest, digestOf } from './extents.ts';
+export { simulatedNow } from './clock.ts';
 export type { Executor } from './db/client.ts';
 export type { SchemaBuilder, SchemaRefs } from '../schema/refs.ts';
 export { resultRows } from './db/client.ts';

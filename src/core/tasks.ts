@@ -1,7 +1,8 @@
 import { eq, inArray } from 'drizzle-orm';
 import { topic } from './bus.ts';
 import type { ExtentCopier, CopyRequest, CopyRow } from './copier.ts';
-import { simulationState, tasks } from './db/tables.ts';
+import { simulatedNow } from './clock.ts';
+import { tasks } from './db/tables.ts';
 import { ConflictError, NotFoundError } from './errors.ts';
 import type { TaskQueue } from './task-queue.ts';
 import type { UnitOfWork } from './unit-of-work.ts';
@@ -35,9 +36,9 @@ export class TaskService {
    */
   async startCopies(work: UnitOfWork, task: NewTask, copies: readonly CopySpec[]): Promise<{ task: TaskRow; copies: CopyRow[] }> {
     const row = await this.insert(work, task, 'QUEUED');
-    const [clock] = await work.tx.select({ now: simulationState.simulatedSeconds }).from(simulationState).where(eq(simulationState.id, 1));
+    const now = await simulatedNow(work.tx);
     const started: CopyRow[] = [];
-    for (const copy of copies) started.push(await this.copier.start(work.tx, { ...copy, taskId: row.id, now: clock?.now ?? 0 }));
+    for (const copy of copies) started.push(await this.copier.start(work.tx, { ...copy, taskId: row.id, now }));
     const bytesTotal = started.reduce((sum, c) => sum + c.bytesTotal, 0);
     if (started.every((c) => c.state === 'DONE')) {
       // Nothing to copy: done at once, without a job. The caller settles what the task was for.

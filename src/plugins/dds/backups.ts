@@ -4,6 +4,7 @@ import {
   NotFoundError,
   ValidationError,
   resultRows,
+  simulatedNow,
   type CopySpec,
   type Executor,
   type LifecycleContext,
@@ -50,11 +51,6 @@ export async function settingsOf(tx: Executor, policyId: string): Promise<DdsSet
     dedup: value('nec.dds.dedup') !== false,
     intervalMinutes: Number(value('nec.dds.intervalMinutes')),
   };
-}
-
-async function simulatedNow(tx: Executor): Promise<number> {
-  const [row] = resultRows<{ now: number }>(await tx.execute(sql`select simulated_seconds as now from simulation_state where id = 1`));
-  return Number(row?.now ?? 0);
 }
 
 interface VmRow {

@@ -1,8 +1,7 @@
 import { eq, inArray, sql } from 'drizzle-orm';
-import { resultRows, topic, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
-import { createGroup, groupOfVm, pairLag, pairProgress, pointCopyFinished, progress, rpoOf, simulatedNow } from './groups.ts';
+import { resultRows, simulatedNow, topic, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
+import { createGroup, groupOfVm, pairLag, pairProgress, pointCopyFinished, progress, rpoOf } from './groups.ts';
 import { pairRemote } from './pairing.ts';
-import { replicaPairs } from './pair-rows.ts';
 import { rdrGroups } from './tables.ts';
 
 export const progressTopic = (groupId: string) => topic('replicationProgress', groupId);
@@ -52,7 +51,7 @@ export async function compliance(ctx: ComplianceContext, items: { vvol: VirtualV
   const result = new Map<string, ComplianceViolation[]>();
   const judged = items.filter(({ vvol, rules }) => rules.some((r) => r.capabilityId === 'nec.rdr.replica' && r.value === true) && (vvol.type === 'CONFIG' || vvol.type === 'DATA') && !vvol.snapshotId && !('vvolgraph.replicaOf' in vvol.metadata));
   if (judged.length === 0) return result;
-  const pairs = await replicaPairs(ctx.db, judged.map((j) => j.vvol.id));
+  const pairs = await ctx.pairs.ofVolumes(ctx.db, judged.map((j) => j.vvol.id), 'mv', 'rdr');
   const now = await simulatedNow(ctx.db);
   for (const { vvol, rules } of judged) {
     const rpo = (rules.find((r) => r.capabilityId === 'nec.rdr.rpoSeconds')?.value as number | undefined) ?? 300;

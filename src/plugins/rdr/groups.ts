@@ -1,6 +1,6 @@
 import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import {
-  ConflictError, NotFoundError, resultRows,
+  ConflictError, NotFoundError, resultRows, simulatedNow,
   type CopyControl, type ExtentCopier, type Executor, type LifecycleContext, type PairRow, type TaskRow, type UnitOfWork,
 } from '../../core/plugin.ts';
 import { linkName, linkSettings } from './links.ts';
@@ -31,11 +31,6 @@ export interface Plan {
   blockers: string[];
   /** The state that blocks it, for the ConflictError. */
   currentState: string;
-}
-
-export async function simulatedNow(tx: Executor): Promise<number> {
-  const [row] = resultRows<{ now: number }>(await tx.execute(sql`select simulated_seconds::float8 as now from simulation_state where id = 1`));
-  return row?.now ?? 0;
 }
 
 interface VmRow {

@@ -1,7 +1,7 @@
 import { asc, eq, inArray } from 'drizzle-orm';
-import { ConflictError, ValidationError, type CopyControl, type PairRow, type SchemaBuilder, type SchemaRefs, type UnitOfWork } from '../../core/plugin.ts';
+import { ConflictError, ValidationError, simulatedNow, type CopyControl, type PairRow, type SchemaBuilder, type SchemaRefs, type UnitOfWork } from '../../core/plugin.ts';
 import { pairProgressTopic, progressTopic } from './engine.ts';
-import { apply, createGroup, findGroup, groupOfVm, groupPairs, pairProgress, plan, progress, rpoOf, simulatedNow, type GroupRow, type HistoryRow, type Plan, type PointRow, type Progress, type Transition } from './groups.ts';
+import { apply, createGroup, findGroup, groupOfVm, groupPairs, pairProgress, plan, progress, rpoOf, type GroupRow, type HistoryRow, type Plan, type PointRow, type Progress, type Transition } from './groups.ts';
 import { configureLink, DEFAULT_LINK } from './links.ts';
 import { pairRemote } from './pairing.ts';
 import { rdrGroupHistory, rdrGroups, rdrLinks, rdrPointsInTime } from './tables.ts';
