@@ -81,7 +81,9 @@ export async function startServer(env: Record<string, string | undefined>): Prom
     if (value === undefined) delete childEnv[key];
     else childEnv[key] = value;
   }
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'bench', 'lib', 'server.ts')], {
+  // BENCH_SERVER_NODE_ARGS passes flags to the server's node only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(repoRoot, 'bench', 'lib', 'server.ts')], {
     cwd: repoRoot,
     env: childEnv,
     stdio: ['pipe', 'pipe', 'inherit'],

@@ -66,6 +66,8 @@ export async function seedLargeInventory(core: Core, options: InventoryOptions):
     .select({ id: storageContainers.id, name: storageContainers.name, arrayId: storageContainers.arrayId, capacityBytes: storageContainers.capacityBytes, site: storageArrays.site })
     .from(storageContainers)
     .innerJoin(storageArrays, eq(storageArrays.id, storageContainers.arrayId))
+    // VMs live on the primary arrays; the BACKUP array only holds dds generations.
+    .where(eq(storageArrays.role, 'PRIMARY'))
     .orderBy(storageContainers.name);
   const endpoints = await db.select({ id: protocolEndpoints.id, arrayId: protocolEndpoints.arrayId }).from(protocolEndpoints).orderBy(protocolEndpoints.name);
   const endpointsByArray = new Map<string, string[]>();
