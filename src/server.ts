@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { useGraphQlJit } from '@envelop/graphql-jit';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { GraphQLError, type GraphQLSchema } from 'graphql';
+import { getOperationAST, GraphQLError, type GraphQLSchema } from 'graphql';
 import { createYoga, type Plugin as YogaPlugin } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
@@ -88,6 +89,10 @@ export function createHttpServer(services: Services, schema: GraphQLSchema): Htt
         maxDirectives: { n: queryLimits.maxDirectives },
         blockFieldSuggestion: { enabled: false },
       }),
+      // Compiled execution for queries and mutations: it halves the CPU of the mapping query. graphql-jit
+      // 0.8 hands a subscription field the operation's variables instead of its arguments, so
+      // subscriptions keep graphql-js's executor.
+      useGraphQlJit({}, { enableIf: (args) => getOperationAST(args.document, args.operationName)?.operation !== 'subscription' }),
     ],
   });
 
