@@ -1,8 +1,9 @@
 import DataLoader from 'dataloader';
-import { and, asc, inArray, isNotNull, isNull } from 'drizzle-orm';
+import { and, asc, isNotNull, isNull } from 'drizzle-orm';
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import { judgeCompliance, type Compliance } from '../core/compliance.ts';
 import type { Core } from '../core/core.ts';
+import { anyOf } from '../core/db/client.ts';
 import {
   poolTiers, protocolEndpoints, snapshots, storageArrays, storageContainers, storagePolicies, storagePools,
   tasks, virtualDisks, virtualMachines, virtualVolumes, workloads,
@@ -40,7 +41,7 @@ export class Loaders {
   /** Rows by primary key; a missing id loads as null. */
   private byId<T extends PgTable>(name: string, table: T, id: PgColumn): DataLoader<string, Row<T> | null> {
     return this.loader(`${name}ById`, async (ids: readonly string[]) => {
-      const rows = (await this.core.db.select().from(table as PgTable).where(inArray(id, [...ids]))) as (Row<T> & { id: string })[];
+      const rows = (await this.core.db.select().from(table as PgTable).where(anyOf(id, ids))) as (Row<T> & { id: string })[];
       const byId = new Map(rows.map((r) => [r.id, r]));
       return ids.map((key) => byId.get(key) ?? null);
     });
@@ -59,35 +60,35 @@ export class Loaders {
   /** A VM's own VVOLs (those holding snapshots are under `Snapshot.virtualVolumes`). */
   get vvolsByVm() {
     return this.loader('vvolsByVm', async (vmIds: readonly string[]) => {
-      const rows = await this.core.db.select().from(virtualVolumes).where(and(inArray(virtualVolumes.vmId, [...vmIds]), isNull(virtualVolumes.snapshotId))).orderBy(asc(virtualVolumes.createdAt), asc(virtualVolumes.type));
+      const rows = await this.core.db.select().from(virtualVolumes).where(and(anyOf(virtualVolumes.vmId, vmIds), isNull(virtualVolumes.snapshotId))).orderBy(asc(virtualVolumes.createdAt), asc(virtualVolumes.type));
       return group(rows, (r) => r.vmId!, vmIds);
     });
   }
 
   get vvolsBySnapshot() {
     return this.loader('vvolsBySnapshot', async (snapshotIds: readonly string[]) => {
-      const rows = await this.core.db.select().from(virtualVolumes).where(and(isNotNull(virtualVolumes.snapshotId), inArray(virtualVolumes.snapshotId, [...snapshotIds]))).orderBy(asc(virtualVolumes.createdAt));
+      const rows = await this.core.db.select().from(virtualVolumes).where(and(isNotNull(virtualVolumes.snapshotId), anyOf(virtualVolumes.snapshotId, snapshotIds))).orderBy(asc(virtualVolumes.createdAt));
       return group(rows, (r) => r.snapshotId!, snapshotIds);
     });
   }
 
   get disksByVm() {
     return this.loader('disksByVm', async (vmIds: readonly string[]) => {
-      const rows = await this.core.db.select().from(virtualDisks).where(inArray(virtualDisks.vmId, [...vmIds])).orderBy(asc(virtualDisks.unitNumber));
+      const rows = await this.core.db.select().from(virtualDisks).where(anyOf(virtualDisks.vmId, vmIds)).orderBy(asc(virtualDisks.unitNumber));
       return group(rows, (r) => r.vmId, vmIds);
     });
   }
 
   get snapshotsByVm() {
     return this.loader('snapshotsByVm', async (vmIds: readonly string[]) => {
-      const rows = await this.core.db.select().from(snapshots).where(inArray(snapshots.vmId, [...vmIds])).orderBy(asc(snapshots.createdAt));
+      const rows = await this.core.db.select().from(snapshots).where(anyOf(snapshots.vmId, vmIds)).orderBy(asc(snapshots.createdAt));
       return group(rows, (r) => r.vmId, vmIds);
     });
   }
 
   get tiersByPool() {
     return this.loader('tiersByPool', async (poolIds: readonly string[]) => {
-      const rows = await this.core.db.select().from(poolTiers).where(inArray(poolTiers.poolId, [...poolIds])).orderBy(asc(poolTiers.tier));
+      const rows = await this.core.db.select().from(poolTiers).where(anyOf(poolTiers.poolId, poolIds)).orderBy(asc(poolTiers.tier));
       return group(rows, (r) => r.poolId, poolIds);
     });
   }
@@ -122,7 +123,7 @@ export class Loaders {
   /** A VM's workload profile; IDLE when none was set. */
   get workloadsByVm() {
     return this.loader('workloadsByVm', async (vmIds: readonly string[]) => {
-      const rows = await this.core.db.select().from(workloads).where(inArray(workloads.vmId, [...vmIds]));
+      const rows = await this.core.db.select().from(workloads).where(anyOf(workloads.vmId, vmIds));
       const byVm = new Map(rows.map((r) => [r.vmId, r]));
       return vmIds.map((id): WorkloadProfile => byVm.get(id) ?? presets.IDLE);
     });
@@ -130,21 +131,21 @@ export class Loaders {
 
   get containersByArray() {
     return this.loader('containersByArray', async (arrayIds: readonly string[]) => {
-      const rows = await this.core.db.select().from(storageContainers).where(inArray(storageContainers.arrayId, [...arrayIds])).orderBy(asc(storageContainers.name));
+      const rows = await this.core.db.select().from(storageContainers).where(anyOf(storageContainers.arrayId, arrayIds)).orderBy(asc(storageContainers.name));
       return group(rows, (r) => r.arrayId, arrayIds);
     });
   }
 
   get poolsByArray() {
     return this.loader('poolsByArray', async (arrayIds: readonly string[]) => {
-      const rows = await this.core.db.select().from(storagePools).where(inArray(storagePools.arrayId, [...arrayIds])).orderBy(asc(storagePools.name));
+      const rows = await this.core.db.select().from(storagePools).where(anyOf(storagePools.arrayId, arrayIds)).orderBy(asc(storagePools.name));
       return group(rows, (r) => r.arrayId, arrayIds);
     });
   }
 
   get protocolEndpointsByArray() {
     return this.loader('protocolEndpointsByArray', async (arrayIds: readonly string[]) => {
-      const rows = await this.core.db.select().from(protocolEndpoints).where(inArray(protocolEndpoints.arrayId, [...arrayIds])).orderBy(asc(protocolEndpoints.name));
+      const rows = await this.core.db.select().from(protocolEndpoints).where(anyOf(protocolEndpoints.arrayId, arrayIds)).orderBy(asc(protocolEndpoints.name));
       return group(rows, (r) => r.arrayId, arrayIds);
     });
   }

@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
-import type { ExtractTablesWithRelations } from 'drizzle-orm';
+import { sql, type ExtractTablesWithRelations, type SQL } from 'drizzle-orm';
 import type { Logger } from 'drizzle-orm/logger';
-import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
+import type { PgColumn, PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
@@ -115,6 +115,15 @@ export function resultRows<T>(result: unknown): T[] {
  */
 export function pgArray(values: readonly (string | number)[]): string {
   return `{${values.join(',')}}`;
+}
+
+/**
+ * `column = any($1::type[])`: a set of keys as ONE array parameter. Unlike `inArray`, whose statement text has
+ * a parameter per key, the text is the same whatever the batch size, so postgres.js prepares it once and
+ * sends one small parameter instead of hundreds. For id (uuid) and text columns.
+ */
+export function anyOf(column: PgColumn, values: readonly string[]): SQL {
+  return sql`${column} = any(${pgArray(values)}::${sql.raw(column.getSQLType())}[])`;
 }
 
 /**

@@ -1,6 +1,6 @@
-import { and, asc, eq, inArray, ne, or } from 'drizzle-orm';
+import { and, asc, eq, ne, or } from 'drizzle-orm';
 import type { Core } from '../core.ts';
-import type { Executor } from '../db/client.ts';
+import { anyOf, type Executor } from '../db/client.ts';
 import { policyRules, storageContainers, storagePolicies, virtualMachines, virtualVolumes } from '../db/tables.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import type { PolicyRule } from '../plugin.ts';
@@ -18,7 +18,7 @@ export interface PolicyInput {
 export async function rulesByPolicy(db: Executor, policyIds: readonly string[]): Promise<Map<string, PolicyRule[]>> {
   const result = new Map<string, PolicyRule[]>(policyIds.map((id) => [id, []]));
   if (policyIds.length === 0) return result;
-  const rows = await db.select().from(policyRules).where(inArray(policyRules.policyId, [...policyIds])).orderBy(asc(policyRules.policyId), asc(policyRules.position));
+  const rows = await db.select().from(policyRules).where(anyOf(policyRules.policyId, policyIds)).orderBy(asc(policyRules.policyId), asc(policyRules.position));
   for (const row of rows) result.get(row.policyId)?.push({ capabilityId: row.capabilityId, value: row.value });
   return result;
 }
