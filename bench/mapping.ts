@@ -14,13 +14,9 @@
  * 4. Prints one JSON line. Fails (after printing) if the SQL statements per request change with the page
  *    size or from request to request. The targets are reported, not asserted.
  */
-import { rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createApp } from '../src/app.ts';
-import { loadConfig } from '../src/core/config.ts';
-import { benchTokens, benchTokenSpec, driveGraphql, machine, memoryOf, progress, round, startServer, throwawayDatabase, type CaseResult, type GraphqlBody, type ServerProcess, type ServerStats } from './lib/harness.ts';
-import { seedLargeInventory } from './lib/inventory.ts';
+import { loadavg } from 'node:os';
+import { benchTokens, driveGraphql, machine, memoryOf, progress, round, type CaseResult, type GraphqlBody, type ServerStats } from './lib/harness.ts';
+import { startSeededServer } from './lib/seeded-server.ts';
 
 const VMS = 10_000;
 const SEED = 'vvolgraph-bench-mapping';
@@ -62,42 +58,8 @@ async function main(): Promise<void> {
   const startedAt = performance.now();
   // The machine may be shared: a busy one shows here (and in the figures).
   const loadAverage = round(loadavg()[0], 2);
-  const database = await throwawayDatabase();
-  let server: ServerProcess | undefined;
-  let dumpFile: string | undefined;
-  const cleanup = async () => {
-    await server?.stop().catch(() => {});
-    if (dumpFile) rmSync(dumpFile, { force: true });
-    await database.drop().catch((error) => progress(`could not drop the bench database: ${error}`));
-  };
-  process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
+  const { database, server, inventory, seedSeconds, cleanup } = await startSeededServer({ vms: VMS, seed: SEED });
   try {
-    // Seed through a Core of an app that does not listen; bulk inserts go straight to the tables.
-    progress(`seeding ${VMS} VMs into ${database.kind}...`);
-    const config = loadConfig({ VVOLGRAPH_CLOCK: 'manual', VVOLGRAPH_DEMO: 'false', VVOLGRAPH_DB: 'memory', VVOLGRAPH_SEED: SEED, PORT: '0', VVOLGRAPH_TOKENS: benchTokenSpec });
-    const seeding = performance.now();
-    const seeder = await createApp({ ...config, demo: false }, { database: database.handle, listen: false });
-    const inventory = await seedLargeInventory(seeder.core, { vms: VMS, seed: SEED });
-    if (database.kind === 'pglite') {
-      const dump = await database.handle.pglite!.dumpDataDir('none');
-      dumpFile = join(tmpdir(), `vvolgraph-bench-${process.pid}.tar`);
-      writeFileSync(dumpFile, Buffer.from(await dump.arrayBuffer()));
-    }
-    await seeder.close();
-    const seedSeconds = (performance.now() - seeding) / 1000;
-    progress(`seeded ${inventory.vms} VMs, ${inventory.vvols} VVOLs in ${seedSeconds.toFixed(1)} s; starting the server`);
-
-    server = await startServer({
-      PORT: '0',
-      VVOLGRAPH_CLOCK: 'manual',
-      VVOLGRAPH_DEMO: 'false',
-      VVOLGRAPH_SEED: SEED,
-      VVOLGRAPH_TOKENS: benchTokenSpec,
-      VVOLGRAPH_DB: 'memory',
-      DATABASE_URL: database.url,
-      BENCH_PGLITE_DUMP: dumpFile,
-    });
-    if (dumpFile) rmSync(dumpFile, { force: true });
     const idleMemory = memoryOf(server.pid);
 
     const base = { url: server.url, token: benchTokens.viewer, query: mappingQuery };

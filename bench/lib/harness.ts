@@ -60,12 +60,19 @@ export interface ServerStats {
   eventLoopMaxMs: number;
 }
 
+export interface TickTimes {
+  publishedAt: [number, number][];
+  engine: { ticks: number; meanMs: number; maxMs: number };
+}
+
 export interface ServerProcess {
   url: string;
   pid: number;
   database: string;
   /** Asks the server for its CPU time and event-loop delay since the previous call (and resets them). */
   stats(): Promise<ServerStats>;
+  /** When each tick's I/O samples were published (epoch ms by simulated time) since the previous call, and the engine's tick statistics. */
+  ticks(): Promise<TickTimes>;
   stop(): Promise<void>;
 }
 
@@ -133,6 +140,11 @@ export async function startServer(env: Record<string, string | undefined>): Prom
     stats: () => {
       const reply = next<ServerStats>((m) => m?.stats);
       child.stdin!.write('stats\n');
+      return reply;
+    },
+    ticks: () => {
+      const reply = next<TickTimes>((m) => m?.ticks);
+      child.stdin!.write('ticks\n');
       return reply;
     },
     stop: async () => {

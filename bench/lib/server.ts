@@ -5,7 +5,8 @@
  * what `serve` does.
  *
  * Prints one JSON line when listening: { url, pid, database }; answers each "stats" line on stdin with
- * { stats: { cpuMs, eventLoopP99Ms, eventLoopMaxMs } } since the previous one. Stops on SIGTERM/SIGINT or
+ * { stats: { cpuMs, eventLoopP99Ms, eventLoopMaxMs } } since the previous one, and each "ticks" line with
+ * { ticks: { publishedAt: [simulated time, epoch ms][], engine } } (when each tick's I/O samples went out). Stops on SIGTERM/SIGINT or
  * when stdin closes (the bench process went away).
  */
 import { readFileSync } from 'node:fs';
@@ -32,10 +33,27 @@ process.once('SIGINT', stop);
 process.stdin.on('end', stop);
 process.stdin.on('error', stop);
 
+// When each tick's samples went out: the first ioStats publication of a tick happens right after its
+// transaction commits. Keyed by the samples' simulated time; read (and cleared) with a "ticks" line.
+const tickPublishedAt = new Map<number, number>();
+const publish = app.core.bus.publish.bind(app.core.bus);
+app.core.bus.publish = ((topicName: string, payload: { time?: number }) => {
+  if (topicName.startsWith('io:') && payload?.time !== undefined && !tickPublishedAt.has(payload.time)) {
+    tickPublishedAt.set(payload.time, performance.timeOrigin + performance.now());
+  }
+  publish(topicName, payload as never);
+}) as typeof app.core.bus.publish;
+
 const loop = monitorEventLoopDelay({ resolution: 10 });
 loop.enable();
 let cpu = process.cpuUsage();
 createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line.trim() === 'ticks') {
+    const { ticks, meanMs, maxMs } = app.engine.statistics;
+    process.stdout.write(`${JSON.stringify({ ticks: { publishedAt: [...tickPublishedAt], engine: { ticks, meanMs, maxMs } } })}\n`);
+    tickPublishedAt.clear();
+    return;
+  }
   if (line.trim() !== 'stats') return;
   const used = process.cpuUsage(cpu);
   cpu = process.cpuUsage();
