@@ -88,11 +88,13 @@ async function main(): Promise<void> {
     progress(`all subscribed; measuring for ${MEASURE_SECONDS} s`);
     await server.ticks();
     await server.stats();
+    const clientCpu = process.cpuUsage();
     const windowStart = wallNow();
     await sleep(MEASURE_SECONDS * 1000);
     const ticks = await server.ticks();
     const stats = await server.stats();
     const windowMs = wallNow() - windowStart;
+    const clientCpuUsed = process.cpuUsage(clientCpu);
     const memory = memoryOf(server.pid);
     await sleep(1000);
 
@@ -125,6 +127,8 @@ async function main(): Promise<void> {
       serverCpuPercentOfOneCore: round((stats.cpuMs / windowMs) * 100, 1),
       serverCpuMsPerTick: round(stats.cpuMs / Math.max(1, ticks.publishedAt.length), 1),
       serverEventLoopP99Ms: stats.eventLoopP99Ms,
+      // The receiving side shares the machine: its time per tick is part of every delay measured.
+      clientCpuMsPerTick: round((clientCpuUsed.user + clientCpuUsed.system) / 1000 / Math.max(1, ticks.publishedAt.length), 1),
       serverRssMB: { idle: idleMemory?.rssMB ?? null, subscribed: connectedMemory?.rssMB ?? null, end: memory?.rssMB ?? null, peak: memory?.peakRssMB ?? null },
       targets: { p99DelayAtMost50ms: p99 <= target.maxP99DelayMs && missed === 0 },
       totalSeconds: round((performance.now() - startedAt) / 1000, 1),
