@@ -15,7 +15,7 @@
  *    size or from request to request. The targets are reported, not asserted.
  */
 import { loadavg } from 'node:os';
-import { benchTokens, driveGraphql, machine, memoryOf, progress, round, type CaseResult, type GraphqlBody, type ServerStats } from './lib/harness.ts';
+import { benchTokens, driveGraphql, machine, memoryOf, progress, round, runBench, type CaseResult, type GraphqlBody, type ServerStats } from './lib/harness.ts';
 import { startSeededServer } from './lib/seeded-server.ts';
 
 const VMS = 10_000;
@@ -121,10 +121,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(main);

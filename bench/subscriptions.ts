@@ -18,7 +18,7 @@ import { loadavg } from 'node:os';
 import { WebSocket } from 'ws';
 import { virtualMachines, workloads } from '../src/core/db/tables.ts';
 import { presets } from '../src/core/services/workloads.ts';
-import { benchTokens, machine, memoryOf, percentile, progress, round } from './lib/harness.ts';
+import { benchTokens, machine, memoryOf, percentile, progress, round, runBench } from './lib/harness.ts';
 import { startSeededServer } from './lib/seeded-server.ts';
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
@@ -140,10 +140,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -279,3 +279,14 @@ export async function driveGraphql(c: GraphqlCase): Promise<CaseResult> {
     truncated: latencies.length + connectionErrors < c.requests,
   };
 }
+
+/** Runs a bench's main and exits: 0 once it printed its line, 1 (with the error) if it failed; open handles do not keep it alive. */
+export function runBench(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (error) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}
