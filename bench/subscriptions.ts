@@ -108,6 +108,8 @@ async function main(): Promise<void> {
       }
     }
     delays.sort((a, b) => a - b);
+    const published = new Map(ticks.publishedAt);
+    const serverSpreads = ticks.lastSentAt.map(([time, at]) => at - published.get(time)!).filter(Number.isFinite).sort((a, b) => a - b);
     const p99 = percentile(delays, 99);
     const line = {
       bench: 'subscriptions',
@@ -123,6 +125,8 @@ async function main(): Promise<void> {
       samplesReceived: delays.length,
       samplesMissed: missed,
       delayMs: { p50: round(percentile(delays, 50)), p99: round(p99), max: round(delays[delays.length - 1] ?? NaN) },
+      // From a tick's publication to the server's last WebSocket write for it: the server's share of the delay.
+      serverSendSpreadMs: { p50: round(percentile(serverSpreads, 50)), max: round(serverSpreads[serverSpreads.length - 1] ?? NaN) },
       engineTickMs: { mean: round(ticks.engine.meanMs, 1), max: round(ticks.engine.maxMs, 1) },
       serverCpuPercentOfOneCore: round((stats.cpuMs / windowMs) * 100, 1),
       serverCpuMsPerTick: round(stats.cpuMs / Math.max(1, ticks.publishedAt.length), 1),

@@ -62,6 +62,7 @@ export interface ServerStats {
 
 export interface TickTimes {
   publishedAt: [number, number][];
+  lastSentAt: [number, number][];
   engine: { ticks: number; meanMs: number; maxMs: number };
 }
 

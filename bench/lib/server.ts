@@ -6,12 +6,14 @@
  *
  * Prints one JSON line when listening: { url, pid, database }; answers each "stats" line on stdin with
  * { stats: { cpuMs, eventLoopP99Ms, eventLoopMaxMs } } since the previous one, and each "ticks" line with
- * { ticks: { publishedAt: [simulated time, epoch ms][], engine } } (when each tick's I/O samples went out). Stops on SIGTERM/SIGINT or
+ * { ticks: { publishedAt, lastSentAt: [simulated time, epoch ms][], engine } } (when each tick's I/O samples
+ * went out, and when the server wrote its last WebSocket message after that). Stops on SIGTERM/SIGINT or
  * when stdin closes (the bench process went away).
  */
 import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
+import { WebSocket } from 'ws';
 import { createApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/core/config.ts';
 import { openDatabase } from '../../src/core/db/client.ts';
@@ -34,15 +36,25 @@ process.stdin.on('end', stop);
 process.stdin.on('error', stop);
 
 // When each tick's samples went out: the first ioStats publication of a tick happens right after its
-// transaction commits. Keyed by the samples' simulated time; read (and cleared) with a "ticks" line.
+// transaction commits; its last WebSocket message written since then tells the server's own share of
+// the delivery. Keyed by the samples' simulated time; read (and cleared) with a "ticks" line.
+const wallNow = () => performance.timeOrigin + performance.now();
 const tickPublishedAt = new Map<number, number>();
+const tickLastSentAt = new Map<number, number>();
+let tickSending: number | undefined;
 const publish = app.core.bus.publish.bind(app.core.bus);
 app.core.bus.publish = ((topicName: string, payload: { time?: number }) => {
   if (topicName.startsWith('io:') && payload?.time !== undefined && !tickPublishedAt.has(payload.time)) {
-    tickPublishedAt.set(payload.time, performance.timeOrigin + performance.now());
+    tickPublishedAt.set(payload.time, wallNow());
+    tickSending = payload.time;
   }
   publish(topicName, payload as never);
 }) as typeof app.core.bus.publish;
+const send = WebSocket.prototype.send;
+WebSocket.prototype.send = function (this: WebSocket, ...args: unknown[]) {
+  (send as (...sent: unknown[]) => void).apply(this, args);
+  if (tickSending !== undefined) tickLastSentAt.set(tickSending, wallNow());
+} as typeof send;
 
 const loop = monitorEventLoopDelay({ resolution: 10 });
 loop.enable();
@@ -50,8 +62,9 @@ let cpu = process.cpuUsage();
 createInterface({ input: process.stdin }).on('line', (line) => {
   if (line.trim() === 'ticks') {
     const { ticks, meanMs, maxMs } = app.engine.statistics;
-    process.stdout.write(`${JSON.stringify({ ticks: { publishedAt: [...tickPublishedAt], engine: { ticks, meanMs, maxMs } } })}\n`);
+    process.stdout.write(`${JSON.stringify({ ticks: { publishedAt: [...tickPublishedAt], lastSentAt: [...tickLastSentAt], engine: { ticks, meanMs, maxMs } } })}\n`);
     tickPublishedAt.clear();
+    tickLastSentAt.clear();
     return;
   }
   if (line.trim() !== 'stats') return;
