@@ -5,6 +5,7 @@ import { ConflictError, ValidationError } from '../errors.ts';
 import { tickPhases, type TickContext } from '../plugin.ts';
 import { topic } from '../bus.ts';
 import { loadDemand, plannedWrites, RingBuffers, rollUp, statistics, type IoStats } from './io.ts';
+import { IoHistoryRecorder, writeMinutes } from './history.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
 
 /** Writes mirrored synchronously wait for the remote side: their share of the I/O pays the link latency. */
@@ -38,6 +39,8 @@ export class Engine {
   readonly statistics: TickStatistics = { ticks: 0, lastMs: 0, meanMs: 0, maxMs: 0 };
   /** The last samples of each VVOL and VM. */
   readonly io = new RingBuffers();
+  /** The same samples summed per simulated minute, written to io_history as each minute ends. */
+  private readonly history = new IoHistoryRecorder();
   /** Ids (VVOL or VM) with a live ioStats subscription in this process, and how many. */
   private readonly watched = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
@@ -145,6 +148,8 @@ export class Engine {
         for (const plugin of core.plugins) await plugin.hooks?.[phase]?.(ctx);
       }
       this.record(work, ctx, now);
+      const minutes = this.history.endTick(now);
+      if (minutes) await writeMinutes(work.tx, minutes, core.config.ioHistoryMinutes);
     });
     this.tick = tick;
     this.now = now;
@@ -163,14 +168,20 @@ export class Engine {
   private record(work: UnitOfWork, ctx: TickContext, now: number): void {
     const stats = statistics(ctx.io, ctx.poolIops, now);
     const byVm = new Map<string, IoStats[]>();
+    this.history.beginTick(now);
     for (const io of ctx.io) {
       const sample = stats.get(io.vvolId)!;
       this.io.push(io.vvolId, sample);
+      this.history.add(io.vvolId, sample, ctx.seconds);
       const parts = byVm.get(io.vmId);
       if (parts) parts.push(sample);
       else byVm.set(io.vmId, [sample]);
     }
-    for (const [vmId, parts] of byVm) this.io.push(vmId, rollUp(parts, now));
+    for (const [vmId, parts] of byVm) {
+      const sample = rollUp(parts, now);
+      this.io.push(vmId, sample);
+      this.history.add(vmId, sample, ctx.seconds);
+    }
     for (const id of this.watched.keys()) {
       const sample = this.io.last(id);
       work.publishAfterCommit(topic('io', id), sample?.time === now ? sample : rollUp([], now));
