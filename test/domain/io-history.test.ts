@@ -115,6 +115,8 @@ beforeAll(async () => {
   started = Math.ceil(now / 60) * 60;
   if (started > now) await advance(started - now);
   await ok(app, 'powerOnVirtualMachine', { id: vm.id }, '... on PowerOnVirtualMachinePayload { __typename }', 'vmAdmin');
+  // Reconciliation (the SWAP VVOL's policy) runs after the power-on's commit: let it end before time moves.
+  await app.settle();
   await advance(180);
   for (let i = 0; seen.vm.filter((s) => s.time > started).length < 180 || seen.disk.filter((s) => s.time > started).length < 180; i++) {
     if (i === 500) throw new Error('the ticks of the advance never all arrived');
@@ -170,6 +172,7 @@ describe('ioHistory', () => {
       // The same one-second ticks as the original, in other calls: the streams depend on ticks, not calls.
       await ok(twin, 'advanceSimulation', { seconds: started }, '... on AdvanceSimulationPayload { __typename }');
       await ok(twin, 'powerOnVirtualMachine', { id: twinVm.id }, '... on PowerOnVirtualMachinePayload { __typename }', 'vmAdmin');
+      await twin.settle();
       await ok(twin, 'advanceSimulation', { seconds: 180 }, '... on AdvanceSimulationPayload { __typename }');
       const original = await points(app, { vmId: vm.id });
       expect(await points(twin, { vmId: twinVm.id })).toEqual(original.slice(1));
