@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { Core } from '../core.ts';
 import { simulationState } from '../db/tables.ts';
 import { ConflictError, ValidationError } from '../errors.ts';
@@ -6,6 +6,7 @@ import { tickPhases, type TickContext } from '../plugin.ts';
 import { topic } from '../bus.ts';
 import { loadDemand, plannedWrites, RingBuffers, rollUp, statistics, type IoStats } from './io.ts';
 import { IoHistoryRecorder, writeMinutes } from './history.ts';
+import { ArrayLocks } from './array-locks.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
 
 /** Writes mirrored synchronously wait for the remote side: their share of the I/O pays the link latency. */
@@ -41,12 +42,16 @@ export class Engine {
   readonly io = new RingBuffers();
   /** The same samples summed per simulated minute, written to io_history as each minute ends. */
   private readonly history = new IoHistoryRecorder();
+  /** The arrays this process ticks: their VMs' I/O is simulated here and nowhere else. */
+  readonly arrayLocks: ArrayLocks;
   /** Ids (VVOL or VM) with a live ioStats subscription in this process, and how many. */
   private readonly watched = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private queue: Promise<void> = Promise.resolve();
 
-  constructor(private readonly core: Core) {}
+  constructor(private readonly core: Core) {
+    this.arrayLocks = new ArrayLocks(core.database);
+  }
 
   /** Topics a plugin publishes per tick, with live subscriptions in this process, and how many. */
   private readonly followedTopics = new Map<string, number>();
@@ -88,6 +93,7 @@ export class Engine {
     } else {
       await db.insert(simulationState).values({ id: 1, seed: config.seed }).onConflictDoNothing();
     }
+    await this.arrayLocks.acquire(db);
     if (this.clock === 'realtime') {
       let busy = false;
       // A tick slower than the interval makes the next one wait its turn rather than pile up behind it.
@@ -106,6 +112,7 @@ export class Engine {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.queue.catch(() => {});
+    await this.arrayLocks.release(this.core.db);
   }
 
   /**
@@ -130,14 +137,18 @@ export class Engine {
   private async runTick(seconds: number, outer?: UnitOfWork): Promise<void> {
     const started = performance.now();
     const { core } = this;
-    const tick = this.tick + 1;
-    const now = this.now + seconds;
+    let tick = this.tick + 1;
+    let now = this.now + seconds;
     const inTransaction = (fn: (work: UnitOfWork) => Promise<void>) => (outer ? fn(outer) : core.transact(fn));
     await inTransaction(async (work) => {
       // The tick's work happens as of its end: whatever reads the clock in it (state times, copies' points in time) sees `now`.
-      await work.tx.update(simulationState).set({ tick, simulatedSeconds: now }).where(eq(simulationState.id, 1));
-      const { active, poolIops } = await loadDemand(work.tx, core.extents, core.config.seed, tick, now);
-      const ctx: TickContext = { tick, now, seconds, db: work.tx, extents: core.extents, tasks: core.tasks, copier: core.copier, pairs: core.pairs, volumes: core.volumes, followed: (name) => this.followedTopics.has(name), work, io: active.map((a) => a.io), poolIops, written: [] };
+      // The clock row is shared by every instance on the database (see sharedClock), and this update also
+      // makes their ticks take turns: each holds the row until its tick commits.
+      [{ tick, now }] = await work.tx.update(simulationState).set(this.sharedClock(tick, now, seconds)).where(eq(simulationState.id, 1))
+        .returning({ tick: simulationState.tick, now: simulationState.simulatedSeconds });
+      const arrays = await this.arrayLocks.acquire(work.tx);
+      const { active, poolIops } = await loadDemand(work.tx, core.extents, core.config.seed, tick, now, [...arrays]);
+      const ctx: TickContext = { tick, now, seconds, arrays, db: work.tx, extents: core.extents, tasks: core.tasks, copier: core.copier, pairs: core.pairs, volumes: core.volumes, followed: (name) => this.followedTopics.has(name), work, io: active.map((a) => a.io), poolIops, written: [] };
       for (const phase of tickPhases) {
         // What I/O control let through is written before the cache and tiers see it.
         if (phase === 'serve') ctx.written = await core.extents.write(work.tx, plannedWrites(active, core.config.seed, tick, seconds));
@@ -162,6 +173,19 @@ export class Engine {
     // Inside an advance the ticks have not committed yet: its mutation kicks the reconciler once they
     // have, rather than letting a pass run beside the open transaction and deadlock with it.
     if (!outer) core.reconciler.kick();
+  }
+
+  /**
+   * The clock as this tick leaves it. Manual: an advance moves the shared clock by its seconds, whichever
+   * instance runs it. Realtime: every instance ticks its own arrays each interval and the clock is the
+   * furthest any of them got, so two instances ticking side by side do not run it twice as fast, and one
+   * that fell behind catches up to the others' time.
+   */
+  private sharedClock(tick: number, now: number, seconds: number) {
+    const { tick: storedTick, simulatedSeconds } = simulationState;
+    return this.clock === 'manual'
+      ? { tick: sql`${storedTick} + 1`, simulatedSeconds: sql`${simulatedSeconds} + ${seconds}::float8` }
+      : { tick: sql`greatest(${storedTick}, ${tick}::bigint)`, simulatedSeconds: sql`greatest(${simulatedSeconds}, ${now}::float8)` };
   }
 
   /** Keeps the tick's statistics per VVOL and per VM, and publishes those someone watches once the tick commits. */
