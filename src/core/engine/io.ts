@@ -52,7 +52,8 @@ export async function loadDemand(db: Executor, extents: ExtentStore, seed: strin
     .innerJoin(storageContainers, eq(storageContainers.id, virtualVolumes.containerId))
     .leftJoin(workloads, eq(workloads.vmId, virtualMachines.id))
     .where(and(eq(virtualMachines.powerState, 'POWERED_ON'), eq(virtualVolumes.type, 'DATA'), isNull(virtualVolumes.snapshotId), inArray(storageContainers.arrayId, [...arrays])))
-    .orderBy(asc(virtualMachines.name), asc(virtualMachines.id), asc(virtualVolumes.createdAt), asc(virtualVolumes.id));
+    // Disks made in one transaction share createdAt: the unit number, not the (random) uuid, decides their order.
+    .orderBy(asc(virtualMachines.name), asc(virtualMachines.id), asc(virtualDisks.unitNumber), asc(virtualVolumes.createdAt), asc(virtualVolumes.id));
   const rules = await rulesByPolicy(db, [...new Set(rows.map((r) => r.policyId))]);
   const pools = await db
     .select({ poolId: poolTiers.poolId, iops: sql<number>`sum(${poolTiers.maxIops})::int` })
