@@ -90,7 +90,7 @@ const emptyBatch = (): MinuteBatch => ({
  * reused from minute to minute, and a subject without samples in a minute is forgotten when it ends.
  */
 export class IoHistoryRecorder {
-  /** The minute being summed, or -1 before the first tick. */
+  /** The minute being summed, or -1 when none is open (before the first tick, and once a minute is handed over). */
   private minute = -1;
   private readonly sums = new Map<string, MinuteSums>();
   private pending: MinuteBatch | null = null;
@@ -123,6 +123,7 @@ export class IoHistoryRecorder {
     return batch;
   }
 
+  /** Hands the open minute over; none is open until the next tick begins one. */
   private close(): void {
     const batch = (this.pending ??= emptyBatch());
     batch.newestMinute = this.minute;
@@ -153,6 +154,7 @@ export class IoHistoryRecorder {
       c.ssdServedRatio.push(s.servedIos > 0 ? s.ssdByIo / s.servedIos : 0);
       s.reset();
     }
+    this.minute = -1;
   }
 }
 
