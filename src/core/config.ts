@@ -13,6 +13,8 @@ export interface AppConfig {
   tokensGenerated: boolean;
   clock: 'realtime' | 'manual';
   tickMs: number;
+  /** Simulated minutes of per-minute I/O history kept (older minutes are pruned as new ones are written). */
+  ioHistoryMinutes: number;
   seed: string;
   demo: boolean;
   extraPlugins: string[];
@@ -55,6 +57,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (clock !== 'realtime' && clock !== 'manual') throw new ConfigError('VVOLGRAPH_CLOCK must be realtime or manual');
   const tickMs = Number(env.VVOLGRAPH_TICK_MS ?? 1000);
   if (!Number.isInteger(tickMs) || tickMs < 10) throw new ConfigError('VVOLGRAPH_TICK_MS must be an integer >= 10');
+  const ioHistoryMinutes = Number(env.VVOLGRAPH_IO_HISTORY_MINUTES ?? 1440);
+  if (!Number.isInteger(ioHistoryMinutes) || ioHistoryMinutes < 1) throw new ConfigError('VVOLGRAPH_IO_HISTORY_MINUTES must be an integer >= 1');
   const port = Number(env.PORT ?? 4000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError('PORT must be 0..65535');
 
@@ -76,6 +80,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     tokensGenerated,
     clock,
     tickMs,
+    ioHistoryMinutes,
     seed: env.VVOLGRAPH_SEED ?? 'vvolgraph',
     demo: flag(env.VVOLGRAPH_DEMO, !databaseUrl),
     extraPlugins: list(env.VVOLGRAPH_PLUGINS),

@@ -158,6 +158,12 @@ export interface TickContext {
   now: number;
   /** Simulated seconds this tick covers. */
   seconds: number;
+  /**
+   * Ids of the storage arrays this process ticks (it holds their locks; DESIGN §6). `io` and `poolIops`
+   * hold only theirs; work bound to an array (e.g. a VM's scheduled backup) keeps to them, so that two
+   * instances never both do it.
+   */
+  arrays: ReadonlySet<string>;
   db: Executor;
   extents: ExtentStore;
   tasks: TaskService;

@@ -36,6 +36,8 @@ export interface TestApp extends App {
 
 export interface StartOptions extends AppOptions {
   env?: Record<string, string>;
+  /** Join this PostgreSQL database (another instance's) instead of a fresh one; closing the app leaves it. */
+  sharedDatabaseUrl?: string;
 }
 
 export async function startApp(options: StartOptions = {}): Promise<TestApp> {
@@ -48,7 +50,9 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
     VVOLGRAPH_TOKENS: Object.entries(testTokens).map(([role, token]) => `${role}:${token}`).join(','),
     ...options.env,
   });
-  const { database, drop } = await freshDatabase();
+  const { database, drop } = options.sharedDatabaseUrl
+    ? { database: await openDatabase({ kind: 'postgres', url: options.sharedDatabaseUrl }), drop: async () => {} }
+    : await freshDatabase();
   const app = await createApp({ ...config, databaseUrl: undefined }, { ...options, database });
   const gql: TestApp['gql'] = async (query, variables = {}, role = 'storageAdmin') => {
     const response = await fetch(`${app.url}/graphql`, {

@@ -38,6 +38,13 @@ export class StatementCounter {
   }
 }
 
+/** A connection of this process's own, kept for as long as it lives: session state (advisory locks) stays with it. */
+export interface LockSession {
+  db: Executor;
+  /** Closes the connection: the server ends its session's locks with it. */
+  close(): Promise<void>;
+}
+
 export interface DatabaseHandle {
   db: Database;
   kind: 'pglite' | 'postgres';
@@ -47,6 +54,12 @@ export interface DatabaseHandle {
   url?: string;
   statements: StatementCounter;
   migrate(folder?: string, migrationsTable?: string): Promise<void>;
+  /**
+   * A connection of its own for session-level advisory locks, or null on PGlite,
+   * which has one session only: there, whatever runs the statement (the database or an open
+   * transaction on it) is that session.
+   */
+  lockSession(): Promise<LockSession | null>;
   close(): Promise<void>;
 }
 
@@ -68,6 +81,13 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
       statements,
       migrate: (folder = coreMigrationsFolder, migrationsTable) =>
         migratePostgres(db as never, { migrationsFolder: folder, migrationsTable }),
+      lockSession: async () => {
+        // A connection of its own, not one reserved from the pool: ending it surely ends its locks (a released
+        // reserved connection goes back to the pool, locks and all, and postgres.js fails writing to a reserved
+        // connection the server has closed), and it is never recycled (max_lifetime), which would drop them.
+        const connection = postgres(target.url, { max: 1, max_lifetime: null, idle_timeout: 0, onnotice: () => {} });
+        return { db: drizzlePostgres(connection) as unknown as Database, close: () => connection.end({ timeout: 5 }) };
+      },
       close: () => client.end({ timeout: 5 }),
     };
   }
@@ -82,6 +102,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
     statements,
     migrate: (folder = coreMigrationsFolder, migrationsTable) =>
       migratePglite(db as never, { migrationsFolder: folder, migrationsTable }),
+    lockSession: async () => null,
     close: () => pglite.close(),
   };
 }

@@ -383,3 +383,39 @@ export const simulationState = pgTable('simulation_state', {
   simulatedSeconds: doublePrecision('simulated_seconds').notNull().default(0),
   seed: text('seed').notNull(),
 });
+
+const ioMean = (name: string) => doublePrecision(name).notNull();
+
+/**
+ * Per-minute I/O history (DESIGN §6): each VVOL's and VM's per-tick statistics rolled up per simulated
+ * minute. Written by the ticking engine in one statement when a minute ends; kept for a retention
+ * window (VVOLGRAPH_IO_HISTORY_MINUTES), pruned in that same statement. Rates are means weighted by
+ * the seconds each tick covered; latency and the ratios are weighted by the I/Os served.
+ */
+export const ioHistory = pgTable(
+  'io_history',
+  {
+    /** A VVOL's or a VM's id (no foreign key: rows outlive deletions until retention prunes them). */
+    subjectId: uuid('subject_id').notNull(),
+    /** Simulated minute m covers the ticks that end in (60·m, 60·(m+1)] seconds. */
+    minute: integer('minute').notNull(),
+    /** Ticks in which the subject had I/O demand, and the simulated seconds they covered. */
+    samples: integer('samples').notNull(),
+    seconds: doublePrecision('seconds').notNull(),
+    readIops: ioMean('read_iops'),
+    maxReadIops: ioMean('max_read_iops'),
+    writeIops: ioMean('write_iops'),
+    maxWriteIops: ioMean('max_write_iops'),
+    mbps: ioMean('mbps'),
+    maxMbps: ioMean('max_mbps'),
+    latencyMs: ioMean('latency_ms'),
+    maxLatencyMs: ioMean('max_latency_ms'),
+    servedIops: ioMean('served_iops'),
+    maxServedIops: ioMean('max_served_iops'),
+    throttledIops: ioMean('throttled_iops'),
+    maxThrottledIops: ioMean('max_throttled_iops'),
+    cacheHitRatio: ioMean('cache_hit_ratio'),
+    ssdServedRatio: ioMean('ssd_served_ratio'),
+  },
+  (t) => [primaryKey({ columns: [t.subjectId, t.minute] }), index('io_history_minute').on(t.minute)],
+);

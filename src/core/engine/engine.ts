@@ -1,10 +1,12 @@
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { Core } from '../core.ts';
 import { simulationState } from '../db/tables.ts';
 import { ConflictError, ValidationError } from '../errors.ts';
 import { tickPhases, type TickContext } from '../plugin.ts';
 import { topic } from '../bus.ts';
 import { loadDemand, plannedWrites, RingBuffers, rollUp, statistics, type IoStats } from './io.ts';
+import { IoHistoryRecorder, writeMinutes } from './history.ts';
+import { ArrayLocks } from './array-locks.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
 
 /** Writes mirrored synchronously wait for the remote side: their share of the I/O pays the link latency. */
@@ -38,12 +40,18 @@ export class Engine {
   readonly statistics: TickStatistics = { ticks: 0, lastMs: 0, meanMs: 0, maxMs: 0 };
   /** The last samples of each VVOL and VM. */
   readonly io = new RingBuffers();
+  /** The same samples summed per simulated minute, written to io_history as each minute ends. */
+  private readonly history = new IoHistoryRecorder();
+  /** The arrays this process ticks: their VMs' I/O is simulated here and nowhere else. */
+  readonly arrayLocks: ArrayLocks;
   /** Ids (VVOL or VM) with a live ioStats subscription in this process, and how many. */
   private readonly watched = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private queue: Promise<void> = Promise.resolve();
 
-  constructor(private readonly core: Core) {}
+  constructor(private readonly core: Core) {
+    this.arrayLocks = new ArrayLocks(core.database);
+  }
 
   /** Topics a plugin publishes per tick, with live subscriptions in this process, and how many. */
   private readonly followedTopics = new Map<string, number>();
@@ -85,6 +93,7 @@ export class Engine {
     } else {
       await db.insert(simulationState).values({ id: 1, seed: config.seed }).onConflictDoNothing();
     }
+    await this.arrayLocks.acquire(db);
     if (this.clock === 'realtime') {
       let busy = false;
       // A tick slower than the interval makes the next one wait its turn rather than pile up behind it.
@@ -103,6 +112,7 @@ export class Engine {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.queue.catch(() => {});
+    await this.arrayLocks.release(this.core.db);
   }
 
   /**
@@ -127,14 +137,18 @@ export class Engine {
   private async runTick(seconds: number, outer?: UnitOfWork): Promise<void> {
     const started = performance.now();
     const { core } = this;
-    const tick = this.tick + 1;
-    const now = this.now + seconds;
+    let tick = this.tick + 1;
+    let now = this.now + seconds;
     const inTransaction = (fn: (work: UnitOfWork) => Promise<void>) => (outer ? fn(outer) : core.transact(fn));
     await inTransaction(async (work) => {
       // The tick's work happens as of its end: whatever reads the clock in it (state times, copies' points in time) sees `now`.
-      await work.tx.update(simulationState).set({ tick, simulatedSeconds: now }).where(eq(simulationState.id, 1));
-      const { active, poolIops } = await loadDemand(work.tx, core.extents, core.config.seed, tick, now);
-      const ctx: TickContext = { tick, now, seconds, db: work.tx, extents: core.extents, tasks: core.tasks, copier: core.copier, pairs: core.pairs, volumes: core.volumes, followed: (name) => this.followedTopics.has(name), work, io: active.map((a) => a.io), poolIops, written: [] };
+      // The clock row is shared by every instance on the database (see sharedClock), and this update also
+      // makes their ticks take turns: each holds the row until its tick commits.
+      [{ tick, now }] = await work.tx.update(simulationState).set(this.sharedClock(tick, now, seconds)).where(eq(simulationState.id, 1))
+        .returning({ tick: simulationState.tick, now: simulationState.simulatedSeconds });
+      const arrays = await this.arrayLocks.acquire(work.tx);
+      const { active, poolIops } = await loadDemand(work.tx, core.extents, core.config.seed, tick, now, [...arrays]);
+      const ctx: TickContext = { tick, now, seconds, arrays, db: work.tx, extents: core.extents, tasks: core.tasks, copier: core.copier, pairs: core.pairs, volumes: core.volumes, followed: (name) => this.followedTopics.has(name), work, io: active.map((a) => a.io), poolIops, written: [] };
       for (const phase of tickPhases) {
         // What I/O control let through is written before the cache and tiers see it.
         if (phase === 'serve') ctx.written = await core.extents.write(work.tx, plannedWrites(active, core.config.seed, tick, seconds));
@@ -145,6 +159,8 @@ export class Engine {
         for (const plugin of core.plugins) await plugin.hooks?.[phase]?.(ctx);
       }
       this.record(work, ctx, now);
+      const minutes = this.history.endTick(now);
+      if (minutes) await writeMinutes(work.tx, minutes, core.config.ioHistoryMinutes);
     });
     this.tick = tick;
     this.now = now;
@@ -159,18 +175,37 @@ export class Engine {
     if (!outer) core.reconciler.kick();
   }
 
+  /**
+   * The clock as this tick leaves it. Manual: an advance moves the shared clock by its seconds, whichever
+   * instance runs it. Realtime: every instance ticks its own arrays each interval and the clock is the
+   * furthest any of them got, so two instances ticking side by side do not run it twice as fast, and one
+   * that fell behind catches up to the others' time.
+   */
+  private sharedClock(tick: number, now: number, seconds: number) {
+    const { tick: storedTick, simulatedSeconds } = simulationState;
+    return this.clock === 'manual'
+      ? { tick: sql`${storedTick} + 1`, simulatedSeconds: sql`${simulatedSeconds} + ${seconds}::float8` }
+      : { tick: sql`greatest(${storedTick}, ${tick}::bigint)`, simulatedSeconds: sql`greatest(${simulatedSeconds}, ${now}::float8)` };
+  }
+
   /** Keeps the tick's statistics per VVOL and per VM, and publishes those someone watches once the tick commits. */
   private record(work: UnitOfWork, ctx: TickContext, now: number): void {
     const stats = statistics(ctx.io, ctx.poolIops, now);
     const byVm = new Map<string, IoStats[]>();
+    this.history.beginTick(now);
     for (const io of ctx.io) {
       const sample = stats.get(io.vvolId)!;
       this.io.push(io.vvolId, sample);
+      this.history.add(io.vvolId, sample, ctx.seconds);
       const parts = byVm.get(io.vmId);
       if (parts) parts.push(sample);
       else byVm.set(io.vmId, [sample]);
     }
-    for (const [vmId, parts] of byVm) this.io.push(vmId, rollUp(parts, now));
+    for (const [vmId, parts] of byVm) {
+      const sample = rollUp(parts, now);
+      this.io.push(vmId, sample);
+      this.history.add(vmId, sample, ctx.seconds);
+    }
     for (const id of this.watched.keys()) {
       const sample = this.io.last(id);
       work.publishAfterCommit(topic('io', id), sample?.time === now ? sample : rollUp([], now));

@@ -1,6 +1,6 @@
-import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
-import { poolTiers, storageContainers, virtualDisks, virtualMachines, virtualVolumes, workloads } from '../db/tables.ts';
+import { poolTiers, storageContainers, storagePools, virtualDisks, virtualMachines, virtualVolumes, workloads } from '../db/tables.ts';
 import type { ExtentStore, ExtentWrite } from '../extents.ts';
 import type { IoSample, VolumeIo } from '../plugin.ts';
 import { seededRandom, Zipf } from '../random.ts';
@@ -28,10 +28,12 @@ function burstFactor(profile: WorkloadProfile, now: number): number {
 }
 
 /**
- * The demand of every running VM's DATA VVOLs this tick: the VM's profile (and its burst, if one is
- * on) split over its disks by size. Three statements, whatever the number of VMs.
+ * The demand of every running VM's DATA VVOLs on `arrays` (those this process ticks) this tick: the
+ * VM's profile (and its burst, if one is on) split over its disks by size; and the IOPS of those arrays'
+ * pools. Three statements, whatever the number of VMs; none without arrays.
  */
-export async function loadDemand(db: Executor, extents: ExtentStore, seed: string, tick: number, now: number): Promise<{ active: ActiveVolume[]; poolIops: Map<string, number> }> {
+export async function loadDemand(db: Executor, extents: ExtentStore, seed: string, tick: number, now: number, arrays: readonly string[]): Promise<{ active: ActiveVolume[]; poolIops: Map<string, number> }> {
+  if (arrays.length === 0) return { active: [], poolIops: new Map() };
   const rows = await db
     .select({
       vvolId: virtualVolumes.id,
@@ -49,12 +51,15 @@ export async function loadDemand(db: Executor, extents: ExtentStore, seed: strin
     .leftJoin(virtualDisks, eq(virtualDisks.vvolId, virtualVolumes.id))
     .innerJoin(storageContainers, eq(storageContainers.id, virtualVolumes.containerId))
     .leftJoin(workloads, eq(workloads.vmId, virtualMachines.id))
-    .where(and(eq(virtualMachines.powerState, 'POWERED_ON'), eq(virtualVolumes.type, 'DATA'), isNull(virtualVolumes.snapshotId)))
-    .orderBy(asc(virtualMachines.name), asc(virtualMachines.id), asc(virtualVolumes.createdAt), asc(virtualVolumes.id));
+    .where(and(eq(virtualMachines.powerState, 'POWERED_ON'), eq(virtualVolumes.type, 'DATA'), isNull(virtualVolumes.snapshotId), inArray(storageContainers.arrayId, [...arrays])))
+    // Disks made in one transaction share createdAt: the unit number, not the (random) uuid, decides their order.
+    .orderBy(asc(virtualMachines.name), asc(virtualMachines.id), asc(virtualDisks.unitNumber), asc(virtualVolumes.createdAt), asc(virtualVolumes.id));
   const rules = await rulesByPolicy(db, [...new Set(rows.map((r) => r.policyId))]);
   const pools = await db
     .select({ poolId: poolTiers.poolId, iops: sql<number>`sum(${poolTiers.maxIops})::int` })
     .from(poolTiers)
+    .innerJoin(storagePools, eq(storagePools.id, poolTiers.poolId))
+    .where(inArray(storagePools.arrayId, [...arrays]))
     .groupBy(poolTiers.poolId);
 
   const vmBytes = new Map<string, number>();

@@ -332,9 +332,12 @@ export async function deleteGeneration(ctx: DdsContext, id: string): Promise<Gen
  * first at once; a VM with a backup still running, or being restored or cloned into, waits. One
  * statement when nothing is due.
  */
-export async function runSchedule(ctx: DdsContext, now: number): Promise<GenerationRow[]> {
+export async function runSchedule(ctx: DdsContext, now: number, arrays: ReadonlySet<string>): Promise<GenerationRow[]> {
+  if (arrays.size === 0) return [];
+  // Only the VMs on the arrays this process ticks: the instance that holds a VM's array backs it up.
   const due = resultRows<{ id: string }>(await ctx.work.tx.execute(sql`
     select vm.id::text from virtual_machines vm
+    join storage_containers home on home.id = vm.container_id and home.array_id in (${sql.join([...arrays].map((id) => sql`${id}::uuid`), sql`, `)})
     join policy_rules b on b.policy_id = vm.policy_id and b.capability_id = 'nec.dds.backup' and b.value = 'true'::jsonb
     left join policy_rules i on i.policy_id = vm.policy_id and i.capability_id = 'nec.dds.intervalMinutes'
     left join lateral (

@@ -16,7 +16,7 @@ export default definePlugin({
     taskFinished: (ctx, task) => taskFinished(ctx, task),
     // Scheduled backups start in the tick's background phase, after the copies of this tick have moved.
     background: async (ctx) => {
-      await runSchedule(ctx, ctx.now);
+      await runSchedule(ctx, ctx.now, ctx.arrays);
     },
   },
 });

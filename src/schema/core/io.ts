@@ -1,10 +1,25 @@
+import { and, asc, count, eq, gte, lte } from 'drizzle-orm';
+import { z } from 'zod';
 import type { IoStats } from '../../core/engine/io.ts';
+import { MINUTE_SECONDS, type IoMinuteRow } from '../../core/engine/history.ts';
 import { topic } from '../../core/bus.ts';
-import { ValidationError } from '../../core/errors.ts';
+import { ioHistory } from '../../core/db/tables.ts';
+import { NotFoundError, ValidationError } from '../../core/errors.ts';
 import type { Builder, Context } from '../builder.ts';
+import { MAX_PAGE_SIZE, page } from '../connections.ts';
 import { decodeId, type SchemaRefs } from '../refs.ts';
 
-/** Live I/O: the latest tick's statistics on VMs and VVOLs, and the ioStats subscription. */
+/** Which VM or VVOL an ioStats / ioHistory call names: exactly one of the two ids, of the right type. */
+function subjectOf(args: { vmId?: string | number | null; vvolId?: string | number | null }) {
+  if ((args.vmId == null) === (args.vvolId == null)) throw new ValidationError('vmId', 'Give exactly one of vmId and vvolId');
+  const [field, typename] = args.vmId != null ? (['vmId', 'VirtualMachine'] as const) : (['vvolId', 'VirtualVolume'] as const);
+  const sent = String(args[field]);
+  return { field, typename, sent, id: decodeId(sent, [typename], field).id };
+}
+
+const notNegative = (name: string) => z.number().min(0, `${name} must not be negative`);
+
+/** Live I/O: the latest tick's statistics on VMs and VVOLs, the ioStats subscription, and the per-minute ioHistory. */
 export function addIo(builder: Builder, refs: SchemaRefs): void {
   const Stats = builder.objectRef<IoStats>('IoStats').implement({
     description: 'One tick of I/O, as the simulated array served it.',
@@ -29,13 +44,77 @@ export function addIo(builder: Builder, refs: SchemaRefs): void {
       type: Stats,
       description: 'Every tick\'s I/O of one VM or one VVOL (give exactly one of vmId, vvolId).',
       args: { vmId: t.arg.id(), vvolId: t.arg.id() },
-      subscribe: (_root, args, ctx) => {
-        if ((args.vmId == null) === (args.vvolId == null)) throw new ValidationError('vmId', 'Give exactly one of vmId and vvolId');
-        const id = args.vmId ? decodeId(String(args.vmId), ['VirtualMachine'], 'vmId').id : decodeId(String(args.vvolId), ['VirtualVolume'], 'vvolId').id;
-        return follow(ctx, id);
-      },
+      subscribe: (_root, args, ctx) => follow(ctx, subjectOf(args).id),
       resolve: (sample) => sample,
     }),
+  );
+
+  const Minute = builder.objectRef<IoMinuteRow>('IoMinute').implement({
+    description:
+      'One simulated minute of a VM\'s or VVOL\'s I/O, rolled up from its ticks. The plain fields are means over the ' +
+      'minute (rates weighted by the seconds each tick covered; latency and the ratios by the I/Os served); the max* ' +
+      'fields are the largest tick of the minute.',
+    fields: (t) => ({
+      start: t.float({ description: 'Simulated seconds at which the minute starts (60 × its number).', resolve: (m) => m.minute * MINUTE_SECONDS }),
+      end: t.float({ description: 'Simulated seconds at which it ends; it holds the ticks that end in (start, end].', resolve: (m) => (m.minute + 1) * MINUTE_SECONDS }),
+      samples: t.exposeInt('samples', { description: 'Ticks in which the VM or VVOL had I/O demand (running); 60 for a whole minute of one-second ticks.' }),
+      seconds: t.exposeFloat('seconds', { description: 'Simulated seconds those ticks covered.' }),
+      readIops: t.exposeFloat('readIops'),
+      maxReadIops: t.exposeFloat('maxReadIops'),
+      writeIops: t.exposeFloat('writeIops'),
+      maxWriteIops: t.exposeFloat('maxWriteIops'),
+      mbps: t.exposeFloat('mbps', { description: 'Megabytes (10^6) per second served.' }),
+      maxMbps: t.exposeFloat('maxMbps'),
+      latencyMs: t.exposeFloat('latencyMs', { description: 'Mean response time of the I/Os served in the minute.' }),
+      maxLatencyMs: t.exposeFloat('maxLatencyMs'),
+      servedIops: t.exposeFloat('servedIops'),
+      maxServedIops: t.exposeFloat('maxServedIops'),
+      throttledIops: t.exposeFloat('throttledIops', { description: 'Demand that I/O control held back.' }),
+      maxThrottledIops: t.exposeFloat('maxThrottledIops'),
+      cacheHitRatio: t.exposeFloat('cacheHitRatio'),
+      ssdServedRatio: t.exposeFloat('ssdServedRatio'),
+    }),
+  });
+
+  builder.queryField('ioHistory', (t) =>
+    t.connection({
+      type: Minute,
+      description:
+        'The per-minute I/O of one VM or one VVOL (give exactly one of vmId, vvolId), oldest first: the minutes ' +
+        'that end after `from` and start before `to` (simulated seconds). A minute appears once it has ended, and only if the VM or ' +
+        'VVOL ran in it; minutes older than the retention (VVOLGRAPH_IO_HISTORY_MINUTES) are gone.',
+      errors: { types: [ValidationError, NotFoundError], directResult: true, union: { name: 'IoHistoryResult' } },
+      args: {
+        vmId: t.arg.id(),
+        vvolId: t.arg.id(),
+        from: t.arg.float({ description: 'Simulated seconds (default 0).', validate: notNegative('from') }),
+        to: t.arg.float({ description: 'Simulated seconds (default: no end).', validate: notNegative('to') }),
+      },
+      resolve: async (_root, args, ctx) => {
+        const subject = subjectOf(args);
+        const from = args.from ?? 0;
+        const to = args.to ?? Number.POSITIVE_INFINITY;
+        if (from > to) throw new ValidationError('to', `to (${to}) must not be before from (${from})`);
+        for (const key of ['first', 'last'] as const) {
+          const value = args[key];
+          if (value != null && (value < 0 || value > MAX_PAGE_SIZE)) throw new ValidationError(key, `${key} must be between 0 and ${MAX_PAGE_SIZE}, got ${value}`);
+        }
+        const loader = subject.typename === 'VirtualMachine' ? ctx.loaders.vms : ctx.loaders.vvols;
+        if (!(await loader.load(subject.id))) throw new NotFoundError(subject.field, subject.sent, `No ${subject.typename} with id "${subject.sent}"`);
+        // Minute m spans (60m, 60m + 60]: it is listed when it ends after `from` (60m + 60 > from) and starts before `to` (60m < to).
+        const where = and(
+          eq(ioHistory.subjectId, subject.id),
+          gte(ioHistory.minute, Math.floor(from / MINUTE_SECONDS)),
+          Number.isFinite(to) ? lte(ioHistory.minute, Math.ceil(to / MINUTE_SECONDS) - 1) : undefined,
+        );
+        const db = ctx.services.core.db;
+        return page(
+          args,
+          (limit, offset) => db.select().from(ioHistory).where(where).orderBy(asc(ioHistory.minute)).limit(limit).offset(offset),
+          async () => (await db.select({ n: count() }).from(ioHistory).where(where))[0].n,
+        );
+      },
+    }, { name: 'IoHistoryConnection' }, { name: 'IoHistoryEdge' }),
   );
 }
 

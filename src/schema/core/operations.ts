@@ -91,6 +91,17 @@ export function addOperations(builder: Builder, refs: SchemaRefs, enums: Enums):
       tickSeconds: t.float({ resolve: (s) => s.engine.tickSeconds }),
       seed: t.string({ resolve: (s) => s.core.config.seed }),
       tickDuration: t.field({ type: TickStats, resolve: (s) => s.engine.statistics }),
+      arraysTicked: t.field({
+        type: [refs.StorageArray],
+        description:
+          'The storage arrays this server process ticks, by name: it holds their PostgreSQL advisory locks, so their ' +
+          'VMs\' I/O is simulated here and nowhere else. Another instance takes an array over when its holder stops; ' +
+          'arrays not held are tried again at every tick. On the embedded database (one process) it is every array.',
+        resolve: async (s, _args, ctx) => {
+          const rows = await loadAll(ctx.loaders.arrays, [...s.engine.arrayLocks.arrays]);
+          return rows.filter((r) => r !== null).sort((a, b) => a.name.localeCompare(b.name));
+        },
+      }),
     }),
   });
 
