@@ -100,7 +100,7 @@ export class TaskService {
     if (rows.length === 0) return;
     await work.tx.execute(sql`
       update ${tasks} t set state = u.state::task_state, bytes_done = u.done, bytes_per_second = u.rate,
-        started_at = coalesce(t.started_at, ${now}::timestamptz), finished_at = case when u.state = 'SUCCEEDED' then ${now}::timestamptz end
+        started_at = coalesce(t.started_at, ${now.toISOString()}::timestamptz), finished_at = case when u.state = 'SUCCEEDED' then ${now.toISOString()}::timestamptz end
       from unnest(${pgArray(rows.map((r) => r.id))}::uuid[], ${pgArray(rows.map((r) => r.state))}::text[],
                   ${pgArray(rows.map((r) => r.bytesDone))}::bigint[], ${pgArray(rows.map((r) => r.bytesPerSecond))}::bigint[]) as u(id, state, done, rate)
       where t.id = u.id`);
