@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { virtualVolumes } from '../../src/core/db/tables.ts';
 import { digestOf, mix64 } from '../../src/core/extents.ts';
@@ -81,6 +81,37 @@ describe('extent map invariants (fast-check over random write sequences)', () =>
       }),
       { numRuns: 12 },
     );
+  });
+
+  it('keeps digest and allocated bytes right when the map changed behind the write path\'s memory: another process, a rolled-back write, a resize', async () => {
+    const vvolId = await freshDisk('behind-its-back');
+    const write = (indexes: number[]) => app.core.transact((work) => app.core.extents.write(work.tx, [{ vvolId, indexes }]));
+    const expectConsistent = async (indexes: number[]) => {
+      const map = await app.core.extents.map(app.core.db, vvolId);
+      expect(map.map((e) => e.index)).toEqual(indexes);
+      const vvol = await row(vvolId);
+      expect(vvol.contentDigest).toBe(digestOf(map));
+      expect(vvol.allocatedBytes).toBe(indexes.length * EXTENT);
+    };
+    await write([0, 1, 2]);
+    // Another process trims extent 1 and keeps the row in step, as its own write path would.
+    await app.core.db.transaction(async (tx) => {
+      await tx.execute(sql`delete from extents where vvol_id = ${vvolId}::uuid and idx = 1`);
+      const map = await app.core.extents.map(tx, vvolId);
+      await tx.update(virtualVolumes).set({ contentDigest: digestOf(map), allocatedBytes: 2 * EXTENT }).where(eq(virtualVolumes.id, vvolId));
+    });
+    await write([3]);
+    await expectConsistent([0, 2, 3]);
+    await expect(app.core.transact(async (work) => {
+      await app.core.extents.write(work.tx, [{ vvolId, indexes: [5] }]);
+      throw new Error('roll back');
+    })).rejects.toThrow('roll back');
+    await write([6]);
+    await expectConsistent([0, 2, 3, 6]);
+    // The volume grew elsewhere: an index past its old end is inside it now.
+    await app.core.db.update(virtualVolumes).set({ provisionedBytes: 2 * GiB }).where(eq(virtualVolumes.id, vvolId));
+    await write([40]);
+    await expectConsistent([0, 2, 3, 6, 40]);
   });
 
   it('refuses writes outside the volume', async () => {
