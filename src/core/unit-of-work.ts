@@ -56,6 +56,11 @@ export class UnitOfWork {
     this.endedCallbacks.push(callback);
   }
 
+  /** The events this unit of work wrote (all of them, once it has committed). */
+  get events(): readonly EventRow[] {
+    return this.written;
+  }
+
   /** @internal transact's: the transaction is over. */
   ended(): void {
     for (const callback of this.endedCallbacks.splice(0)) callback();
