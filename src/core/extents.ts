@@ -2,6 +2,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm';
 import { ValidationError } from './errors.ts';
 import { type Executor, pgArray, resultRows } from './db/client.ts';
 import { extents, virtualVolumes } from './db/tables.ts';
+import { ExtentMemory, type KnownContent } from './extent-memory.ts';
 
 export const DEFAULT_EXTENT_BYTES = 32 * 1024 * 1024;
 
@@ -54,14 +55,6 @@ export interface ExtentContent {
   contentId: bigint | null;
 }
 
-interface KnownContent {
-  provisionedBytes: number;
-  allocatedBytes: number;
-  digest: bigint;
-  /** Each allocated extent's share of the digest, by index. */
-  terms: Map<number, bigint>;
-}
-
 /** A VVOL changed in memory, with the digest and size its row must still hold for the change to be saved as computed. */
 interface Save {
   content: KnownContent;
@@ -92,7 +85,7 @@ export class ExtentStore {
    * computed from, and a VVOL whose row says otherwise (changed by another process, or by a transaction
    * of this one that rolled back) is read again from the database and its digest recomputed.
    */
-  private readonly known = new Map<string, KnownContent>();
+  private readonly known = new ExtentMemory();
 
   /** Writes fresh content to the given extents of many VVOLs with a fixed number of statements; returns what it wrote. */
   async write(db: Executor, writes: ExtentWrite[]): Promise<ExtentContent[]> {
@@ -204,6 +197,37 @@ export class ExtentStore {
     for (const [id, content] of loaded) this.known.set(id, content);
   }
 
+  /**
+   * The dirty-extent bitmap of each pair (a, b), as `ExtentCopier.dirty` gives it (indexes where the
+   * content differs, bytes sized by a), from memory: the difference of a pair is worked out once and
+   * then kept as writes, mirrors and copies change either side. One statement checks that memory still
+   * holds what the database does (every VVOL's digest and size); VVOLs that differ are read again.
+   * Pairs not asked for stop being followed: call it with every pair the tick follows.
+   */
+  async differing(db: Executor, pairs: readonly (readonly [string, string])[]): Promise<Map<string, { indexes: number[]; bytes: number }>> {
+    const ids = [...new Set(pairs.flat())];
+    await this.load(db, ids.filter((id) => !this.known.has(id)));
+    const rows = ids.length === 0 ? [] : await db
+      .select({ id: virtualVolumes.id, provisionedBytes: virtualVolumes.provisionedBytes, contentDigest: virtualVolumes.contentDigest })
+      .from(virtualVolumes)
+      .where(inArray(virtualVolumes.id, ids));
+    const stale = rows.filter((r) => {
+      const content = this.known.get(r.id);
+      return !content || content.provisionedBytes !== r.provisionedBytes || formatDigest(content.digest) !== r.contentDigest;
+    });
+    this.known.forget(stale.map((r) => r.id));
+    await this.load(db, stale.map((r) => r.id));
+    this.known.keepFollowing(new Set(pairs.map(([a, b]) => `${a}/${b}`)));
+    const result = new Map<string, { indexes: number[]; bytes: number }>();
+    for (const [a, b] of pairs) {
+      const size = this.known.get(a)?.provisionedBytes;
+      if (size === undefined || !this.known.has(b)) throw new ValidationError('vvolId', `No virtual volume ${size === undefined ? a : b}`);
+      const indexes = [...this.known.difference(a, b)].sort((x, y) => x - y);
+      result.set(`${a}/${b}`, { indexes, bytes: indexes.reduce((sum, index) => sum + this.lengthOf(index, size), 0) });
+    }
+    return result;
+  }
+
   /** Applies one extent's new content (null: trimmed) to a VVOL's known content, remembering what the save must check. */
   private change(saves: Map<string, Save>, vvolId: string, content: KnownContent, index: number, contentId: bigint | null): void {
     if (!saves.has(vvolId)) saves.set(vvolId, { content, expectedDigest: content.digest, expectedBytes: content.provisionedBytes });
@@ -221,6 +245,7 @@ export class ExtentStore {
       if (before === undefined) content.allocatedBytes += length;
     }
     content.digest = sum & MASK64;
+    this.known.changed(vvolId, index);
   }
 
   /**
@@ -273,7 +298,7 @@ export class ExtentStore {
 
   /** Drops what memory holds of these VVOLs (their maps were replaced or deleted in SQL): the next write reads them. */
   private forget(vvolIds: readonly string[]): void {
-    for (const id of vvolIds) this.known.delete(id);
+    this.known.forget(vvolIds);
   }
 
   /** Bytes of an extent at `index` of a VVOL of `provisionedBytes` (the last extent may be short). */

@@ -114,6 +114,55 @@ describe('extent map invariants (fast-check over random write sequences)', () =>
     await expectConsistent([0, 2, 3, 6, 40]);
   });
 
+  it('the dirty-extent bitmap kept in memory equals the one the database computes, whatever writes, copies, trims, map copies, rolled-back writes and changes by another process came before', async () => {
+    const store = app.core.extents;
+    const indexes = fc.uniqueArray(fc.integer({ min: 0, max: 31 }), { minLength: 1, maxLength: 6 });
+    const side = fc.constantFrom<'a' | 'b'>('a', 'b');
+    const operation = fc.oneof(
+      fc.record({ kind: fc.constant('write' as const), side, indexes }),
+      fc.record({ kind: fc.constant('copy' as const), indexes }),
+      fc.record({ kind: fc.constant('trim' as const), side, indexes }),
+      fc.record({ kind: fc.constant('copyMap' as const), side }),
+      fc.record({ kind: fc.constant('rolledBack' as const), side, indexes }),
+      fc.record({ kind: fc.constant('elsewhere' as const), side, indexes }),
+    );
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(operation, { minLength: 1, maxLength: 10 }), async (operations) => {
+        const ids = { a: await freshDisk(`dirty-a-${n}`), b: await freshDisk(`dirty-b-${n++}`) };
+        const other = (s: 'a' | 'b') => ids[s === 'a' ? 'b' : 'a'];
+        for (const op of operations) {
+          if (op.kind === 'write') await app.core.transact((work) => store.write(work.tx, [{ vvolId: ids[op.side], indexes: op.indexes }]));
+          if (op.kind === 'copy' || op.kind === 'trim') {
+            await app.core.transact(async (work) => {
+              const source = new Map((await store.map(work.tx, ids.a)).map((e) => [e.index, e.contentId]));
+              const target = op.kind === 'copy' ? ids.b : ids[op.side];
+              await store.assign(work.tx, op.indexes.map((index) => ({ vvolId: target, index, contentId: op.kind === 'copy' ? source.get(index) ?? null : null })));
+            });
+          }
+          if (op.kind === 'copyMap') await app.core.transact((work) => store.copyMap(work.tx, ids[op.side], other(op.side)));
+          if (op.kind === 'rolledBack') {
+            await app.core.transact(async (work) => {
+              await store.write(work.tx, [{ vvolId: ids[op.side], indexes: op.indexes }]);
+              throw new Error('roll back');
+            }).catch(() => {});
+          }
+          if (op.kind === 'elsewhere') {
+            // Another process trims extents and keeps the row in step, as its own write path would.
+            await app.core.db.transaction(async (tx) => {
+              await tx.execute(sql`delete from extents where vvol_id = ${ids[op.side]}::uuid and idx = any(${`{${op.indexes.join(',')}}`}::int[])`);
+              const map = await store.map(tx, ids[op.side]);
+              await tx.update(virtualVolumes).set({ contentDigest: digestOf(map), allocatedBytes: map.length * EXTENT }).where(eq(virtualVolumes.id, ids[op.side]));
+            });
+          }
+          const inMemory = await app.core.transact((work) => store.differing(work.tx, [[ids.a, ids.b]]));
+          expect(inMemory).toEqual(await app.core.copier.dirty(app.core.db, [[ids.a, ids.b]]));
+        }
+      }),
+      { numRuns: 15 },
+    );
+  });
+
   it('refuses writes outside the volume', async () => {
     const vvolId = await freshDisk('bounds');
     await expect(app.core.transact((work) => app.core.extents.write(work.tx, [{ vvolId, indexes: [32] }]))).rejects.toThrow(/outside/);
