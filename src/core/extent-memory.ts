@@ -20,9 +20,14 @@ export class ExtentMemory {
   private readonly differences = new Map<string, { a: string; b: string; indexes: Set<number> }>();
   /** Followed pair keys by VVOL (either side). */
   private readonly pairsOf = new Map<string, Set<string>>();
+  /** The sweep round in which each known VVOL was last used. */
+  private readonly usedIn = new Map<string, number>();
+  private round = 0;
 
   get(vvolId: string): KnownContent | undefined {
-    return this.known.get(vvolId);
+    const content = this.known.get(vvolId);
+    if (content) this.usedIn.set(vvolId, this.round);
+    return content;
   }
 
   has(vvolId: string): boolean {
@@ -32,14 +37,26 @@ export class ExtentMemory {
   /** Knows a VVOL's content afresh (read from the database): differences with it are worked out again. */
   set(vvolId: string, content: KnownContent): void {
     this.known.set(vvolId, content);
+    this.usedIn.set(vvolId, this.round);
     this.unfollow(vvolId);
   }
 
   forget(vvolIds: Iterable<string>): void {
     for (const id of vvolIds) {
       this.known.delete(id);
+      this.usedIn.delete(id);
       this.unfollow(id);
     }
+  }
+
+  /**
+   * Ends a round (the engine's tick); every `rounds` rounds, forgets the VVOLs nobody used in the last
+   * `rounds` (a finished backup, a replica no longer followed), so memory holds what ticks keep using.
+   */
+  sweep(rounds: number): void {
+    this.round += 1;
+    if (this.round % rounds !== 0) return;
+    this.forget([...this.usedIn].filter(([, round]) => round < this.round - rounds).map(([id]) => id));
   }
 
   /** The extent at `index` of `vvolId` has changed: the followed differences with it look at that index again. */

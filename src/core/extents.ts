@@ -307,9 +307,14 @@ export class ExtentStore {
     for (const [id, content] of contents) this.known.set(id, content);
   }
 
-  /** Drops what memory holds of these VVOLs (their maps were replaced or deleted in SQL): the next write reads them. */
-  private forget(vvolIds: readonly string[]): void {
+  /** Drops what memory holds of these VVOLs (their maps were replaced or deleted in SQL, or they are gone): the next write reads them. */
+  forget(vvolIds: readonly string[]): void {
     this.known.forget(vvolIds);
+  }
+
+  /** The engine's tick ended: what no write, copy or pair used in the last 64 ticks leaves memory. */
+  tickEnded(): void {
+    this.known.sweep(64);
   }
 
   /** Bytes of an extent at `index` of a VVOL of `provisionedBytes` (the last extent may be short). */

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { virtualVolumes } from '../../src/core/db/tables.ts';
+import { ExtentMemory } from '../../src/core/extent-memory.ts';
 import { digestOf, mix64 } from '../../src/core/extents.ts';
 import { createVirtualMachine, liveVvols } from '../../src/core/services/vms.ts';
 import { GiB, seedBasics, startApp, type TestApp } from '../helpers/app.ts';
@@ -167,5 +168,23 @@ describe('extent map invariants (fast-check over random write sequences)', () =>
     const vvolId = await freshDisk('bounds');
     await expect(app.core.transact((work) => app.core.extents.write(work.tx, [{ vvolId, indexes: [32] }]))).rejects.toThrow(/outside/);
     expect((await row(vvolId)).allocatedBytes).toBe(0);
+  });
+});
+
+describe('the extent store\'s memory', () => {
+  it('forgets the VVOLs nobody used for a whole sweep period, and stops following their differences', () => {
+    const memory = new ExtentMemory();
+    const content = (terms: [number, bigint][]) => ({ provisionedBytes: GiB, allocatedBytes: 0, digest: 0n, terms: new Map(terms) });
+    memory.set('a', content([[1, 10n]]));
+    memory.set('b', content([[1, 11n]]));
+    memory.set('c', content([]));
+    expect([...memory.difference('a', 'b')]).toEqual([1]);
+    for (let round = 0; round < 8; round++) {
+      memory.get('a');
+      memory.sweep(4);
+    }
+    expect(['a', 'b', 'c'].map((id) => memory.has(id))).toEqual([true, false, false]);
+    memory.get('a')!.terms.set(2, 12n);
+    expect(() => memory.changed('a', 2)).not.toThrow();
   });
 });

@@ -177,6 +177,7 @@ export class Engine {
     });
     this.tick = tick;
     this.now = now;
+    core.extents.tickEnded();
     const ms = performance.now() - started;
     const s = this.statistics;
     s.ticks += 1;
