@@ -10,7 +10,8 @@ import { PairService, pairTaskKinds, type CopyControl } from './pairs.ts';
 import { TaskQueue } from './task-queue.ts';
 import { TaskService, type TaskFinished } from './tasks.ts';
 import type { LifecycleContext, Plugin, PluginHooks, PolicyRule } from './plugin.ts';
-import { transact, type EventRow, type UnitOfWork } from './unit-of-work.ts';
+import { transact, type UnitOfWork } from './unit-of-work.ts';
+import { changesDemand, markDemandChanged } from './demand-changes.ts';
 import { VolumeService } from './volumes.ts';
 
 type LifecycleHook = 'vvolCreated' | 'vvolDeleted' | 'vmPoweredOn' | 'vmPoweredOff' | 'snapshotTaken' | 'cloned';
@@ -59,23 +60,12 @@ export class Core {
    * opposite orders) runs again: only for work whose every effect is in the database and the unit of work.
    */
   transact<T>(fn: (work: UnitOfWork) => Promise<T>, retries = 0): Promise<T> {
-    return transact(this.db, this.bus, (work) => {
-      work.afterCommit(() => {
-        for (const listener of this.commitListeners) listener(work.events);
-      });
-      return fn(work);
+    return transact(this.db, this.bus, async (work) => {
+      const value = await fn(work);
+      // The ticking process (this one or another instance) reads its demand set again once this commits.
+      if (work.emitted.some(changesDemand)) await markDemandChanged(work.tx);
+      return value;
     }, retries);
-  }
-
-  private readonly commitListeners = new Set<(events: readonly EventRow[]) => void>();
-
-  /**
-   * Hears the events of each transaction of this process as it commits, synchronously (before the
-   * caller of `transact` goes on): what in-process caches use to know they must read again.
-   */
-  onCommit(listener: (events: readonly EventRow[]) => void): () => void {
-    this.commitListeners.add(listener);
-    return () => this.commitListeners.delete(listener);
   }
 
   context(work: UnitOfWork): LifecycleContext {

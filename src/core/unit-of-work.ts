@@ -56,9 +56,9 @@ export class UnitOfWork {
     this.endedCallbacks.push(callback);
   }
 
-  /** The events this unit of work wrote (all of them, once it has committed). */
-  get events(): readonly EventRow[] {
-    return this.written;
+  /** Every event emitted so far, written or not. */
+  get emitted(): readonly NewEvent[] {
+    return [...this.written, ...this.pending];
   }
 
   /** @internal transact's: the transaction is over. */

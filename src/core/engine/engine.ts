@@ -4,13 +4,10 @@ import { simulationState } from '../db/tables.ts';
 import { ConflictError, ValidationError } from '../errors.ts';
 import { tickPhases, type TickContext } from '../plugin.ts';
 import { topic } from '../bus.ts';
+import { demandVersion } from '../demand-changes.ts';
 import { demandOf, loadDemandSet, plannedWrites, RingBuffers, rollUp, statistics, type DemandSet, type IoStats } from './io.ts';
 import type { Executor } from '../db/client.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
-
-/** Kinds of events the tick itself raises all the time and that never change the demand set; any other event reads it again. */
-const demandNeutral = ['task.', 'pair.', 'alarm.', 'dds.backup', 'dds.generation'];
-const changesDemand = (event: { kind: string }) => !demandNeutral.some((prefix) => event.kind.startsWith(prefix));
 
 /** Writes mirrored synchronously wait for the remote side: their share of the I/O pays the link latency. */
 function waitForRemote(io: TickContext['io'], latencyByVvol: Map<string, number>): void {
@@ -50,25 +47,16 @@ export class Engine {
 
   /**
    * The demand set (running VMs' DATA VVOLs, workloads, policy rules, pool IOPS), kept between ticks and
-   * read again after a committed change that may touch it: a VM powered on or off, created or deleted, a
-   * disk added or resized, a workload set, a policy applied or edited. Every such change is an event,
-   * heard as this process commits it (changes committed by other instances are not heard: the instance
-   * that ticks must be the one that takes the mutations until ticking moves to one process per array).
+   * read again when the demand version has moved: every transaction whose events may change it (a VM
+   * powered on or off, created or deleted, a disk added or resized, a workload set, a policy applied or
+   * edited), in any instance, moves it as it commits (Core.transact).
    */
-  private demandSet: { set: DemandSet; version: number } | null = null;
-  private demandVersion = 0;
+  private demandSet: { set: DemandSet; version: string | null } | null = null;
 
-  constructor(private readonly core: Core) {
-    core.onCommit((events) => {
-      if (events.some(changesDemand)) this.demandVersion += 1;
-    });
-  }
+  constructor(private readonly core: Core) {}
 
-  private async demand(db: Executor): Promise<DemandSet> {
-    if (this.demandSet?.version !== this.demandVersion) {
-      const version = this.demandVersion;
-      this.demandSet = { set: await loadDemandSet(db, this.core.extents), version };
-    }
+  private async demand(db: Executor, version: string | null): Promise<DemandSet> {
+    if (!this.demandSet || this.demandSet.version !== version) this.demandSet = { set: await loadDemandSet(db, this.core.extents), version };
     return this.demandSet.set;
   }
 
@@ -159,8 +147,8 @@ export class Engine {
     const inTransaction = (fn: (work: UnitOfWork) => Promise<void>) => (outer ? fn(outer) : core.transact(fn));
     await inTransaction(async (work) => {
       // The tick's work happens as of its end: whatever reads the clock in it (state times, copies' points in time) sees `now`.
-      await work.tx.update(simulationState).set({ tick, simulatedSeconds: now }).where(eq(simulationState.id, 1));
-      const demand = await this.demand(work.tx);
+      const [{ version }] = await work.tx.update(simulationState).set({ tick, simulatedSeconds: now }).where(eq(simulationState.id, 1)).returning({ version: demandVersion });
+      const demand = await this.demand(work.tx, version);
       const active = demandOf(demand, core.config.seed, tick, now);
       const poolIops = new Map(demand.poolIops);
       const ctx: TickContext = { tick, now, seconds, db: work.tx, extents: core.extents, tasks: core.tasks, copier: core.copier, pairs: core.pairs, volumes: core.volumes, followed: (name) => this.followedTopics.has(name), followedWith: (prefix) => [...this.followedTopics.keys()].filter((name) => name.startsWith(prefix)), work, io: active.map((a) => a.io), poolIops, written: [] };
