@@ -11,6 +11,7 @@ import { TaskQueue } from './task-queue.ts';
 import { TaskService, type TaskFinished } from './tasks.ts';
 import type { LifecycleContext, Plugin, PluginHooks, PolicyRule } from './plugin.ts';
 import { transact, type UnitOfWork } from './unit-of-work.ts';
+import { changesDemand, markDemandChanged } from './demand-changes.ts';
 import { VolumeService } from './volumes.ts';
 
 type LifecycleHook = 'vvolCreated' | 'vvolDeleted' | 'vmPoweredOn' | 'vmPoweredOff' | 'snapshotTaken' | 'cloned';
@@ -59,7 +60,12 @@ export class Core {
    * opposite orders) runs again: only for work whose every effect is in the database and the unit of work.
    */
   transact<T>(fn: (work: UnitOfWork) => Promise<T>, retries = 0): Promise<T> {
-    return transact(this.db, this.bus, fn, retries);
+    return transact(this.db, this.bus, async (work) => {
+      const value = await fn(work);
+      // The ticking process (this one or another instance) reads its demand set again once this commits.
+      if (work.emitted.some(changesDemand)) await markDemandChanged(work.tx);
+      return value;
+    }, retries);
   }
 
   context(work: UnitOfWork): LifecycleContext {

@@ -2,6 +2,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm';
 import { ValidationError } from './errors.ts';
 import { type Executor, pgArray, resultRows } from './db/client.ts';
 import { extents, virtualVolumes } from './db/tables.ts';
+import { ExtentMemory, type KnownContent } from './extent-memory.ts';
 
 export const DEFAULT_EXTENT_BYTES = 32 * 1024 * 1024;
 
@@ -17,7 +18,13 @@ export function mix64(x: bigint): bigint {
 
 /** One extent's share of a digest. The digest is the sum of these mod 2^64, so a write updates it in O(1). */
 function digestTerm(index: number, contentId: bigint): bigint {
-  return mix64(BigInt.asUintN(64, contentId) ^ mix64(BigInt(index)));
+  return mix64(BigInt.asUintN(64, contentId) ^ indexMix(index));
+}
+
+/** mix64 of each extent index, computed once: a digest term costs one mix instead of two. */
+const indexMixes: bigint[] = [];
+function indexMix(index: number): bigint {
+  return (indexMixes[index] ??= mix64(BigInt(index)));
 }
 
 export function parseDigest(hex: string): bigint {
@@ -54,6 +61,13 @@ export interface ExtentContent {
   contentId: bigint | null;
 }
 
+/** A VVOL changed in memory, with the digest and size its row must still hold for the change to be saved as computed. */
+interface Save {
+  content: KnownContent;
+  expectedDigest: bigint;
+  expectedBytes: number;
+}
+
 /**
  * The extent model of DESIGN §6: a VVOL is a sparse map index -> content id. Every write gives the
  * extent a content id never used before; snapshots and fast clones copy the map (not the data), so
@@ -70,6 +84,15 @@ export class ExtentStore {
     return Math.min(this.extentBytes, provisionedBytes - index * this.extentBytes);
   }
 
+  /**
+   * What this process knows of each VVOL's content it has written (the array's controller memory): size,
+   * allocated bytes, digest and each extent's share of the digest. It lets a write go without reading the
+   * map first. It is checked, not trusted: every save of a VVOL's digest names the digest and size it was
+   * computed from, and a VVOL whose row says otherwise (changed by another process, or by a transaction
+   * of this one that rolled back) is read again from the database and its digest recomputed.
+   */
+  private readonly known = new ExtentMemory();
+
   /** Writes fresh content to the given extents of many VVOLs with a fixed number of statements; returns what it wrote. */
   async write(db: Executor, writes: ExtentWrite[]): Promise<ExtentContent[]> {
     const byVvol = new Map<string, Set<number>>();
@@ -79,66 +102,32 @@ export class ExtentStore {
       byVvol.set(w.vvolId, set);
     }
     if (byVvol.size === 0) return [];
-    const vvolIds = [...byVvol.keys()];
-    const vvols = await db
-      .select({ id: virtualVolumes.id, provisionedBytes: virtualVolumes.provisionedBytes, allocatedBytes: virtualVolumes.allocatedBytes, contentDigest: virtualVolumes.contentDigest })
-      .from(virtualVolumes)
-      .where(inArray(virtualVolumes.id, vvolIds));
-    const vvolById = new Map(vvols.map((v) => [v.id, v]));
-
+    const contents = await this.contentsOf(db, byVvol);
     const pairs: { vvolId: string; index: number }[] = [];
-    for (const [vvolId, indexes] of byVvol) {
-      const vvol = vvolById.get(vvolId);
-      if (!vvol) throw new ValidationError('vvolId', `No virtual volume ${vvolId}`);
-      const count = this.extentCount(vvol.provisionedBytes);
-      for (const index of indexes) {
-        if (!Number.isInteger(index) || index < 0 || index >= count) {
-          throw new ValidationError('indexes', `Extent ${index} is outside ${vvolId} (0..${count - 1})`);
-        }
-        pairs.push({ vvolId, index });
-      }
-    }
+    for (const [vvolId, indexes] of byVvol) for (const index of indexes) pairs.push({ vvolId, index });
 
-    const previous = resultRows<{ vvol_id: string; idx: number; content_id: string }>(
-      await db.execute(sql`
-        select e.vvol_id, e.idx, e.content_id::text as content_id
-        from ${extents} e
-        join unnest(${pgArray(pairs.map((p) => p.vvolId))}::uuid[], ${pgArray(pairs.map((p) => p.index))}::int[]) as w(vvol_id, idx)
-          on e.vvol_id = w.vvol_id and e.idx = w.idx`),
+    // One row holding every number, in draw order: a row per number costs more to ship and parse than the draw.
+    const [{ numbers }] = resultRows<{ numbers: string }>(
+      await db.execute(sql`select string_agg(n::text, ',' order by g) as numbers from (select g, nextval('content_seq') as n from generate_series(1, ${pairs.length}::int) g) s`),
     );
-    const oldContent = new Map(previous.map((r) => [`${r.vvol_id}/${r.idx}`, BigInt(r.content_id)]));
-
-    const sequence = resultRows<{ n: string }>(
-      await db.execute(sql`select nextval('content_seq')::text as n from generate_series(1, ${pairs.length}::int)`),
-    );
-
-    const digest = new Map(vvols.map((v) => [v.id, parseDigest(v.contentDigest)]));
-    const allocated = new Map(vvols.map((v) => [v.id, v.allocatedBytes]));
-    const rows = pairs.map((p, i) => {
-      const contentId = BigInt.asIntN(64, mix64(BigInt(sequence[i].n)));
-      const before = oldContent.get(`${p.vvolId}/${p.index}`);
-      let sum = digest.get(p.vvolId)! + digestTerm(p.index, contentId);
-      if (before === undefined) {
-        allocated.set(p.vvolId, allocated.get(p.vvolId)! + this.lengthOf(p.index, vvolById.get(p.vvolId)!.provisionedBytes));
-      } else {
-        sum -= digestTerm(p.index, before);
-      }
-      digest.set(p.vvolId, sum & MASK64);
-      return { vvolId: p.vvolId, index: p.index, contentId } as ExtentContent & { contentId: bigint };
+    const sequence = numbers.split(',');
+    const saves = new Map<string, Save>();
+    const rows = pairs.map((p, i): ExtentContent & { contentId: bigint } => {
+      const contentId = BigInt.asIntN(64, mix64(BigInt(sequence[i])));
+      this.change(saves, p.vvolId, contents.get(p.vvolId)!, p.index, contentId);
+      return { vvolId: p.vvolId, index: p.index, contentId };
     });
 
-    // One statement with three array parameters: a multi-row VALUES list would carry three parameters per row.
+    // One statement with array parameters (a multi-row VALUES list would carry three parameters per row);
+    // each VVOL id is sent once and rows name it by its place in that array.
+    const places = new Map([...byVvol.keys()].map((id, i) => [id, i + 1]));
     await db.execute(sql`
       insert into ${extents} (vvol_id, idx, content_id)
-      select * from unnest(${pgArray(rows.map((r) => r.vvolId))}::uuid[], ${pgArray(rows.map((r) => r.index))}::int[],
-                           ${pgArray(rows.map((r) => r.contentId.toString()))}::bigint[])
+      select (${pgArray([...byVvol.keys()])}::uuid[])[w.place], w.idx, w.content_id
+      from unnest(${pgArray(rows.map((r) => places.get(r.vvolId)!))}::int[], ${pgArray(rows.map((r) => r.index))}::int[],
+                  ${pgArray(rows.map((r) => r.contentId.toString()))}::bigint[]) as w(place, idx, content_id)
       on conflict (vvol_id, idx) do update set content_id = excluded.content_id`);
-
-    await db.execute(sql`
-      update ${virtualVolumes} v set allocated_bytes = u.allocated, content_digest = u.digest
-      from unnest(${pgArray(vvolIds)}::uuid[], ${pgArray(vvolIds.map((id) => allocated.get(id)!))}::bigint[],
-                  ${pgArray(vvolIds.map((id) => formatDigest(digest.get(id)!)))}::text[]) as u(id, allocated, digest)
-      where v.id = u.id`);
+    await this.save(db, saves);
     return rows;
   }
 
@@ -146,41 +135,19 @@ export class ExtentStore {
    * Gives extents of many VVOLs the given content ids (a copy: the target then shares the source's
    * content), or trims them (null); allocatedBytes and contentDigest follow. A fixed number of statements.
    */
-  async assign(db: Executor, contents: readonly ExtentContent[]): Promise<void> {
-    if (contents.length === 0) return;
+  async assign(db: Executor, assigned: readonly ExtentContent[]): Promise<void> {
+    if (assigned.length === 0) return;
     const latest = new Map<string, ExtentContent>();
-    for (const c of contents) latest.set(`${c.vvolId}/${c.index}`, c);
+    for (const c of assigned) latest.set(`${c.vvolId}/${c.index}`, c);
     const entries = [...latest.values()];
-    const vvolIds = [...new Set(entries.map((e) => e.vvolId))];
-    const vvols = await db
-      .select({ id: virtualVolumes.id, provisionedBytes: virtualVolumes.provisionedBytes, allocatedBytes: virtualVolumes.allocatedBytes, contentDigest: virtualVolumes.contentDigest })
-      .from(virtualVolumes)
-      .where(inArray(virtualVolumes.id, vvolIds));
-    const vvolById = new Map(vvols.map((v) => [v.id, v]));
-    const previous = resultRows<{ vvol_id: string; idx: number; content_id: string }>(
-      await db.execute(sql`
-        select e.vvol_id, e.idx, e.content_id::text as content_id
-        from ${extents} e
-        join unnest(${pgArray(entries.map((e) => e.vvolId))}::uuid[], ${pgArray(entries.map((e) => e.index))}::int[]) as w(vvol_id, idx)
-          on e.vvol_id = w.vvol_id and e.idx = w.idx`),
-    );
-    const oldContent = new Map(previous.map((r) => [`${r.vvol_id}/${r.idx}`, BigInt(r.content_id)]));
-    const digest = new Map(vvols.map((v) => [v.id, parseDigest(v.contentDigest)]));
-    const allocated = new Map(vvols.map((v) => [v.id, v.allocatedBytes]));
-    for (const e of entries) {
-      const vvol = vvolById.get(e.vvolId);
-      if (!vvol) throw new ValidationError('vvolId', `No virtual volume ${e.vvolId}`);
-      const before = oldContent.get(`${e.vvolId}/${e.index}`);
-      let sum = digest.get(e.vvolId)!;
-      if (before !== undefined) sum -= digestTerm(e.index, before);
-      if (e.contentId !== null) sum += digestTerm(e.index, e.contentId);
-      digest.set(e.vvolId, sum & MASK64);
-      const length = this.lengthOf(e.index, vvol.provisionedBytes);
-      const delta = (e.contentId === null ? 0 : length) - (before === undefined ? 0 : length);
-      allocated.set(e.vvolId, allocated.get(e.vvolId)! + delta);
-    }
+    const byVvol = new Map<string, Set<number>>();
+    for (const e of entries) byVvol.set(e.vvolId, (byVvol.get(e.vvolId) ?? new Set()).add(e.index));
+    const contents = await this.contentsOf(db, byVvol, false);
+    const saves = new Map<string, Save>();
+    for (const e of entries) this.change(saves, e.vvolId, contents.get(e.vvolId)!, e.index, e.contentId);
     const stored = entries.filter((e) => e.contentId !== null);
-    const trimmed = entries.filter((e) => e.contentId === null && oldContent.has(`${e.vvolId}/${e.index}`));
+    // Trims are deleted whether or not memory says the extent exists: a delete of nothing costs nothing.
+    const trimmed = entries.filter((e) => e.contentId === null);
     if (stored.length > 0) {
       await db.execute(sql`
         insert into ${extents} (vvol_id, idx, content_id)
@@ -193,11 +160,161 @@ export class ExtentStore {
         delete from ${extents} e using unnest(${pgArray(trimmed.map((r) => r.vvolId))}::uuid[], ${pgArray(trimmed.map((r) => r.index))}::int[]) as t(vvol_id, idx)
         where e.vvol_id = t.vvol_id and e.idx = t.idx`);
     }
+    await this.save(db, saves);
+  }
+
+  /**
+   * The known content of each VVOL about to change, read from the database for those not known yet (two
+   * statements, only then). Checks every index against the volume's size, reading a volume again once
+   * if memory calls an index outside it (the volume may have grown elsewhere).
+   */
+  private async contentsOf(db: Executor, indexesByVvol: ReadonlyMap<string, ReadonlySet<number>>, checkBounds = true): Promise<Map<string, KnownContent>> {
+    const outside = (vvolId: string, content: KnownContent) => {
+      const count = this.extentCount(content.provisionedBytes);
+      return [...indexesByVvol.get(vvolId)!].find((index) => !Number.isInteger(index) || index < 0 || index >= count);
+    };
+    await this.load(db, [...indexesByVvol.keys()].filter((id) => !this.known.has(id)));
+    if (checkBounds) {
+      const doubtful = [...indexesByVvol.keys()].filter((id) => this.known.has(id) && outside(id, this.known.get(id)!) !== undefined);
+      this.forget(doubtful);
+      await this.load(db, doubtful);
+    }
+    const contents = new Map<string, KnownContent>();
+    for (const vvolId of indexesByVvol.keys()) {
+      const content = this.known.get(vvolId);
+      if (!content) throw new ValidationError('vvolId', `No virtual volume ${vvolId}`);
+      const index = checkBounds ? outside(vvolId, content) : undefined;
+      if (index !== undefined) throw new ValidationError('indexes', `Extent ${index} is outside ${vvolId} (0..${this.extentCount(content.provisionedBytes) - 1})`);
+      contents.set(vvolId, content);
+    }
+    return contents;
+  }
+
+  /** Reads what the database holds of these VVOLs into memory (their rows, and the maps of those with data). */
+  private async load(db: Executor, vvolIds: readonly string[]): Promise<void> {
+    if (vvolIds.length === 0) return;
+    const vvols = await db
+      .select({ id: virtualVolumes.id, provisionedBytes: virtualVolumes.provisionedBytes, allocatedBytes: virtualVolumes.allocatedBytes, contentDigest: virtualVolumes.contentDigest })
+      .from(virtualVolumes)
+      .where(inArray(virtualVolumes.id, [...vvolIds]));
+    const loaded = new Map(vvols.map((v) => [v.id, { provisionedBytes: v.provisionedBytes, allocatedBytes: v.allocatedBytes, digest: parseDigest(v.contentDigest), terms: new Map<number, bigint>() }]));
+    const withData = vvols.filter((v) => v.allocatedBytes > 0).map((v) => v.id);
+    if (withData.length > 0) {
+      const rows = resultRows<{ vvol_id: string; idx: number; content_id: string }>(
+        await db.execute(sql`select vvol_id::text as vvol_id, idx, content_id::text as content_id from ${extents} where vvol_id = any(${pgArray(withData)}::uuid[])`),
+      );
+      for (const r of rows) loaded.get(r.vvol_id)!.terms.set(r.idx, digestTerm(r.idx, BigInt(r.content_id)));
+    }
+    for (const [id, content] of loaded) this.known.set(id, content);
+  }
+
+  /**
+   * The dirty-extent bitmap of each pair (a, b), as `ExtentCopier.dirty` gives it (indexes where the
+   * content differs, bytes sized by a), from memory: the difference of a pair is worked out once and
+   * then kept as writes, mirrors and copies change either side. One statement checks that memory still
+   * holds what the database does (every VVOL's digest and size); VVOLs that differ are read again.
+   * Pairs not asked for stop being followed: call it with every pair the tick follows.
+   */
+  async differing(db: Executor, pairs: readonly (readonly [string, string])[]): Promise<Map<string, { indexes: number[]; bytes: number }>> {
+    const ids = [...new Set(pairs.flat())];
+    await this.load(db, ids.filter((id) => !this.known.has(id)));
+    const rows = ids.length === 0 ? [] : await db
+      .select({ id: virtualVolumes.id, provisionedBytes: virtualVolumes.provisionedBytes, contentDigest: virtualVolumes.contentDigest })
+      .from(virtualVolumes)
+      .where(inArray(virtualVolumes.id, ids));
+    const stale = rows.filter((r) => {
+      const content = this.known.get(r.id);
+      return !content || content.provisionedBytes !== r.provisionedBytes || formatDigest(content.digest) !== r.contentDigest;
+    });
+    this.known.forget(stale.map((r) => r.id));
+    await this.load(db, stale.map((r) => r.id));
+    this.known.keepFollowing(new Set(pairs.map(([a, b]) => `${a}/${b}`)));
+    const result = new Map<string, { indexes: number[]; bytes: number }>();
+    for (const [a, b] of pairs) {
+      const size = this.known.get(a)?.provisionedBytes;
+      if (size === undefined || !this.known.has(b)) throw new ValidationError('vvolId', `No virtual volume ${size === undefined ? a : b}`);
+      const indexes = [...this.known.difference(a, b)].sort((x, y) => x - y);
+      result.set(`${a}/${b}`, { indexes, bytes: indexes.reduce((sum, index) => sum + this.lengthOf(index, size), 0) });
+    }
+    return result;
+  }
+
+  /** Applies one extent's new content (null: trimmed) to a VVOL's known content, remembering what the save must check. */
+  private change(saves: Map<string, Save>, vvolId: string, content: KnownContent, index: number, contentId: bigint | null): void {
+    if (!saves.has(vvolId)) saves.set(vvolId, { content, expectedDigest: content.digest, expectedBytes: content.provisionedBytes });
+    const before = content.terms.get(index);
+    let sum = content.digest;
+    if (before !== undefined) sum -= before;
+    const length = this.lengthOf(index, content.provisionedBytes);
+    if (contentId === null) {
+      content.terms.delete(index);
+      if (before !== undefined) content.allocatedBytes -= length;
+    } else {
+      const term = digestTerm(index, contentId);
+      sum += term;
+      content.terms.set(index, term);
+      if (before === undefined) content.allocatedBytes += length;
+    }
+    content.digest = sum & MASK64;
+    this.known.changed(vvolId, index);
+  }
+
+  /**
+   * Writes the new digests and allocated bytes in one statement, each only where the row still holds the
+   * digest and size it was computed from; the VVOLs where it did not are read again and recomputed.
+   */
+  private async save(db: Executor, saves: ReadonlyMap<string, Save>): Promise<void> {
+    if (saves.size === 0) return;
+    const ids = [...saves.keys()];
+    const list = [...saves.values()];
+    const stale = resultRows<{ id: string }>(
+      await db.execute(sql`
+        with saved as (
+          update ${virtualVolumes} v set
+            allocated_bytes = case when v.content_digest = u.expected and v.provisioned_bytes = u.size then u.allocated else v.allocated_bytes end,
+            content_digest = case when v.content_digest = u.expected and v.provisioned_bytes = u.size then u.digest else v.content_digest end
+          from unnest(${pgArray(ids)}::uuid[], ${pgArray(list.map((s) => s.content.allocatedBytes))}::bigint[], ${pgArray(list.map((s) => formatDigest(s.content.digest)))}::text[],
+                      ${pgArray(list.map((s) => formatDigest(s.expectedDigest)))}::text[], ${pgArray(list.map((s) => s.expectedBytes))}::bigint[]) as u(id, allocated, digest, expected, size)
+          where v.id = u.id
+          returning v.id, v.content_digest = u.digest as saved
+        )
+        select id::text as id from saved where not saved`),
+    ).map((r) => r.id);
+    if (stale.length > 0) await this.recompute(db, stale);
+  }
+
+  /** Recomputes digest and allocated bytes of VVOLs from the database's maps, and knows them afresh. */
+  private async recompute(db: Executor, vvolIds: readonly string[]): Promise<void> {
+    this.forget(vvolIds);
+    const vvols = await db.select({ id: virtualVolumes.id, provisionedBytes: virtualVolumes.provisionedBytes }).from(virtualVolumes).where(inArray(virtualVolumes.id, [...vvolIds]));
+    const rows = resultRows<{ vvol_id: string; idx: number; content_id: string }>(
+      await db.execute(sql`select vvol_id::text as vvol_id, idx, content_id::text as content_id from ${extents} where vvol_id = any(${pgArray(vvolIds)}::uuid[])`),
+    );
+    const contents = new Map(vvols.map((v) => [v.id, { provisionedBytes: v.provisionedBytes, allocatedBytes: 0, digest: 0n, terms: new Map<number, bigint>() }]));
+    for (const r of rows) {
+      const content = contents.get(r.vvol_id)!;
+      const term = digestTerm(r.idx, BigInt(r.content_id));
+      content.terms.set(r.idx, term);
+      content.digest = (content.digest + term) & MASK64;
+      content.allocatedBytes += this.lengthOf(r.idx, content.provisionedBytes);
+    }
+    const list = [...contents.entries()];
     await db.execute(sql`
       update ${virtualVolumes} v set allocated_bytes = u.allocated, content_digest = u.digest
-      from unnest(${pgArray(vvolIds)}::uuid[], ${pgArray(vvolIds.map((id) => allocated.get(id)!))}::bigint[],
-                  ${pgArray(vvolIds.map((id) => formatDigest(digest.get(id)!)))}::text[]) as u(id, allocated, digest)
+      from unnest(${pgArray(list.map(([id]) => id))}::uuid[], ${pgArray(list.map(([, c]) => c.allocatedBytes))}::bigint[],
+                  ${pgArray(list.map(([, c]) => formatDigest(c.digest)))}::text[]) as u(id, allocated, digest)
       where v.id = u.id`);
+    for (const [id, content] of contents) this.known.set(id, content);
+  }
+
+  /** Drops what memory holds of these VVOLs (their maps were replaced or deleted in SQL, or they are gone): the next write reads them. */
+  forget(vvolIds: readonly string[]): void {
+    this.known.forget(vvolIds);
+  }
+
+  /** The engine's tick ended: what no write, copy or pair used in the last 64 ticks leaves memory. */
+  tickEnded(): void {
+    this.known.sweep(64);
   }
 
   /** Bytes of an extent at `index` of a VVOL of `provisionedBytes` (the last extent may be short). */
@@ -207,6 +324,7 @@ export class ExtentStore {
 
   /** Makes `targetId` hold exactly the extents of `sourceId` (shared, not copied): snapshot, fast clone, revert. */
   async copyMap(db: Executor, sourceId: string, targetId: string): Promise<void> {
+    this.forget([targetId]);
     await db.delete(extents).where(eq(extents.vvolId, targetId));
     await db.execute(sql`
       insert into ${extents} (vvol_id, idx, content_id, tier)
@@ -273,6 +391,7 @@ export class ExtentStore {
   }
 
   async deleteAll(db: Executor, vvolIds: string[]): Promise<void> {
+    this.forget(vvolIds);
     if (vvolIds.length > 0) await db.delete(extents).where(and(inArray(extents.vvolId, vvolIds)));
   }
 }

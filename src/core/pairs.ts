@@ -321,9 +321,10 @@ export class PairService {
   async tick(work: UnitOfWork, written: readonly ExtentContent[]): Promise<Map<string, number>> {
     const pairs = await work.tx.select().from(replicaPairs).where(inArray(replicaPairs.syncState, ['RPL_SYNC', 'RST_SYNC', 'RST_EXEC']));
     const waited = new Map<string, number>();
-    if (pairs.length === 0) return waited;
     const following = pairs.filter((p) => p.activity !== 'RESTORE_PROTECT');
-    const dirty = await this.copier.dirty(work.tx, following.map((p) => [p.mvId, p.rvId] as const));
+    // The backlogs come from the extent store's memory, kept extent by extent as writes, mirrors and copies land.
+    const dirty = await this.extents.differing(work.tx, following.map((p) => [p.mvId, p.rvId] as const));
+    if (pairs.length === 0) return waited;
     const byMv = new Map<string, ExtentContent[]>();
     for (const w of written) byMv.set(w.vvolId, [...(byMv.get(w.vvolId) ?? []), w]);
     const mirrored: ExtentContent[] = [];

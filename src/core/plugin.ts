@@ -172,6 +172,8 @@ export interface TickContext {
   volumes: VolumeService;
   /** Whether someone in this process follows `topicName` (a subscription): publish per-tick data only then. */
   followed(topicName: string): boolean;
+  /** The followed topics whose names start with `prefix` (e.g. every pair whose progress someone follows); empty when none is. */
+  followedWith(prefix: string): string[];
   /** Emits events and raises or clears alarms; written in one batch at the end of the tick. */
   work: UnitOfWork;
   /** The extents the workload wrote this tick (set before `serve`): what synchronous replication mirrors. */

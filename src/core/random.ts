@@ -45,6 +45,18 @@ export class Zipf {
   }
 }
 
+/** 2654435761 (Knuth's multiplicative hash) split at 16 bits, so that rank × stride stays exact in doubles. */
+const STRIDE_HIGH = 40503;
+const STRIDE_LOW = 31153;
+
+/**
+ * (rank × 2654435761) mod n: spreads Zipf ranks (hot first) over n extents by a fixed stride. Exact for
+ * rank, n < 2^31 without BigInt: each partial product stays below 2^48.
+ */
+export function spreadRank(rank: number, n: number): number {
+  return (((rank * STRIDE_HIGH) % n) * 65536 + rank * STRIDE_LOW) % n;
+}
+
 export function zipfSampler(n: number, alpha: number, random: () => number): () => number {
   const zipf = new Zipf(n, alpha);
   return () => zipf.sample(random);

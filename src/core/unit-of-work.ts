@@ -56,6 +56,11 @@ export class UnitOfWork {
     this.endedCallbacks.push(callback);
   }
 
+  /** Every event emitted so far, written or not. */
+  get emitted(): readonly NewEvent[] {
+    return [...this.written, ...this.pending];
+  }
+
   /** @internal transact's: the transaction is over. */
   ended(): void {
     for (const callback of this.endedCallbacks.splice(0)) callback();

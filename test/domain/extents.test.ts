@@ -1,7 +1,8 @@
 import fc from 'fast-check';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { virtualVolumes } from '../../src/core/db/tables.ts';
+import { ExtentMemory } from '../../src/core/extent-memory.ts';
 import { digestOf, mix64 } from '../../src/core/extents.ts';
 import { createVirtualMachine, liveVvols } from '../../src/core/services/vms.ts';
 import { GiB, seedBasics, startApp, type TestApp } from '../helpers/app.ts';
@@ -83,9 +84,107 @@ describe('extent map invariants (fast-check over random write sequences)', () =>
     );
   });
 
+  it('keeps digest and allocated bytes right when the map changed behind the write path\'s memory: another process, a rolled-back write, a resize', async () => {
+    const vvolId = await freshDisk('behind-its-back');
+    const write = (indexes: number[]) => app.core.transact((work) => app.core.extents.write(work.tx, [{ vvolId, indexes }]));
+    const expectConsistent = async (indexes: number[]) => {
+      const map = await app.core.extents.map(app.core.db, vvolId);
+      expect(map.map((e) => e.index)).toEqual(indexes);
+      const vvol = await row(vvolId);
+      expect(vvol.contentDigest).toBe(digestOf(map));
+      expect(vvol.allocatedBytes).toBe(indexes.length * EXTENT);
+    };
+    await write([0, 1, 2]);
+    // Another process trims extent 1 and keeps the row in step, as its own write path would.
+    await app.core.db.transaction(async (tx) => {
+      await tx.execute(sql`delete from extents where vvol_id = ${vvolId}::uuid and idx = 1`);
+      const map = await app.core.extents.map(tx, vvolId);
+      await tx.update(virtualVolumes).set({ contentDigest: digestOf(map), allocatedBytes: 2 * EXTENT }).where(eq(virtualVolumes.id, vvolId));
+    });
+    await write([3]);
+    await expectConsistent([0, 2, 3]);
+    await expect(app.core.transact(async (work) => {
+      await app.core.extents.write(work.tx, [{ vvolId, indexes: [5] }]);
+      throw new Error('roll back');
+    })).rejects.toThrow('roll back');
+    await write([6]);
+    await expectConsistent([0, 2, 3, 6]);
+    // The volume grew elsewhere: an index past its old end is inside it now.
+    await app.core.db.update(virtualVolumes).set({ provisionedBytes: 2 * GiB }).where(eq(virtualVolumes.id, vvolId));
+    await write([40]);
+    await expectConsistent([0, 2, 3, 6, 40]);
+  });
+
+  it('the dirty-extent bitmap kept in memory equals the one the database computes, whatever writes, copies, trims, map copies, rolled-back writes and changes by another process came before', async () => {
+    const store = app.core.extents;
+    const indexes = fc.uniqueArray(fc.integer({ min: 0, max: 31 }), { minLength: 1, maxLength: 6 });
+    const side = fc.constantFrom<'a' | 'b'>('a', 'b');
+    const operation = fc.oneof(
+      fc.record({ kind: fc.constant('write' as const), side, indexes }),
+      fc.record({ kind: fc.constant('copy' as const), indexes }),
+      fc.record({ kind: fc.constant('trim' as const), side, indexes }),
+      fc.record({ kind: fc.constant('copyMap' as const), side }),
+      fc.record({ kind: fc.constant('rolledBack' as const), side, indexes }),
+      fc.record({ kind: fc.constant('elsewhere' as const), side, indexes }),
+    );
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(operation, { minLength: 1, maxLength: 10 }), async (operations) => {
+        const ids = { a: await freshDisk(`dirty-a-${n}`), b: await freshDisk(`dirty-b-${n++}`) };
+        const other = (s: 'a' | 'b') => ids[s === 'a' ? 'b' : 'a'];
+        for (const op of operations) {
+          if (op.kind === 'write') await app.core.transact((work) => store.write(work.tx, [{ vvolId: ids[op.side], indexes: op.indexes }]));
+          if (op.kind === 'copy' || op.kind === 'trim') {
+            await app.core.transact(async (work) => {
+              const source = new Map((await store.map(work.tx, ids.a)).map((e) => [e.index, e.contentId]));
+              const target = op.kind === 'copy' ? ids.b : ids[op.side];
+              await store.assign(work.tx, op.indexes.map((index) => ({ vvolId: target, index, contentId: op.kind === 'copy' ? source.get(index) ?? null : null })));
+            });
+          }
+          if (op.kind === 'copyMap') await app.core.transact((work) => store.copyMap(work.tx, ids[op.side], other(op.side)));
+          if (op.kind === 'rolledBack') {
+            await app.core.transact(async (work) => {
+              await store.write(work.tx, [{ vvolId: ids[op.side], indexes: op.indexes }]);
+              throw new Error('roll back');
+            }).catch(() => {});
+          }
+          if (op.kind === 'elsewhere') {
+            // Another process trims extents and keeps the row in step, as its own write path would.
+            await app.core.db.transaction(async (tx) => {
+              await tx.execute(sql`delete from extents where vvol_id = ${ids[op.side]}::uuid and idx = any(${`{${op.indexes.join(',')}}`}::int[])`);
+              const map = await store.map(tx, ids[op.side]);
+              await tx.update(virtualVolumes).set({ contentDigest: digestOf(map), allocatedBytes: map.length * EXTENT }).where(eq(virtualVolumes.id, ids[op.side]));
+            });
+          }
+          const inMemory = await app.core.transact((work) => store.differing(work.tx, [[ids.a, ids.b]]));
+          expect(inMemory).toEqual(await app.core.copier.dirty(app.core.db, [[ids.a, ids.b]]));
+        }
+      }),
+      { numRuns: 15 },
+    );
+  });
+
   it('refuses writes outside the volume', async () => {
     const vvolId = await freshDisk('bounds');
     await expect(app.core.transact((work) => app.core.extents.write(work.tx, [{ vvolId, indexes: [32] }]))).rejects.toThrow(/outside/);
     expect((await row(vvolId)).allocatedBytes).toBe(0);
+  });
+});
+
+describe('the extent store\'s memory', () => {
+  it('forgets the VVOLs nobody used for a whole sweep period, and stops following their differences', () => {
+    const memory = new ExtentMemory();
+    const content = (terms: [number, bigint][]) => ({ provisionedBytes: GiB, allocatedBytes: 0, digest: 0n, terms: new Map(terms) });
+    memory.set('a', content([[1, 10n]]));
+    memory.set('b', content([[1, 11n]]));
+    memory.set('c', content([]));
+    expect([...memory.difference('a', 'b')]).toEqual([1]);
+    for (let round = 0; round < 8; round++) {
+      memory.get('a');
+      memory.sweep(4);
+    }
+    expect(['a', 'b', 'c'].map((id) => memory.has(id))).toEqual([true, false, false]);
+    memory.get('a')!.terms.set(2, 12n);
+    expect(() => memory.changed('a', 2)).not.toThrow();
   });
 });

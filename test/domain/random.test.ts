@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { seededRandom, zipfSampler } from '../../src/core/random.ts';
+import { seededRandom, spreadRank, zipfSampler } from '../../src/core/random.ts';
 
 describe('seeded randomness', () => {
   it('repeats exactly for one seed and differs between seeds', () => {
@@ -26,5 +27,12 @@ describe('seeded randomness', () => {
       expect(Math.abs(counts[k] - expected)).toBeLessThan(5 * Math.sqrt(expected));
     }
     expect(() => zipfSampler(10, 0, Math.random)).toThrow('alpha');
+  });
+
+  it('spreads ranks over extents exactly as the 64-bit product (rank × 2654435761) mod n would', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 2 ** 31 - 1 }), fc.nat(), (n, r) => {
+      const rank = r % n;
+      return spreadRank(rank, n) === Number((BigInt(rank) * 2654435761n) % BigInt(n));
+    }), { numRuns: 5000 });
   });
 });

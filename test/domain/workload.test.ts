@@ -45,3 +45,52 @@ describe('setWorkload', () => {
     expect(await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { workload { preset readIops zipfAlpha } } } }`, { id: vmId })).toEqual(before);
   });
 });
+
+describe('the tick\'s demand', () => {
+  it('follows each change between ticks at the very next tick: power, workload, a new disk, the policy applied and its rules edited', async () => {
+    const advance = () => app.query(`mutation { advanceSimulation(input: { seconds: 1 }) { __typename } }`);
+    const mutate = async (query: string, variables: Record<string, unknown>) => {
+      const data = await app.query(query, variables, 'storageAdmin');
+      expect(Object.values(data)[0]).not.toHaveProperty('message');
+      return data;
+    };
+    const policyOf = async (name: string, upperLimit: number) =>
+      (await mutate(`mutation($input: CreateStoragePolicyInput!) { createStoragePolicy(input: $input) { ... on CreateStoragePolicyPayload { storagePolicy { id } } ... on UserError { message } } }`,
+        { input: { name, rules: [{ capabilityId: 'nec.iolm.upperLimit', value: upperLimit }] } })).createStoragePolicy.storagePolicy.id as string;
+    const created = await mutate(`mutation($p: ID!) { createVirtualMachine(input: { name: "demand", policyId: $p, disks: [{ sizeBytes: ${GiB} }] }) { ... on CreateVirtualMachinePayload { virtualMachine { id virtualVolumes { id type } } } ... on UserError { message } } }`,
+      { p: await policyOf('demand-open', 100_000) });
+    const vm = created.createVirtualMachine.virtualMachine;
+    const first = Buffer.from(vm.virtualVolumes.find((v: any) => v.type === 'DATA').id, 'base64').toString().split(':')[1];
+    const served = (vvolId: string) => {
+      // Statistics count what was served: readIops are the reads served.
+      const sample = app.engine.io.last(vvolId);
+      return sample?.time === app.engine.now ? { read: sample.readIops, served: sample.servedIops } : null;
+    };
+    const workload = (readIops: number) => mutate(`mutation($id: ID!, $w: CustomWorkloadInput!) { setWorkload(input: { vmId: $id, custom: $w }) { __typename } }`,
+      { id: vm.id, w: { readIops, writeIops: 0, blockSizeBytes: 8192, randomRatio: 1, zipfAlpha: 1, workingSetRatio: 0.1 } });
+
+    await workload(1000);
+    await advance();
+    expect(served(first)).toBeNull();
+    await mutate(`mutation($id: ID!) { powerOnVirtualMachine(input: { id: $id }) { __typename } }`, { id: vm.id });
+    await advance();
+    expect(served(first)).toEqual({ read: 1000, served: 1000 });
+    await workload(3000);
+    await advance();
+    expect(served(first)).toEqual({ read: 3000, served: 3000 });
+    const added = await mutate(`mutation($id: ID!) { addVirtualDisk(input: { vmId: $id, sizeBytes: ${2 * GiB} }) { ... on AddVirtualDiskPayload { virtualVolume { id } } ... on UserError { message } } }`, { id: vm.id });
+    const second = Buffer.from(added.addVirtualDisk.virtualVolume.id, 'base64').toString().split(':')[1];
+    await advance();
+    expect([served(first), served(second)]).toEqual([{ read: 1000, served: 1000 }, { read: 2000, served: 2000 }]);
+    const capped = await policyOf('demand-capped', 1500);
+    await mutate(`mutation($p: ID!, $t: ID!) { applyStoragePolicy(input: { policyId: $p, targetId: $t }) { __typename } }`, { p: capped, t: vm.id });
+    await advance();
+    expect([served(first), served(second)]).toEqual([{ read: 1000, served: 1000 }, { read: 1500, served: 1500 }]);
+    await mutate(`mutation($id: ID!) { updateStoragePolicy(input: { id: $id, rules: [{ capabilityId: "nec.iolm.upperLimit", value: 500 }] }) { __typename } }`, { id: capped });
+    await advance();
+    expect([served(first), served(second)]).toEqual([{ read: 500, served: 500 }, { read: 500, served: 500 }]);
+    await mutate(`mutation($id: ID!) { powerOffVirtualMachine(input: { id: $id }) { __typename } }`, { id: vm.id });
+    await advance();
+    expect([served(first), served(second)]).toEqual([null, null]);
+  });
+});

@@ -419,3 +419,14 @@ export const ioHistory = pgTable(
   },
   (t) => [primaryKey({ columns: [t.subjectId, t.minute] }), index('io_history_minute').on(t.minute)],
 );
+
+/**
+ * One row, moved by every transaction whose events may change the workload's demand (a VM powered on or
+ * off, a workload set, a disk added, a policy applied or edited: see demand-changes.ts), by any instance.
+ * The ticking process reads its demand set again when it has moved. Kept apart from simulation_state,
+ * which a tick holds locked until it commits.
+ */
+export const demandChanges = pgTable('demand_changes', {
+  id: integer('id').primaryKey(),
+  version: bigint('version', { mode: 'number' }).notNull().default(0),
+});

@@ -4,7 +4,9 @@ import { simulationState } from '../db/tables.ts';
 import { ConflictError, ValidationError } from '../errors.ts';
 import { tickPhases, type TickContext } from '../plugin.ts';
 import { topic } from '../bus.ts';
-import { loadDemand, plannedWrites, RingBuffers, rollUp, statistics, type IoStats } from './io.ts';
+import { demandVersion } from '../demand-changes.ts';
+import type { Executor } from '../db/client.ts';
+import { demandOf, loadDemandSet, plannedWrites, RingBuffers, rollUp, statistics, type DemandSet, type IoStats } from './io.ts';
 import { IoHistoryRecorder, writeMinutes } from './history.ts';
 import { ArrayLocks } from './array-locks.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
@@ -49,8 +51,25 @@ export class Engine {
   private timer: NodeJS.Timeout | null = null;
   private queue: Promise<void> = Promise.resolve();
 
+  /**
+   * The demand set (running VMs' DATA VVOLs, workloads, policy rules, pool IOPS) of the arrays this
+   * process holds, kept between ticks and read again when the demand version has moved (every
+   * transaction whose events may change it, in any instance, moves it as it commits: Core.transact)
+   * or when the arrays held have changed.
+   */
+  private demandSet: { set: DemandSet; version: string | null; arrays: string } | null = null;
+
   constructor(private readonly core: Core) {
     this.arrayLocks = new ArrayLocks(core.database);
+  }
+
+  private async demand(db: Executor, version: string | null, held: ReadonlySet<string>): Promise<DemandSet> {
+    const arrays = [...held].sort();
+    const key = arrays.join(',');
+    if (this.demandSet?.version !== version || this.demandSet.arrays !== key) {
+      this.demandSet = { set: await loadDemandSet(db, this.core.extents, arrays), version, arrays: key };
+    }
+    return this.demandSet.set;
   }
 
   /** Topics a plugin publishes per tick, with live subscriptions in this process, and how many. */
@@ -144,11 +163,14 @@ export class Engine {
       // The tick's work happens as of its end: whatever reads the clock in it (state times, copies' points in time) sees `now`.
       // The clock row is shared by every instance on the database (see sharedClock), and this update also
       // makes their ticks take turns: each holds the row until its tick commits.
-      [{ tick, now }] = await work.tx.update(simulationState).set(this.sharedClock(tick, now, seconds)).where(eq(simulationState.id, 1))
-        .returning({ tick: simulationState.tick, now: simulationState.simulatedSeconds });
+      const [clock] = await work.tx.update(simulationState).set(this.sharedClock(tick, now, seconds)).where(eq(simulationState.id, 1))
+        .returning({ tick: simulationState.tick, now: simulationState.simulatedSeconds, demandVersion });
+      ({ tick, now } = clock);
       const arrays = await this.arrayLocks.acquire(work.tx);
-      const { active, poolIops } = await loadDemand(work.tx, core.extents, core.config.seed, tick, now, [...arrays]);
-      const ctx: TickContext = { tick, now, seconds, arrays, db: work.tx, extents: core.extents, tasks: core.tasks, copier: core.copier, pairs: core.pairs, volumes: core.volumes, followed: (name) => this.followedTopics.has(name), work, io: active.map((a) => a.io), poolIops, written: [] };
+      const demand = await this.demand(work.tx, clock.demandVersion, arrays);
+      const active = demandOf(demand, core.config.seed, tick, now);
+      const poolIops = new Map(demand.poolIops);
+      const ctx: TickContext = { tick, now, seconds, arrays, db: work.tx, extents: core.extents, tasks: core.tasks, copier: core.copier, pairs: core.pairs, volumes: core.volumes, followed: (name) => this.followedTopics.has(name), followedWith: (prefix) => [...this.followedTopics.keys()].filter((name) => name.startsWith(prefix)), work, io: active.map((a) => a.io), poolIops, written: [] };
       for (const phase of tickPhases) {
         // What I/O control let through is written before the cache and tiers see it.
         if (phase === 'serve') ctx.written = await core.extents.write(work.tx, plannedWrites(active, core.config.seed, tick, seconds));
@@ -164,6 +186,7 @@ export class Engine {
     });
     this.tick = tick;
     this.now = now;
+    core.extents.tickEnded();
     const ms = performance.now() - started;
     const s = this.statistics;
     s.ticks += 1;

@@ -2,8 +2,8 @@ import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 import { poolTiers, storageContainers, storagePools, virtualDisks, virtualMachines, virtualVolumes, workloads } from '../db/tables.ts';
 import type { ExtentStore, ExtentWrite } from '../extents.ts';
-import type { IoSample, VolumeIo } from '../plugin.ts';
-import { seededRandom, Zipf } from '../random.ts';
+import type { IoSample, PolicyRule, VolumeIo } from '../plugin.ts';
+import { seededRandom, spreadRank, Zipf } from '../random.ts';
 import { rulesByPolicy } from '../services/policies.ts';
 import { presets, type WorkloadProfile } from '../services/workloads.ts';
 
@@ -19,6 +19,7 @@ interface ActiveVolume {
   vmName: string;
   /** The VVOL's place among its VM's disks, for a random stream that does not depend on uuids. */
   unit: number;
+  zipf: Zipf;
 }
 
 function burstFactor(profile: WorkloadProfile, now: number): number {
@@ -27,13 +28,38 @@ function burstFactor(profile: WorkloadProfile, now: number): number {
   return now % burst.periodSeconds < burst.dutyCycle * burst.periodSeconds ? burst.multiplier : 1;
 }
 
+/** One running VM's DATA VVOL as the workload sees it, whatever the tick. */
+interface DemandVolume {
+  vvolId: string;
+  vmId: string;
+  vmName: string;
+  unit: number;
+  containerId: string;
+  poolId: string;
+  rules: PolicyRule[];
+  profile: WorkloadProfile;
+  /** The VVOL's share of its VM's provisioned bytes: its part of the VM's I/O. */
+  sizeShare: number;
+  readOnly: boolean;
+  extentCount: number;
+  workingSetExtents: number;
+  zipf: Zipf;
+}
+
 /**
- * The demand of every running VM's DATA VVOLs on `arrays` (those this process ticks) this tick: the
- * VM's profile (and its burst, if one is on) split over its disks by size; and the IOPS of those arrays'
- * pools. Three statements, whatever the number of VMs; none without arrays.
+ * What the workload needs that changes only when VMs, disks, workloads, policies or pools do (the
+ * engine keeps it between ticks and reads it again after such a change, or when the arrays it holds
+ * change): every running VM's DATA VVOLs on `arrays` (those this process ticks) with their VM's
+ * profile, and the IOPS of those arrays' pools.
  */
-export async function loadDemand(db: Executor, extents: ExtentStore, seed: string, tick: number, now: number, arrays: readonly string[]): Promise<{ active: ActiveVolume[]; poolIops: Map<string, number> }> {
-  if (arrays.length === 0) return { active: [], poolIops: new Map() };
+export interface DemandSet {
+  volumes: DemandVolume[];
+  poolIops: Map<string, number>;
+}
+
+/** Reads the demand set of `arrays`: three statements, whatever the number of VMs; none without arrays. */
+export async function loadDemandSet(db: Executor, extents: ExtentStore, arrays: readonly string[]): Promise<DemandSet> {
+  if (arrays.length === 0) return { volumes: [], poolIops: new Map() };
   const rows = await db
     .select({
       vvolId: virtualVolumes.id,
@@ -65,41 +91,60 @@ export async function loadDemand(db: Executor, extents: ExtentStore, seed: strin
   const vmBytes = new Map<string, number>();
   for (const r of rows) vmBytes.set(r.vmId!, (vmBytes.get(r.vmId!) ?? 0) + r.provisionedBytes);
   const units = new Map<string, number>();
-  const active = rows.map((r): ActiveVolume => {
+  const volumes = rows.map((r): DemandVolume => {
     const profile = r.workload ?? presets.IDLE;
-    const share = (r.provisionedBytes / vmBytes.get(r.vmId!)!) * burstFactor(profile, now);
     const unit = units.get(r.vmId!) ?? 0;
     units.set(r.vmId!, unit + 1);
-    const readIops = profile.readIops * share;
-    const writeIops = r.readOnly ? 0 : profile.writeIops * share;
     const extentCount = extents.extentCount(r.provisionedBytes);
     const workingSetExtents = Math.max(1, Math.ceil(extentCount * profile.workingSetRatio));
-    const stream = `${seed}:${tick}:${r.vmName}:${unit}`;
     return {
-      vmName: r.vmName,
-      unit,
+      vvolId: r.vvolId, vmId: r.vmId!, vmName: r.vmName, unit, containerId: r.containerId, poolId: r.poolId, rules: rules.get(r.policyId) ?? [],
+      profile, sizeShare: r.provisionedBytes / vmBytes.get(r.vmId!)!, readOnly: r.readOnly ?? false,
+      extentCount, workingSetExtents, zipf: zipfOf(workingSetExtents, profile.zipfAlpha),
+    };
+  });
+  return { volumes, poolIops: new Map(pools.map((p) => [p.poolId, p.iops])) };
+}
+
+/**
+ * The demand of every running VM's DATA VVOLs this tick: the VM's profile (and its burst, if one is
+ * on) split over its disks by size. No SQL: the demand set holds what it needs.
+ */
+export function demandOf(set: DemandSet, seed: string, tick: number, now: number): ActiveVolume[] {
+  return set.volumes.map((v): ActiveVolume => {
+    const { profile, zipf, workingSetExtents } = v;
+    const share = v.sizeShare * burstFactor(profile, now);
+    const readIops = profile.readIops * share;
+    const writeIops = v.readOnly ? 0 : profile.writeIops * share;
+    const stream = `${seed}:${tick}:${v.vmName}:${v.unit}`;
+    return {
+      vmName: v.vmName,
+      unit: v.unit,
+      zipf,
       io: {
-        vvolId: r.vvolId, vmId: r.vmId!, containerId: r.containerId, poolId: r.poolId, rules: rules.get(r.policyId) ?? [],
+        vvolId: v.vvolId, vmId: v.vmId, containerId: v.containerId, poolId: v.poolId, rules: v.rules,
         readIops, writeIops, blockSizeBytes: profile.blockSizeBytes, randomRatio: profile.randomRatio,
-        extentCount, workingSetExtents, zipfAlpha: profile.zipfAlpha,
-        sample: (count) => drawExtents(workingSetExtents, profile.zipfAlpha, seededRandom(`${stream}:reads`), count),
+        extentCount: v.extentCount, workingSetExtents, zipfAlpha: profile.zipfAlpha,
+        sample: (count) => drawExtents(zipf, workingSetExtents, seededRandom(`${stream}:reads`), count),
         servedIops: readIops + writeIops, cacheHitRatio: 0, ssdServedRatio: 0, serviceTimeMs: BASE_SERVICE_TIME_MS,
       },
     };
   });
-  return { active, poolIops: new Map(pools.map((p) => [p.poolId, p.iops])) };
 }
 
 /** Zipf CDFs by working-set size and alpha: built once, sampled by every VVOL of that shape. */
-/** Zipf CDFs by working-set size and alpha: built once, sampled by every VVOL of that shape. */
 const distributions = new Map<string, Zipf>();
 
-/** `count` extent indexes over a working set: Zipf ranks spread over the disk by a fixed stride. */
-function drawExtents(workingSet: number, alpha: number, random: () => number, count: number): number[] {
+function zipfOf(workingSet: number, alpha: number): Zipf {
   const key = `${workingSet}:${alpha}`;
   const zipf = distributions.get(key) ?? new Zipf(workingSet, alpha);
   distributions.set(key, zipf);
-  return Array.from({ length: count }, () => Number((BigInt(zipf.sample(random)) * 2654435761n) % BigInt(workingSet)));
+  return zipf;
+}
+
+/** `count` extent indexes over a working set: Zipf ranks spread over the disk by a fixed stride. */
+function drawExtents(zipf: Zipf, workingSet: number, random: () => number, count: number): number[] {
+  return Array.from({ length: count }, () => spreadRank(zipf.sample(random), workingSet));
 }
 
 /**
@@ -109,13 +154,13 @@ function drawExtents(workingSet: number, alpha: number, random: () => number, co
  */
 export function plannedWrites(active: ActiveVolume[], seed: string, tick: number, seconds: number): ExtentWrite[] {
   const writes: ExtentWrite[] = [];
-  for (const { io, vmName, unit } of active) {
+  for (const { io, vmName, unit, zipf } of active) {
     const demand = io.readIops + io.writeIops;
     const served = demand > 0 ? io.writeIops * (io.servedIops / demand) * seconds : 0;
     if (served <= 0) continue;
     const random = seededRandom(`${seed}:${tick}:${vmName}:${unit}`);
     const count = served >= 1 ? Math.min(MAX_EXTENTS_WRITTEN_PER_TICK, Math.ceil(served)) : random() < served ? 1 : 0;
-    if (count > 0) writes.push({ vvolId: io.vvolId, indexes: [...new Set(drawExtents(io.workingSetExtents, io.zipfAlpha, random, count))] });
+    if (count > 0) writes.push({ vvolId: io.vvolId, indexes: [...new Set(drawExtents(zipf, io.workingSetExtents, random, count))] });
   }
   return writes;
 }

@@ -113,6 +113,7 @@ export async function deleteVvols(core: Core, work: UnitOfWork, vvols: VirtualVo
   await work.tx.update(virtualVolumes).set({ parentId: null }).where(inArray(virtualVolumes.parentId, ids));
   await work.tx.delete(virtualDisks).where(inArray(virtualDisks.vvolId, ids));
   await work.tx.delete(virtualVolumes).where(inArray(virtualVolumes.id, ids));
+  core.extents.forget(ids);
   const perContainer = new Map<string, number>();
   for (const vvol of vvols) {
     if (reserved(vvol)) perContainer.set(vvol.containerId, (perContainer.get(vvol.containerId) ?? 0) + vvol.provisionedBytes);

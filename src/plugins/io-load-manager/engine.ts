@@ -7,8 +7,17 @@ export interface Limits {
   priority: Priority;
 }
 
+/** Limits by rules array: a policy's rules are one array shared by its VVOLs from tick to tick, so each is read once. */
+const limitsByRules = new WeakMap<readonly PolicyRule[], Limits>();
+
 /** The nec.iolm rules of a policy, with NEC's defaults (0 = no limit, MEDIUM). */
 export function limitsOf(rules: readonly PolicyRule[]): Limits {
+  let limits = limitsByRules.get(rules);
+  if (!limits) limitsByRules.set(rules, (limits = readLimits(rules)));
+  return limits;
+}
+
+function readLimits(rules: readonly PolicyRule[]): Limits {
   const value = (id: string) => rules.find((r) => r.capabilityId === `nec.iolm.${id}`)?.value;
   return {
     lowerLimit: (value('lowerLimit') as number | undefined) ?? 0,

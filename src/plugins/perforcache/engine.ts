@@ -13,8 +13,17 @@ export interface CacheSettings {
   mode: CacheMode;
 }
 
+/** Settings by rules array: a policy's rules are one array shared by its VVOLs from tick to tick, so each is read once. */
+const settingsByRules = new WeakMap<readonly PolicyRule[], CacheSettings | null>();
+
 /** The nec.pc rules of a policy: the settings when the cache is enabled, else null. */
 export function settingsOf(rules: readonly PolicyRule[]): CacheSettings | null {
+  let settings = settingsByRules.get(rules);
+  if (settings === undefined) settingsByRules.set(rules, (settings = readSettings(rules)));
+  return settings;
+}
+
+function readSettings(rules: readonly PolicyRule[]): CacheSettings | null {
   const value = (id: string) => rules.find((r) => r.capabilityId === `nec.pc.${id}`)?.value;
   if (value('enabled') !== true) return null;
   return { capacityGiB: (value('capacityGiB') as number | undefined) ?? 0, mode: (value('mode') as CacheMode | undefined) ?? 'READ_ONLY' };

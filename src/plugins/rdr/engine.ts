@@ -1,5 +1,5 @@
-import { eq, inArray, sql } from 'drizzle-orm';
-import { resultRows, simulatedNow, topic, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
+import { eq, inArray } from 'drizzle-orm';
+import { NotFoundError, simulatedNow, topic, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
 import { createGroup, groupOfVm, pairLag, pairProgress, pointCopyFinished, progress, rpoOf } from './groups.ts';
 import { pairRemote } from './pairing.ts';
 import { rdrGroups } from './tables.ts';
@@ -37,12 +37,12 @@ export async function observe(ctx: TickContext): Promise<void> {
   }
 }
 
-/** Each followed pair's progress, for `replicationProgress(pairId)`. */
+/** Each followed pair's progress, for `replicationProgress(pairId)`: nothing to read when nobody follows a pair. */
 async function publishPairProgress(ctx: TickContext): Promise<void> {
-  const ids = resultRows<{ id: string }>(await ctx.db.execute(sql`select id::text as id from replica_pairs`)).map((p) => p.id).filter((id) => ctx.followed(pairProgressTopic(id)));
-  for (const id of ids) {
-    const pair = await ctx.pairs.find(ctx.db, id);
-    ctx.work.publishAfterCommit(pairProgressTopic(id), { ...(await pairProgress(ctx, ctx.db, pair, ctx.now)), pairId: id, time: ctx.now });
+  const prefix = pairProgressTopic('');
+  for (const id of ctx.followedWith(prefix).map((name) => name.slice(prefix.length)).sort()) {
+    const pair = await ctx.pairs.find(ctx.db, id).catch((error) => (error instanceof NotFoundError ? null : Promise.reject(error)));
+    if (pair) ctx.work.publishAfterCommit(pairProgressTopic(id), { ...(await pairProgress(ctx, ctx.db, pair, ctx.now)), pairId: id, time: ctx.now });
   }
 }
 
