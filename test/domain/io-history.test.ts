@@ -3,20 +3,9 @@ import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resultRows } from '../../src/core/db/client.ts';
+import type { IoSample } from '../../src/core/plugin.ts';
 import { GiB, seedBasics, startApp, testTokens, type TestApp } from '../helpers/app.ts';
 import { allRoles, createPolicy, createVm, deletedVmId, fingerprint, ok, type CreatedVm } from '../api/support.ts';
-
-interface Sample {
-  time: number;
-  readIops: number;
-  writeIops: number;
-  mbps: number;
-  latencyMs: number;
-  servedIops: number;
-  throttledIops: number;
-  cacheHitRatio: number;
-  ssdServedRatio: number;
-}
 
 const MINUTE_FIELDS = 'start end samples seconds readIops maxReadIops writeIops maxWriteIops mbps maxMbps latencyMs maxLatencyMs servedIops maxServedIops throttledIops maxThrottledIops cacheHitRatio ssdServedRatio';
 const HISTORY = `query($vmId: ID, $vvolId: ID, $from: Float, $to: Float, $first: Int, $after: String) {
@@ -41,7 +30,7 @@ let ids: Awaited<ReturnType<typeof seedBasics>>;
 let vm: CreatedVm;
 /** The simulated second from which the VM runs: a minute boundary. */
 let started = 0;
-const seen = { vm: [] as Sample[], disk: [] as Sample[] };
+const seen = { vm: [] as IoSample[], disk: [] as IoSample[] };
 
 const advance = (seconds: number) => ok(app, 'advanceSimulation', { seconds }, '... on AdvanceSimulationPayload { simulation { simulatedSeconds } }');
 const history = async (target: TestApp, variables: Record<string, unknown>, role: (typeof allRoles)[number] = 'viewer') => (await target.query(HISTORY, variables, role)).ioHistory;
@@ -56,7 +45,7 @@ async function runningVm(target: TestApp, policyId: string): Promise<CreatedVm> 
 }
 
 /** What a minute must hold, computed here from the ticks the subscription delivered (the specification of the roll-up). */
-function expectedMinute(ticks: Sample[], previousTime: number) {
+function expectedMinute(ticks: IoSample[], previousTime: number) {
   let seconds = 0, read = 0, write = 0, mb = 0, served = 0, throttled = 0, latency = 0, hits = 0, ssd = 0;
   let last = previousTime;
   for (const s of ticks) {
@@ -72,7 +61,7 @@ function expectedMinute(ticks: Sample[], previousTime: number) {
     hits += s.cacheHitRatio * s.servedIops * dt;
     ssd += s.ssdServedRatio * s.servedIops * dt;
   }
-  const max = (pick: (s: Sample) => number) => Math.max(...ticks.map(pick));
+  const max = (pick: (s: IoSample) => number) => Math.max(...ticks.map(pick));
   return {
     samples: ticks.length, seconds,
     readIops: read / seconds, maxReadIops: max((s) => s.readIops),
@@ -98,8 +87,8 @@ beforeAll(async () => {
   ids = await seedBasics(app);
   vm = await runningVm(app, await createPolicy(app, RULES, 'history-policy'));
   client = createClient({ url: `${app.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${testTokens.viewer}` }, retryAttempts: 0 });
-  const follow = (variables: Record<string, string>, into: Sample[]) =>
-    client.subscribe<{ ioStats: Sample }>({ query: 'subscription($vmId: ID, $vvolId: ID) { ioStats(vmId: $vmId, vvolId: $vvolId) { time readIops writeIops mbps latencyMs servedIops throttledIops cacheHitRatio ssdServedRatio } }', variables }, {
+  const follow = (variables: Record<string, string>, into: IoSample[]) =>
+    client.subscribe<{ ioStats: IoSample }>({ query: 'subscription($vmId: ID, $vvolId: ID) { ioStats(vmId: $vmId, vvolId: $vvolId) { time readIops writeIops mbps latencyMs servedIops throttledIops cacheHitRatio ssdServedRatio } }', variables }, {
       next: (message) => into.push(message.data!.ioStats),
       error: (error) => { throw error; },
       complete: () => {},
