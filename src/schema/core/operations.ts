@@ -1,5 +1,7 @@
 import { and, asc, desc, eq, gt, inArray, like, ne, or } from 'drizzle-orm';
 import { filter, pipe } from 'graphql-yoga';
+import { resolveNodes } from '@pothos/plugin-relay';
+import type { GraphQLResolveInfo } from 'graphql';
 import { z } from 'zod';
 import { topic } from '../../core/bus.ts';
 import { alarms, events, tasks } from '../../core/db/tables.ts';
@@ -25,10 +27,12 @@ const dates = <T extends object>(row: T, keys: (keyof T)[]): T => {
 };
 
 export function addOperations(builder: Builder, refs: SchemaRefs, enums: Enums): void {
-  const loadTarget = async (task: TaskRow, ctx: Context): Promise<unknown> => {
-    const loader = { VirtualMachine: ctx.loaders.vms, VirtualVolume: ctx.loaders.vvols, Snapshot: ctx.loaders.snapshots }[task.targetType];
-    const row = loader ? await loader.load(task.targetId) : null;
-    return row ? Object.assign(row, { __typename: task.targetType }) : null;
+  // Any node type, the core's or a plugin's (a dds backup's target is its BackupGeneration), loads the way
+  // `node(id)` loads it; a type no longer in the schema (its plugin disabled) is no target.
+  const loadTarget = async (task: TaskRow, ctx: Context, info: GraphQLResolveInfo): Promise<unknown> => {
+    if (!builder.configStore.hasConfig(task.targetType)) return null;
+    const [target] = await resolveNodes(builder, ctx, info, [{ typename: task.targetType, id: task.targetId }]);
+    return target;
   };
 
   builder.node(refs.Task, {
@@ -45,7 +49,7 @@ export function addOperations(builder: Builder, refs: SchemaRefs, enums: Enums):
       cancelable: t.exposeBoolean('cancelable'),
       cancelRequested: t.exposeBoolean('cancelRequested'),
       error: t.exposeString('error', { nullable: true }),
-      target: t.field({ type: builder.nodeInterfaceRef(), nullable: true, resolve: (task, _args, ctx) => loadTarget(task, ctx) as never }),
+      target: t.field({ type: builder.nodeInterfaceRef(), nullable: true, resolve: (task, _args, ctx, info) => loadTarget(task, ctx, info) as never }),
       createdAt: t.expose('createdAt', { type: 'DateTime' }),
       startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true }),
       finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),

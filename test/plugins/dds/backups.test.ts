@@ -50,7 +50,7 @@ async function mutation(name: string, input: Record<string, unknown>, selection:
   return result[name];
 }
 
-const backup = (vmId: string, type?: 'FULL' | 'DIFFERENTIAL') => mutation('backupVirtualMachine', { vmId, type }, `generation { ${generationFields} } task { id state bytesTotal }`);
+const backup = (vmId: string, type?: 'FULL' | 'DIFFERENTIAL') => mutation('backupVirtualMachine', { vmId, type }, `generation { ${generationFields} } task { id state bytesTotal target { __typename id } }`);
 const restore = (generationId: string, target: 'VM' | 'NEW_VM', extra: Record<string, unknown> = {}) =>
   mutation('restoreBackup', { generationId, target, ...extra }, `task { id state bytesTotal kind target { id } } virtualMachine { id name virtualVolumes { type contentDigest } }`);
 
@@ -78,6 +78,7 @@ describe('dds backups', () => {
     const full = await backup(vm.id, 'FULL');
     expect(full.__typename).toBe('BackupVirtualMachinePayload');
     expect(full.generation).toMatchObject({ number: 1, type: 'FULL', state: 'RUNNING' });
+    expect(full.task.target).toEqual({ __typename: 'BackupGeneration', id: full.generation.id }); // a plugin's node, resolved as any node
     expect(full.task.bytesTotal).toBe(GiB + EXTENT);
     const backupVolume = full.generation.volumes.find((v: any) => v.type === 'DATA').backupVolume;
     expect(backupVolume.virtualMachine).toBeNull();
