@@ -1,5 +1,5 @@
-import { eq, inArray, sql } from 'drizzle-orm';
-import { type Executor, pgArray, resultRows } from './db/client.ts';
+import { and, eq, sql } from 'drizzle-orm';
+import { anyOf, pgArray, resultRows, type Executor } from './db/client.ts';
 import { copyExtents, extentCopies, virtualVolumes } from './db/tables.ts';
 import { type ExtentContent, type ExtentStore } from './extents.ts';
 import { ValidationError } from './errors.ts';
@@ -101,10 +101,10 @@ export class ExtentCopier {
    */
   async step(db: Executor, taskIds: readonly string[], seconds: number): Promise<CopyStep[]> {
     if (taskIds.length === 0) return [];
-    const copies = await db.select().from(extentCopies).where(sql`${extentCopies.taskId} = any(${pgArray(taskIds)}::uuid[]) and ${extentCopies.state} = 'RUNNING'`).orderBy(extentCopies.createdAt, extentCopies.id);
+    const copies = await db.select().from(extentCopies).where(and(anyOf(extentCopies.taskId, taskIds), eq(extentCopies.state, 'RUNNING'))).orderBy(extentCopies.createdAt, extentCopies.id);
     if (copies.length === 0) return [];
     const sizes = new Map(
-      (await db.select({ id: virtualVolumes.id, provisionedBytes: virtualVolumes.provisionedBytes }).from(virtualVolumes).where(inArray(virtualVolumes.id, [...new Set(copies.map((c) => c.sourceVvolId))]))).map((v) => [v.id, v.provisionedBytes]),
+      (await db.select({ id: virtualVolumes.id, provisionedBytes: virtualVolumes.provisionedBytes }).from(virtualVolumes).where(anyOf(virtualVolumes.id, [...new Set(copies.map((c) => c.sourceVvolId))]))).map((v) => [v.id, v.provisionedBytes]),
     );
     const budgets = shareLinks(copies, seconds);
     // One statement for every copy's next extents: as many as its budget could pay for, and room for trims (free).
@@ -159,7 +159,7 @@ export class ExtentCopier {
   /** Stops the running copies of these tasks where they are: what was copied stays copied. */
   async cancel(db: Executor, taskIds: readonly string[]): Promise<void> {
     if (taskIds.length === 0) return;
-    await db.update(extentCopies).set({ state: 'CANCELLED' }).where(sql`${extentCopies.taskId} = any(${pgArray(taskIds)}::uuid[]) and ${extentCopies.state} = 'RUNNING'`);
+    await db.update(extentCopies).set({ state: 'CANCELLED' }).where(and(anyOf(extentCopies.taskId, taskIds), eq(extentCopies.state, 'RUNNING')));
   }
 
   /** The running copies on `link` take its new bandwidth (a reconfigured replication link). */
@@ -170,7 +170,7 @@ export class ExtentCopier {
 
   async copiesOf(db: Executor, taskIds: readonly string[]): Promise<CopyRow[]> {
     if (taskIds.length === 0) return [];
-    return db.select().from(extentCopies).where(sql`${extentCopies.taskId} = any(${pgArray(taskIds)}::uuid[])`).orderBy(extentCopies.createdAt, extentCopies.id);
+    return db.select().from(extentCopies).where(anyOf(extentCopies.taskId, taskIds)).orderBy(extentCopies.createdAt, extentCopies.id);
   }
 
   /**
@@ -193,7 +193,7 @@ export class ExtentCopier {
         order by p.a, p.b, d.idx`),
     );
     const sizes = new Map(
-      (await db.select({ id: virtualVolumes.id, provisionedBytes: virtualVolumes.provisionedBytes }).from(virtualVolumes).where(inArray(virtualVolumes.id, [...new Set(pairs.map((p) => p[0]))]))).map((v) => [v.id, v.provisionedBytes]),
+      (await db.select({ id: virtualVolumes.id, provisionedBytes: virtualVolumes.provisionedBytes }).from(virtualVolumes).where(anyOf(virtualVolumes.id, [...new Set(pairs.map((p) => p[0]))]))).map((v) => [v.id, v.provisionedBytes]),
     );
     for (const row of rows) {
       const entry = result.get(`${row.a}/${row.b}`)!;

@@ -1,6 +1,6 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { ValidationError } from './errors.ts';
-import { type Executor, pgArray, resultRows } from './db/client.ts';
+import { anyOf, type Executor, pgArray, resultRows } from './db/client.ts';
 import { extents, virtualVolumes } from './db/tables.ts';
 import { ExtentMemory, type KnownContent } from './extent-memory.ts';
 
@@ -196,7 +196,7 @@ export class ExtentStore {
     const vvols = await db
       .select({ id: virtualVolumes.id, provisionedBytes: virtualVolumes.provisionedBytes, allocatedBytes: virtualVolumes.allocatedBytes, contentDigest: virtualVolumes.contentDigest })
       .from(virtualVolumes)
-      .where(inArray(virtualVolumes.id, [...vvolIds]));
+      .where(anyOf(virtualVolumes.id, [...vvolIds]));
     const loaded = new Map(vvols.map((v) => [v.id, { provisionedBytes: v.provisionedBytes, allocatedBytes: v.allocatedBytes, digest: parseDigest(v.contentDigest), terms: new Map<number, bigint>() }]));
     const withData = vvols.filter((v) => v.allocatedBytes > 0).map((v) => v.id);
     if (withData.length > 0) {
@@ -221,7 +221,7 @@ export class ExtentStore {
     const rows = ids.length === 0 ? [] : await db
       .select({ id: virtualVolumes.id, provisionedBytes: virtualVolumes.provisionedBytes, contentDigest: virtualVolumes.contentDigest })
       .from(virtualVolumes)
-      .where(inArray(virtualVolumes.id, ids));
+      .where(anyOf(virtualVolumes.id, ids));
     const stale = rows.filter((r) => {
       const content = this.known.get(r.id);
       return !content || content.provisionedBytes !== r.provisionedBytes || formatDigest(content.digest) !== r.contentDigest;
@@ -286,7 +286,7 @@ export class ExtentStore {
   /** Recomputes digest and allocated bytes of VVOLs from the database's maps, and knows them afresh. */
   private async recompute(db: Executor, vvolIds: readonly string[]): Promise<void> {
     this.forget(vvolIds);
-    const vvols = await db.select({ id: virtualVolumes.id, provisionedBytes: virtualVolumes.provisionedBytes }).from(virtualVolumes).where(inArray(virtualVolumes.id, [...vvolIds]));
+    const vvols = await db.select({ id: virtualVolumes.id, provisionedBytes: virtualVolumes.provisionedBytes }).from(virtualVolumes).where(anyOf(virtualVolumes.id, [...vvolIds]));
     const rows = resultRows<{ vvol_id: string; idx: number; content_id: string }>(
       await db.execute(sql`select vvol_id::text as vvol_id, idx, content_id::text as content_id from ${extents} where vvol_id = any(${pgArray(vvolIds)}::uuid[])`),
     );
@@ -392,6 +392,6 @@ export class ExtentStore {
 
   async deleteAll(db: Executor, vvolIds: string[]): Promise<void> {
     this.forget(vvolIds);
-    if (vvolIds.length > 0) await db.delete(extents).where(and(inArray(extents.vvolId, vvolIds)));
+    if (vvolIds.length > 0) await db.delete(extents).where(and(anyOf(extents.vvolId, vvolIds)));
   }
 }

@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNotNull, sql } from 'drizzle-orm';
+import { and, eq, isNotNull, sql } from 'drizzle-orm';
 import type { ExtentCopier } from './copier.ts';
 import { simulatedNow } from './clock.ts';
 import { replicaPairs, virtualVolumes } from './db/tables.ts';
@@ -8,7 +8,7 @@ import type { ExtentContent, ExtentStore } from './extents.ts';
 import { isFinished, type TaskRow, type TaskService } from './tasks.ts';
 import type { UnitOfWork } from './unit-of-work.ts';
 import type { VolumeService } from './volumes.ts';
-import type { Executor } from './db/client.ts';
+import { anyOf, type Executor } from './db/client.ts';
 
 export type PairRow = typeof replicaPairs.$inferSelect;
 export type SyncState = PairRow['syncState'];
@@ -96,7 +96,7 @@ export class PairService {
     if (!(pair.bytesPerSecond > 0)) throw new ValidationError('input.bytesPerSecond', `The link bandwidth must be positive, got ${pair.bytesPerSecond}`);
     if ((pair.latencyMs ?? 0) < 0) throw new ValidationError('input.latencyMs', `The link latency cannot be negative, got ${pair.latencyMs}`);
     this.checkCopyControl(pair.owner, pair.copyControl, 'input.copyControl');
-    const vvols = await work.tx.select().from(virtualVolumes).where(inArray(virtualVolumes.id, [pair.mvId, pair.rvId]));
+    const vvols = await work.tx.select().from(virtualVolumes).where(anyOf(virtualVolumes.id, [pair.mvId, pair.rvId]));
     const mv = vvols.find((v) => v.id === pair.mvId);
     const rv = vvols.find((v) => v.id === pair.rvId);
     if (!mv) throw new NotFoundError(fields.mvId, pair.mvId);
@@ -319,7 +319,7 @@ export class PairService {
    * Returns the MVs whose writes waited for a remote side this tick, with the link latency.
    */
   async tick(work: UnitOfWork, written: readonly ExtentContent[]): Promise<Map<string, number>> {
-    const pairs = await work.tx.select().from(replicaPairs).where(inArray(replicaPairs.syncState, ['RPL_SYNC', 'RST_SYNC', 'RST_EXEC']));
+    const pairs = await work.tx.select().from(replicaPairs).where(anyOf(replicaPairs.syncState, ['RPL_SYNC', 'RST_SYNC', 'RST_EXEC']));
     const waited = new Map<string, number>();
     const following = pairs.filter((p) => p.activity !== 'RESTORE_PROTECT');
     // The backlogs come from the extent store's memory, kept extent by extent as writes, mirrors and copies land.
@@ -373,6 +373,6 @@ export class PairService {
   async ofVolumes(tx: Executor, vvolIds: readonly string[], side: 'mv' | 'rv', owner?: string): Promise<PairRow[]> {
     if (vvolIds.length === 0) return [];
     const column = side === 'mv' ? replicaPairs.mvId : replicaPairs.rvId;
-    return tx.select().from(replicaPairs).where(and(inArray(column, [...vvolIds]), owner ? eq(replicaPairs.owner, owner) : isNotNull(replicaPairs.id))).orderBy(replicaPairs.createdAt);
+    return tx.select().from(replicaPairs).where(and(anyOf(column, [...vvolIds]), owner ? eq(replicaPairs.owner, owner) : isNotNull(replicaPairs.id))).orderBy(replicaPairs.createdAt);
   }
 }

@@ -253,4 +253,4 @@ export { formatDigest, digestOf } from './extents.ts';
 export { simulatedNow } from './clock.ts';
 export type { Executor } from './db/client.ts';
 export type { SchemaBuilder, SchemaRefs } from '../schema/refs.ts';
-export { resultRows } from './db/client.ts';
+export { anyOf, pgArray, resultRows } from './db/client.ts';

@@ -1,4 +1,5 @@
-import { inArray, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
+import { anyOf } from './db/client.ts';
 import type { Core } from './core.ts';
 import { storageContainers, storagePolicies, virtualVolumes } from './db/tables.ts';
 import { isCopyOf, type PolicyOutcome, type VirtualVolumeRow } from './plugin.ts';
@@ -49,7 +50,7 @@ export class Reconciler {
       const vvols = await work.tx
         .select()
         .from(virtualVolumes)
-        .where(inArray(virtualVolumes.policyState, ['PENDING', 'IN_PROGRESS']))
+        .where(anyOf(virtualVolumes.policyState, ['PENDING', 'IN_PROGRESS']))
         .orderBy(virtualVolumes.createdAt)
         .limit(BATCH)
         .for('update', { skipLocked: true });
@@ -57,10 +58,10 @@ export class Reconciler {
       const policyIds = [...new Set(vvols.map((v) => v.policyId))];
       const rules = await rulesByPolicy(work.tx, policyIds);
       const generations = new Map(
-        (await work.tx.select({ id: storagePolicies.id, generation: storagePolicies.generation }).from(storagePolicies).where(inArray(storagePolicies.id, policyIds))).map((p) => [p.id, p.generation]),
+        (await work.tx.select({ id: storagePolicies.id, generation: storagePolicies.generation }).from(storagePolicies).where(anyOf(storagePolicies.id, policyIds))).map((p) => [p.id, p.generation]),
       );
       const containers = new Map(
-        (await work.tx.select().from(storageContainers).where(inArray(storageContainers.id, [...new Set(vvols.map((v) => v.containerId))]))).map((c) => [c.id, c]),
+        (await work.tx.select().from(storageContainers).where(anyOf(storageContainers.id, [...new Set(vvols.map((v) => v.containerId))]))).map((c) => [c.id, c]),
       );
       const ctx = core.context(work);
       const verdicts = new Map<string, Verdict>();

@@ -1,8 +1,8 @@
-import { eq, inArray, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { topic } from './bus.ts';
 import type { ExtentCopier, CopyRequest, CopyRow, CopyStep } from './copier.ts';
 import { simulatedNow } from './clock.ts';
-import { pgArray } from './db/client.ts';
+import { anyOf, pgArray } from './db/client.ts';
 import { tasks } from './db/tables.ts';
 import { ConflictError, NotFoundError } from './errors.ts';
 import type { TaskQueue } from './task-queue.ts';
@@ -117,7 +117,7 @@ export class TaskService {
   async run(work: UnitOfWork, seconds: number): Promise<void> {
     const held = await this.queue.claim(work);
     if (held.size === 0) return;
-    const rows = await work.tx.select().from(tasks).where(inArray(tasks.id, [...held.keys()])).orderBy(tasks.createdAt);
+    const rows = await work.tx.select().from(tasks).where(anyOf(tasks.id, [...held.keys()])).orderBy(tasks.createdAt);
     const over: TaskRow[] = rows.filter(isFinished);
     for (const task of rows.filter((t) => !isFinished(t) && t.cancelRequested)) over.push(await this.end(work, task.id, 'CANCELLED'));
     const running = rows.filter((t) => !isFinished(t) && !t.cancelRequested);

@@ -1,4 +1,5 @@
-import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
+import { anyOf } from './db/client.ts';
 import type { Core } from './core.ts';
 import { storageContainers, virtualDisks, virtualMachines, virtualVolumes } from './db/tables.ts';
 import { NotFoundError } from './errors.ts';
@@ -83,7 +84,7 @@ export class VolumeService {
   /** Deletes volumes and their extents; `reserved` says whether they held a reservation to give back (thick). */
   async remove(work: UnitOfWork, vvolIds: readonly string[], reserved: boolean): Promise<void> {
     if (vvolIds.length === 0) return;
-    const vvols = await work.tx.select().from(virtualVolumes).where(inArray(virtualVolumes.id, [...vvolIds]));
+    const vvols = await work.tx.select().from(virtualVolumes).where(anyOf(virtualVolumes.id, [...vvolIds]));
     await deleteVvols(this.core, work, vvols, () => reserved);
   }
 
@@ -137,7 +138,7 @@ export class VolumeService {
     await work.tx
       .update(virtualVolumes)
       .set({ vmId: vm.id, metadata: sql`${virtualVolumes.metadata} || ${JSON.stringify({ VMW_VmID: vm.id })}::jsonb` })
-      .where(inArray(virtualVolumes.id, ids));
+      .where(anyOf(virtualVolumes.id, ids));
     if (spec.diskVvolIds.length > 0) await work.tx.insert(virtualDisks).values(spec.diskVvolIds.map((vvolId, unitNumber) => ({ vmId: vm.id, unitNumber, vvolId })));
     work.emit({ kind: 'vm.created', entityType: 'VirtualMachine', entityId: vm.id, message: `VM ${vm.name} registered from ${ids.length} replica volumes`, data: { containerId: spec.containerId, vvolIds: ids } });
     return vm;

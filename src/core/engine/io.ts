@@ -1,5 +1,5 @@
-import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
-import type { Executor } from '../db/client.ts';
+import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { anyOf, type Executor } from '../db/client.ts';
 import { poolTiers, storageContainers, storagePools, virtualDisks, virtualMachines, virtualVolumes, workloads } from '../db/tables.ts';
 import type { ExtentStore, ExtentWrite } from '../extents.ts';
 import type { IoSample, PolicyRule, VolumeIo } from '../plugin.ts';
@@ -77,7 +77,7 @@ export async function loadDemandSet(db: Executor, extents: ExtentStore, arrays: 
     .leftJoin(virtualDisks, eq(virtualDisks.vvolId, virtualVolumes.id))
     .innerJoin(storageContainers, eq(storageContainers.id, virtualVolumes.containerId))
     .leftJoin(workloads, eq(workloads.vmId, virtualMachines.id))
-    .where(and(eq(virtualMachines.powerState, 'POWERED_ON'), eq(virtualVolumes.type, 'DATA'), isNull(virtualVolumes.snapshotId), inArray(storageContainers.arrayId, [...arrays])))
+    .where(and(eq(virtualMachines.powerState, 'POWERED_ON'), eq(virtualVolumes.type, 'DATA'), isNull(virtualVolumes.snapshotId), anyOf(storageContainers.arrayId, [...arrays])))
     // Disks made in one transaction share createdAt: the unit number, not the (random) uuid, decides their order.
     .orderBy(asc(virtualMachines.name), asc(virtualMachines.id), asc(virtualDisks.unitNumber), asc(virtualVolumes.createdAt), asc(virtualVolumes.id));
   const rules = await rulesByPolicy(db, [...new Set(rows.map((r) => r.policyId))]);
@@ -85,7 +85,7 @@ export async function loadDemandSet(db: Executor, extents: ExtentStore, arrays: 
     .select({ poolId: poolTiers.poolId, iops: sql<number>`sum(${poolTiers.maxIops})::int` })
     .from(poolTiers)
     .innerJoin(storagePools, eq(storagePools.id, poolTiers.poolId))
-    .where(inArray(storagePools.arrayId, [...arrays]))
+    .where(anyOf(storagePools.arrayId, [...arrays]))
     .groupBy(poolTiers.poolId);
 
   const vmBytes = new Map<string, number>();

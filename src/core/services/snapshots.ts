@@ -1,4 +1,5 @@
-import { and, eq, inArray, isNull } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
+import { anyOf } from '../db/client.ts';
 import type { Core } from '../core.ts';
 import { snapshots, virtualVolumes } from '../db/tables.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
@@ -75,7 +76,7 @@ export async function deleteSnapshot(core: Core, work: UnitOfWork, id: string): 
   const snapshot = await findSnapshot(work, id, 'input.snapshotId');
   const held = await work.tx.select().from(virtualVolumes).where(eq(virtualVolumes.snapshotId, id));
   await deleteVvols(core, work, held, isReserved);
-  await work.tx.delete(snapshots).where(inArray(snapshots.id, [id]));
+  await work.tx.delete(snapshots).where(anyOf(snapshots.id, [id]));
   work.emit({ kind: 'snapshot.deleted', entityType: 'Snapshot', entityId: id, message: `Snapshot ${snapshot.name} deleted`, data: { vmId: snapshot.vmId } });
   return snapshot;
 }

@@ -1,6 +1,6 @@
-import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import type { Core } from '../core.ts';
-import type { Executor } from '../db/client.ts';
+import { anyOf, type Executor } from '../db/client.ts';
 import { protocolEndpoints, storageContainers, tasks, virtualDisks, virtualMachines, virtualVolumes } from '../db/tables.ts';
 import { CapacityError, ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import type { StorageContainerRow, VirtualMachineRow, VirtualVolumeRow } from '../plugin.ts';
@@ -107,12 +107,12 @@ export async function deleteVvols(core: Core, work: UnitOfWork, vvols: VirtualVo
   const ids = vvols.map((v) => v.id);
   // Locked first: a policy reconciliation pairing them either finished (its replicas are seen and go
   // too) or skips them (it takes only rows no one holds).
-  await work.tx.select({ id: virtualVolumes.id }).from(virtualVolumes).where(inArray(virtualVolumes.id, ids)).for('update');
+  await work.tx.select({ id: virtualVolumes.id }).from(virtualVolumes).where(anyOf(virtualVolumes.id, ids)).for('update');
   await core.pairs.volumesDeleting(work, ids);
   // Fast clones and snapshots of these keep their data: they stop sharing, so all of it is theirs now.
-  await work.tx.update(virtualVolumes).set({ parentId: null }).where(inArray(virtualVolumes.parentId, ids));
-  await work.tx.delete(virtualDisks).where(inArray(virtualDisks.vvolId, ids));
-  await work.tx.delete(virtualVolumes).where(inArray(virtualVolumes.id, ids));
+  await work.tx.update(virtualVolumes).set({ parentId: null }).where(anyOf(virtualVolumes.parentId, ids));
+  await work.tx.delete(virtualDisks).where(anyOf(virtualDisks.vvolId, ids));
+  await work.tx.delete(virtualVolumes).where(anyOf(virtualVolumes.id, ids));
   core.extents.forget(ids);
   const perContainer = new Map<string, number>();
   for (const vvol of vvols) {
@@ -233,7 +233,7 @@ async function choosePe(db: Executor, containerId: string): Promise<string> {
 export async function powerOn(core: Core, work: UnitOfWork, id: string): Promise<VirtualMachineRow> {
   const vm = await findVm(work.tx, id, 'input.id', true);
   if (vm.powerState === 'POWERED_ON') throw new ConflictError(`VM ${vm.name} is already POWERED_ON`, vm.powerState);
-  const [copying] = await work.tx.select({ id: tasks.id }).from(tasks).where(and(eq(tasks.targetId, id), inArray(tasks.state, ['QUEUED', 'RUNNING']))).limit(1);
+  const [copying] = await work.tx.select({ id: tasks.id }).from(tasks).where(and(eq(tasks.targetId, id), anyOf(tasks.state, ['QUEUED', 'RUNNING']))).limit(1);
   if (copying) throw new ConflictError(`VM ${vm.name} has a task running (${copying.id}); wait for it`, 'BUSY');
   await reserve(work, vm.containerId, vm.memoryBytes);
   await insertVvols(core, work, [{ vmId: id, containerId: vm.containerId, policyId: vm.policyId, type: 'SWAP', provisionedBytes: vm.memoryBytes, metadata: { 'VMW_VmID': id, 'VMW_VVolName': `${vm.name}.vswp` } }]);
@@ -279,7 +279,7 @@ export async function attachVolume(work: UnitOfWork, vmId: string, vvol: Virtual
   const [{ arrays }] = await work.tx
     .select({ arrays: sql<number>`count(distinct ${storageContainers.arrayId})::int` })
     .from(storageContainers)
-    .where(inArray(storageContainers.id, [vm.containerId, vvol.containerId]));
+    .where(anyOf(storageContainers.id, [vm.containerId, vvol.containerId]));
   if (arrays !== 1) throw new ValidationError('input.vmId', `VM ${vm.name} is on another array than the volume; its host reaches only its own array's protocol endpoints`);
   const [{ next }] = await work.tx.select({ next: sql<number>`coalesce(max(${virtualDisks.unitNumber}) + 1, 0)::int` }).from(virtualDisks).where(eq(virtualDisks.vmId, vmId));
   await work.tx.insert(virtualDisks).values({ vmId, unitNumber: next, vvolId: vvol.id, readOnly });

@@ -1,15 +1,5 @@
-import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
-import {
-  ConflictError,
-  NotFoundError,
-  ValidationError,
-  resultRows,
-  simulatedNow,
-  type CopySpec,
-  type Executor,
-  type LifecycleContext,
-  type TaskRow,
-} from '../../core/plugin.ts';
+import { and, asc, desc, eq, sql } from 'drizzle-orm';
+import { anyOf, ConflictError, NotFoundError, ValidationError, resultRows, simulatedNow, type CopySpec, type Executor, type LifecycleContext, type TaskRow } from '../../core/plugin.ts';
 import { capabilities } from './capabilities.ts';
 import { ddsGenerationVolumes, ddsGenerations } from './tables.ts';
 
@@ -355,10 +345,10 @@ export async function runSchedule(ctx: DdsContext, now: number, arrays: Readonly
 /** Generations by VM, newest first, for many VMs at once. */
 export async function generationsOf(db: Executor, vmIds: readonly string[]): Promise<GenerationRow[]> {
   if (vmIds.length === 0) return [];
-  return db.select().from(ddsGenerations).where(inArray(ddsGenerations.vmId, [...vmIds])).orderBy(desc(ddsGenerations.number));
+  return db.select().from(ddsGenerations).where(anyOf(ddsGenerations.vmId, [...vmIds])).orderBy(desc(ddsGenerations.number));
 }
 
 export async function volumesOf(db: Executor, generationIds: readonly string[]): Promise<GenerationVolumeRow[]> {
   if (generationIds.length === 0) return [];
-  return db.select().from(ddsGenerationVolumes).where(inArray(ddsGenerationVolumes.generationId, [...generationIds])).orderBy(asc(ddsGenerationVolumes.type), asc(ddsGenerationVolumes.unitNumber));
+  return db.select().from(ddsGenerationVolumes).where(anyOf(ddsGenerationVolumes.generationId, [...generationIds])).orderBy(asc(ddsGenerationVolumes.type), asc(ddsGenerationVolumes.unitNumber));
 }

@@ -1,6 +1,5 @@
-import { inArray } from 'drizzle-orm';
 import { z } from 'zod';
-import type { SchemaBuilder, SchemaRefs, TaskRow } from '../../core/plugin.ts';
+import { anyOf, type SchemaBuilder, type SchemaRefs, type TaskRow } from '../../core/plugin.ts';
 import { deleteGeneration, generationsOf, restore, startBackup, volumesOf, type GenerationRow, type GenerationVolumeRow } from './backups.ts';
 import { ddsGenerations } from './tables.ts';
 
@@ -36,7 +35,7 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
     });
   const generationsById = (ctx: any) =>
     ctx.loaders.loader('ddsGenerationsById', async (ids: readonly string[]) => {
-      const rows = await ctx.services.core.db.select().from(ddsGenerations).where(inArray(ddsGenerations.id, [...ids]));
+      const rows = await ctx.services.core.db.select().from(ddsGenerations).where(anyOf(ddsGenerations.id, [...ids]));
       return ids.map((id) => rows.find((r: GenerationRow) => r.id === id) ?? null);
     });
 

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { resultRows, type ExtentStore, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TickContext, type UnitOfWork, type VirtualVolumeRow } from '../../core/plugin.ts';
+import { pgArray, resultRows, type ExtentStore, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TickContext, type UnitOfWork, type VirtualVolumeRow } from '../../core/plugin.ts';
 import { S3FifoCache, type CacheMode } from './cache.ts';
 
 const GiB = 1024 ** 3;
@@ -66,7 +66,7 @@ export async function serve(ctx: TickContext): Promise<void> {
   // PENDING one without a cache waits for admission.
   const states = new Map(
     resultRows<{ id: string; state: string }>(await ctx.db.execute(
-      sql`select id::text as id, policy_state::text as state from virtual_volumes where id = any(${`{${wanted.map((io) => io.vvolId).join(',')}}`}::uuid[])`,
+      sql`select id::text as id, policy_state::text as state from virtual_volumes where id = any(${pgArray(wanted.map((io) => io.vvolId))}::uuid[])`,
     )).map((r) => [r.id, r.state]),
   );
   for (const io of wanted) {
@@ -136,7 +136,7 @@ export async function policyApplied(ctx: LifecycleContext, vvol: VirtualVolumeRo
          join policy_rules en on en.policy_id = v.policy_id and en.capability_id = 'nec.pc.enabled' and en.value = 'true'::jsonb
          join policy_rules cap on cap.policy_id = v.policy_id and cap.capability_id = 'nec.pc.capacityGiB'
         where vc.pool_id = p.id and v.id <> ${vvol.id}::uuid and v.type = 'DATA' and v.snapshot_id is null
-          and (v.policy_state in ('APPLIED', 'IN_PROGRESS') or v.id = any(${`{${[...admitted].join(',')}}`}::uuid[]))) as used
+          and (v.policy_state in ('APPLIED', 'IN_PROGRESS') or v.id = any(${pgArray([...admitted])}::uuid[]))) as used
     from storage_containers c join storage_pools p on p.id = c.pool_id
     where c.id = ${vvol.containerId}::uuid`));
   if (!pool) return;

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { resultRows, type ExtentStore, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TickContext, type VirtualVolumeRow, type VolumeIo } from '../../core/plugin.ts';
+import { pgArray, resultRows, type ExtentStore, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TickContext, type VirtualVolumeRow, type VolumeIo } from '../../core/plugin.ts';
 import { boundsFromRules, HeatMap, moveCostHeat, plan, RelocationCycle, tiers, type ExecutionMode, type Tier } from './tiering.ts';
 
 /** Accesses recorded per VVOL per tick at most: a sample of its served I/O (as perforcache feeds its cache). */
@@ -63,7 +63,6 @@ function volumeOf(state: ArrayState, io: VolumeIo): VolumeTiering {
   return vol;
 }
 
-const uuidArray = (ids: readonly string[]) => `{${ids.join(',')}}`;
 
 /**
  * The serve phase, for running DATA VVOLs whose policy has a nec.po rule: the tick's sampled accesses
@@ -79,7 +78,7 @@ export async function serve(ctx: TickContext): Promise<void> {
   const fresh = tiered.filter((_, i) => volumes[i].tierOf === null).map((io) => io.vvolId);
   if (fresh.length > 0) {
     const rows = resultRows<{ vvol_id: string; idx: number; tier: Tier }>(await ctx.db.execute(
-      sql`select vvol_id::text as vvol_id, idx, tier::text as tier from extents where vvol_id = any(${uuidArray(fresh)}::uuid[]) and tier <> ${DEFAULT_TIER}`,
+      sql`select vvol_id::text as vvol_id, idx, tier::text as tier from extents where vvol_id = any(${pgArray(fresh)}::uuid[]) and tier <> ${DEFAULT_TIER}`,
     ));
     for (const id of fresh) state.volumes.get(id)!.tierOf = new Map();
     for (const r of rows) state.volumes.get(r.vvol_id)!.tierOf!.set(Number(r.idx), r.tier);
@@ -124,9 +123,9 @@ export async function background(ctx: TickContext): Promise<void> {
     select t.pool_id::text as pool_id, t.tier::text as tier, t.capacity_bytes::text as capacity,
       (select count(*) from extents e join virtual_volumes v on v.id = e.vvol_id join storage_containers c on c.id = v.container_id
         where c.pool_id = t.pool_id and e.tier = t.tier)::text as used
-    from pool_tiers t where t.pool_id = any(${uuidArray(poolIds)}::uuid[])`));
+    from pool_tiers t where t.pool_id = any(${pgArray(poolIds)}::uuid[])`));
   const extentRows = resultRows<{ vvol_id: string; idx: number; tier: Tier }>(await ctx.db.execute(
-    sql`select vvol_id::text as vvol_id, idx, tier::text as tier from extents where vvol_id = any(${uuidArray(due.map((io) => io.vvolId))}::uuid[]) order by vvol_id, idx`,
+    sql`select vvol_id::text as vvol_id, idx, tier::text as tier from extents where vvol_id = any(${pgArray(due.map((io) => io.vvolId))}::uuid[]) order by vvol_id, idx`,
   ));
   const written = new Map<string, { idx: number; tier: Tier }[]>();
   for (const r of extentRows) {

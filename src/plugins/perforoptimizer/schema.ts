@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { resultRows, NotFoundError, type SchemaBuilder, type SchemaRefs, type VirtualVolumeRow } from '../../core/plugin.ts';
+import { NotFoundError, pgArray, resultRows, type SchemaBuilder, type SchemaRefs, type VirtualVolumeRow } from '../../core/plugin.ts';
 import { isTiered, requestRelocation, settingsOf, stateOf } from './engine.ts';
 import type { Tier } from './tiering.ts';
 
@@ -45,7 +45,7 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
         const counts = await ctx.loaders
           .loader<string, Record<Tier, number>>('perforoptimizerTierCounts', async (ids) => {
             const rows = resultRows<{ vvol_id: string; tier: Tier; n: string }>(await core.db.execute(
-              sql`select vvol_id::text as vvol_id, tier::text as tier, count(*)::text as n from extents where vvol_id = any(${`{${ids.join(',')}}`}::uuid[]) group by vvol_id, tier`,
+              sql`select vvol_id::text as vvol_id, tier::text as tier, count(*)::text as n from extents where vvol_id = any(${pgArray(ids)}::uuid[]) group by vvol_id, tier`,
             ));
             return ids.map((id) => {
               const c: Record<Tier, number> = { SSD: 0, SAS: 0, NL_SAS: 0 };

@@ -1,5 +1,5 @@
-import { eq, inArray } from 'drizzle-orm';
-import { NotFoundError, simulatedNow, topic, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
+import { eq } from 'drizzle-orm';
+import { anyOf, NotFoundError, simulatedNow, topic, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
 import { createGroup, groupOfVm, pairLag, pairProgress, pointCopyFinished, progress, rpoOf } from './groups.ts';
 import { pairRemote } from './pairing.ts';
 import { rdrGroups } from './tables.ts';
@@ -113,5 +113,5 @@ export async function policyApplied(ctx: LifecycleContext, vvol: VirtualVolumeRo
 export async function vvolDeleted(ctx: LifecycleContext, vvol: VirtualVolumeRow): Promise<void> {
   if (vvol.type !== 'CONFIG' || !vvol.vmId) return;
   const gone = await ctx.tx.select({ id: rdrGroups.id }).from(rdrGroups).where(eq(rdrGroups.sourceVmId, vvol.vmId));
-  if (gone.length > 0) await ctx.tx.delete(rdrGroups).where(inArray(rdrGroups.id, gone.map((g) => g.id)));
+  if (gone.length > 0) await ctx.tx.delete(rdrGroups).where(anyOf(rdrGroups.id, gone.map((g) => g.id)));
 }

@@ -1,8 +1,5 @@
-import { and, desc, eq, inArray, sql } from 'drizzle-orm';
-import {
-  ConflictError, NotFoundError, resultRows, simulatedNow,
-  type CopyControl, type ExtentCopier, type Executor, type LifecycleContext, type PairRow, type TaskRow, type UnitOfWork,
-} from '../../core/plugin.ts';
+import { and, desc, eq, sql } from 'drizzle-orm';
+import { anyOf, ConflictError, NotFoundError, pgArray, resultRows, simulatedNow, type CopyControl, type Executor, type ExtentCopier, type LifecycleContext, type PairRow, type TaskRow, type UnitOfWork } from '../../core/plugin.ts';
 import { linkName, linkSettings } from './links.ts';
 import { chooseTargetContainer, pairRemote, placements } from './pairing.ts';
 import { rdrGroupHistory, rdrGroups, rdrPointsInTime, type GroupState, type PointVolume } from './tables.ts';
@@ -233,7 +230,7 @@ async function pruneOldPoints(ctx: Ctx, work: UnitOfWork, groupId: string): Prom
 async function dropPoints(ctx: Ctx, work: UnitOfWork, points: PointRow[]): Promise<void> {
   if (points.length === 0) return;
   await ctx.volumes.remove(work, points.flatMap((p) => p.volumes.map((v) => v.copyId)), true);
-  await work.tx.delete(rdrPointsInTime).where(inArray(rdrPointsInTime.id, points.map((p) => p.id)));
+  await work.tx.delete(rdrPointsInTime).where(anyOf(rdrPointsInTime.id, points.map((p) => p.id)));
 }
 
 /** A point-in-time copy ended (the rdr-owned task): the point is complete, and a planned failover waiting for it goes on. */
@@ -372,7 +369,7 @@ export async function rpoOf(tx: Executor, vmIds: string[]): Promise<Map<string, 
     select m.id::text as vm,
       (select value from policy_rules r where r.policy_id = m.policy_id and r.capability_id = 'nec.rdr.replica' limit 1) as replica,
       (select value from policy_rules r where r.policy_id = m.policy_id and r.capability_id = 'nec.rdr.rpoSeconds' limit 1) as rpo
-    from virtual_machines m where m.id = any(${`{${vmIds.join(',')}}`}::uuid[])`));
+    from virtual_machines m where m.id = any(${pgArray(vmIds)}::uuid[])`));
   const result = new Map<string, number>();
   for (const row of rows) if (row.replica === true) result.set(row.vm, typeof row.rpo === 'number' ? row.rpo : 300);
   return result;
@@ -402,7 +399,7 @@ export async function pairsProgress(ctx: Pick<Ctx, 'copier'>, tx: Executor, pair
   const dirty = await (ctx.copier as ExtentCopier).dirty(tx, pairs.map((p) => [p.mvId, p.rvId] as const));
   const bytesRemaining = pairs.reduce((sum, p) => sum + dirty.get(`${p.mvId}/${p.rvId}`)!.bytes, 0);
   const taskIds = pairs.map((p) => p.taskId).filter((id): id is string => id !== null);
-  const rates = taskIds.length === 0 ? [] : resultRows<{ rate: number }>(await tx.execute(sql`select bytes_per_second::float8 as rate from tasks where id = any(${`{${taskIds.join(',')}}`}::uuid[])`));
+  const rates = taskIds.length === 0 ? [] : resultRows<{ rate: number }>(await tx.execute(sql`select bytes_per_second::float8 as rate from tasks where id = any(${pgArray(taskIds)}::uuid[])`));
   const bytesPerSecond = rates.reduce((sum, r) => sum + r.rate, 0);
   // The pairs share one link: until their copies report a rate, the link's bandwidth is what they will get.
   const rate = bytesPerSecond > 0 ? bytesPerSecond : pairs[0].bytesPerSecond;

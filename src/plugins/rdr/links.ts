@@ -1,5 +1,5 @@
 import { and, eq, sql } from 'drizzle-orm';
-import { NotFoundError, ValidationError, resultRows, type Executor, type UnitOfWork, type PairService } from '../../core/plugin.ts';
+import { NotFoundError, pgArray, resultRows, ValidationError, type Executor, type PairService, type UnitOfWork } from '../../core/plugin.ts';
 import { rdrLinks } from './tables.ts';
 
 /** A link nobody configured: 1 Gbit/s, 5 ms one way, SEMI_SYNC waits above 256 MiB unsent. */
@@ -18,7 +18,7 @@ export interface ArrayRow {
 
 export async function arraysById(tx: Executor, ids: string[]): Promise<Map<string, ArrayRow>> {
   if (ids.length === 0) return new Map();
-  const rows = resultRows<ArrayRow>(await tx.execute(sql`select id::text as id, name, site, role::text as role from storage_arrays where id = any(${`{${ids.join(',')}}`}::uuid[])`));
+  const rows = resultRows<ArrayRow>(await tx.execute(sql`select id::text as id, name, site, role::text as role from storage_arrays where id = any(${pgArray(ids)}::uuid[])`));
   return new Map(rows.map((r) => [r.id, r]));
 }
 

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { NotFoundError, ValidationError, resultRows, type CopyControl, type Executor, type LifecycleContext, type PairRow, type UnitOfWork } from '../../core/plugin.ts';
+import { NotFoundError, pgArray, resultRows, ValidationError, type CopyControl, type Executor, type LifecycleContext, type PairRow, type UnitOfWork } from '../../core/plugin.ts';
 import { linkName, linkSettings } from './links.ts';
 
 export interface Placement {
@@ -17,7 +17,7 @@ export async function placements(tx: Executor, vvolIds: string[]): Promise<Map<s
   const rows = resultRows<Placement>(await tx.execute(sql`
     select v.id::text as "vvolId", v.vm_id::text as "vmId", v.type::text as type, c.id::text as "containerId", a.id::text as "arrayId", a.site, a.role::text as role
     from virtual_volumes v join storage_containers c on c.id = v.container_id join storage_arrays a on a.id = c.array_id
-    where v.id = any(${`{${vvolIds.join(',')}}`}::uuid[])`));
+    where v.id = any(${pgArray(vvolIds)}::uuid[])`));
   return new Map(rows.map((r) => [r.vvolId, r]));
 }
 

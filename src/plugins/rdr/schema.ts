@@ -1,5 +1,5 @@
-import { asc, eq, inArray } from 'drizzle-orm';
-import { ConflictError, ValidationError, simulatedNow, type CopyControl, type PairRow, type SchemaBuilder, type SchemaRefs, type UnitOfWork } from '../../core/plugin.ts';
+import { asc, eq } from 'drizzle-orm';
+import { anyOf, ConflictError, ValidationError, simulatedNow, type CopyControl, type PairRow, type SchemaBuilder, type SchemaRefs, type UnitOfWork } from '../../core/plugin.ts';
 import { pairProgressTopic, progressTopic } from './engine.ts';
 import { apply, createGroup, findGroup, groupOfVm, groupPairs, pairProgress, plan, progress, rpoOf, type GroupRow, type HistoryRow, type Plan, type PointRow, type Progress, type Transition } from './groups.ts';
 import { configureLink, DEFAULT_LINK } from './links.ts';
@@ -81,7 +81,7 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
   builder.node(Group, {
     id: { resolve: (g) => g.id },
     loadMany: async (ids, ctx) => {
-      const rows = await ctx.services.core.db.select().from(rdrGroups).where(inArray(rdrGroups.id, [...ids]));
+      const rows = await ctx.services.core.db.select().from(rdrGroups).where(anyOf(rdrGroups.id, [...ids]));
       return ids.map((id) => {
         const row = rows.find((r) => r.id === id);
         return row ? { ...row, side: 'SOURCE' as const } : null;

@@ -1,4 +1,5 @@
-import { and, asc, desc, eq, gt, inArray, like, ne, or } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, like, ne, or } from 'drizzle-orm';
+import { anyOf } from '../../core/db/client.ts';
 import { filter, pipe } from 'graphql-yoga';
 import { resolveNodes } from '@pothos/plugin-relay';
 import type { GraphQLResolveInfo } from 'graphql';
@@ -195,7 +196,7 @@ async function* followTask(ctx: Context, id: string): AsyncGenerator<TaskRow> {
   // Subscribe before reading, so no change falls between the read and the first message.
   const updates = ctx.services.core.bus.subscribe(topic('task', id))[Symbol.asyncIterator]() as AsyncIterator<TaskRow>;
   try {
-    const [current] = await ctx.services.core.db.select().from(tasks).where(inArray(tasks.id, [id]));
+    const [current] = await ctx.services.core.db.select().from(tasks).where(anyOf(tasks.id, [id]));
     if (!current) throw new NotFoundError('taskId', id, `No task with id "${id}"`);
     yield current;
     if (finished(current)) return;

@@ -1,4 +1,5 @@
-import { asc, eq, inArray } from 'drizzle-orm';
+import { asc, eq } from 'drizzle-orm';
+import { anyOf } from '../../core/db/client.ts';
 import { pairActivity, pairSyncState, replicaPairs, tasks } from '../../core/db/tables.ts';
 import { ValidationError } from '../../core/errors.ts';
 import type { PairRow } from '../../core/pairs.ts';
@@ -23,7 +24,7 @@ function pairTask(ctx: Context, pair: PairRow): Promise<TaskRow | null> {
   if (!pair.taskId) return Promise.resolve(null);
   return ctx.loaders
     .loader<string, TaskRow | null>('pairTasks', async (ids) => {
-      const rows = await ctx.services.core.db.select().from(tasks).where(inArray(tasks.id, [...ids]));
+      const rows = await ctx.services.core.db.select().from(tasks).where(anyOf(tasks.id, [...ids]));
       return ids.map((id) => rows.find((r) => r.id === id) ?? null);
     })
     .load(pair.taskId);
@@ -48,7 +49,7 @@ export function addReplication(builder: Builder, refs: SchemaRefs): void {
   builder.node(refs.ReplicaPair, {
     id: { resolve: (p) => p.id },
     loadMany: async (ids, ctx) => {
-      const rows = await ctx.services.core.db.select().from(replicaPairs).where(inArray(replicaPairs.id, [...ids]));
+      const rows = await ctx.services.core.db.select().from(replicaPairs).where(anyOf(replicaPairs.id, [...ids]));
       return ids.map((id) => rows.find((r) => r.id === id) ?? null);
     },
     fields: (t) => ({
