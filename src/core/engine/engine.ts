@@ -20,6 +20,16 @@ function waitForRemote(io: TickContext['io'], latencyByVvol: Map<string, number>
   }
 }
 
+/** Counts one more holder of `key` in `holders`; the returned function lets go of it (the key leaves with the last one). */
+function hold(holders: Map<string, number>, key: string): () => void {
+  holders.set(key, (holders.get(key) ?? 0) + 1);
+  return () => {
+    const left = (holders.get(key) ?? 1) - 1;
+    if (left > 0) holders.set(key, left);
+    else holders.delete(key);
+  };
+}
+
 /** The largest single advance: an hour of simulated time (one transaction, so a few seconds of work); loop for more. */
 export const MAX_ADVANCE_SECONDS = 3600;
 
@@ -77,22 +87,12 @@ export class Engine {
 
   /** Marks a per-tick topic (e.g. rdr's replication progress) as followed; the returned function stops it. */
   follow(topicName: string): () => void {
-    this.followedTopics.set(topicName, (this.followedTopics.get(topicName) ?? 0) + 1);
-    return () => {
-      const left = (this.followedTopics.get(topicName) ?? 1) - 1;
-      if (left > 0) this.followedTopics.set(topicName, left);
-      else this.followedTopics.delete(topicName);
-    };
+    return hold(this.followedTopics, topicName);
   }
 
   /** Starts publishing an id's ioStats each tick; the returned function stops it. */
   watch(id: string): () => void {
-    this.watched.set(id, (this.watched.get(id) ?? 0) + 1);
-    return () => {
-      const left = (this.watched.get(id) ?? 1) - 1;
-      if (left > 0) this.watched.set(id, left);
-      else this.watched.delete(id);
-    };
+    return hold(this.watched, id);
   }
 
   get clock(): 'realtime' | 'manual' {
