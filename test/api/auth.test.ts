@@ -2,7 +2,7 @@ import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../../src/core/config.ts';
-import { GiB, seedBasics, startApp, testTokens, type TestApp } from '../helpers/app.ts';
+import { GiB, seedBasics, startApp, testTokens, wsClient, type TestApp } from '../helpers/app.ts';
 import { allRoles, arrayId, attachableRv, backupGeneration, clone, createPolicy, createVm, fingerprint, localPair, mutate, replicationGroup, roleRank, snapshot, unique, writeExtents } from './support.ts';
 
 let app: TestApp;
@@ -231,7 +231,7 @@ describe('WebSocket authentication (graphql-ws)', () => {
   });
 
   it('a viewer subscribes to events and receives the change a storageAdmin makes over HTTP', async () => {
-    const client = createClient({ url: wsUrl(), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${testTokens.viewer}` }, retryAttempts: 0 });
+    const client = wsClient(app);
     clients.push(client);
     const received: { id: number; kind: string }[] = [];
     let failure: unknown = null;

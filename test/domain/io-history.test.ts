@@ -1,10 +1,9 @@
 import { sql } from 'drizzle-orm';
-import { createClient, type Client } from 'graphql-ws';
-import WebSocket from 'ws';
+import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resultRows } from '../../src/core/db/client.ts';
 import type { IoSample } from '../../src/core/plugin.ts';
-import { GiB, seedBasics, startApp, testTokens, type TestApp } from '../helpers/app.ts';
+import { GiB, seedBasics, startApp, wsClient, type TestApp } from '../helpers/app.ts';
 import { allRoles, createPolicy, createVm, deletedVmId, fingerprint, ok, type CreatedVm } from '../api/support.ts';
 
 const MINUTE_FIELDS = 'start end samples seconds readIops maxReadIops writeIops maxWriteIops mbps maxMbps latencyMs maxLatencyMs servedIops maxServedIops throttledIops maxThrottledIops cacheHitRatio ssdServedRatio';
@@ -86,7 +85,7 @@ beforeAll(async () => {
   app = await startApp();
   ids = await seedBasics(app);
   vm = await runningVm(app, await createPolicy(app, RULES, 'history-policy'));
-  client = createClient({ url: `${app.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${testTokens.viewer}` }, retryAttempts: 0 });
+  client = wsClient(app);
   const follow = (variables: Record<string, string>, into: IoSample[]) =>
     client.subscribe<{ ioStats: IoSample }>({ query: 'subscription($vmId: ID, $vvolId: ID) { ioStats(vmId: $vmId, vvolId: $vvolId) { time readIops writeIops mbps latencyMs servedIops throttledIops cacheHitRatio ssdServedRatio } }', variables }, {
       next: (message) => into.push(message.data!.ioStats),

@@ -1,7 +1,6 @@
-import { createClient, type Client } from 'graphql-ws';
-import WebSocket from 'ws';
+import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GiB, seedBasics, startApp, testTokens, type TestApp } from '../helpers/app.ts';
+import { GiB, seedBasics, startApp, testTokens, wsClient, type TestApp } from '../helpers/app.ts';
 
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
@@ -28,12 +27,7 @@ function collect<T>(query: string, variables: Record<string, unknown>, done: (me
 beforeAll(async () => {
   app = await startApp();
   ids = await seedBasics(app);
-  client = createClient({
-    url: `${app.url.replace('http', 'ws')}/graphql`,
-    webSocketImpl: WebSocket,
-    connectionParams: { authorization: `Bearer ${testTokens.viewer}` },
-    retryAttempts: 0,
-  });
+  client = wsClient(app);
 });
 /** graphql-ws has no subscribe acknowledgement: send warm-up events until the subscription has seen one. */
 async function primed(messages: unknown[]): Promise<void> {

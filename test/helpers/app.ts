@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { encodeGlobalID } from '@pothos/plugin-relay';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
 import { createApp, type App, type AppOptions } from '../../src/app.ts';
 import { loadConfig, type Role } from '../../src/core/config.ts';
 import { createThrowawayDatabase, openDatabase, type DatabaseHandle } from '../../src/core/db/client.ts';
@@ -82,6 +84,11 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
 }
 
 export const globalId = (type: string, id: string) => encodeGlobalID(type, id);
+
+/** A graphql-ws client of the app, authenticated as `role` in connection_init, that does not retry. */
+export function wsClient(app: TestApp, role: Role = 'viewer'): Client {
+  return createClient({ url: `${app.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${testTokens[role]}` }, retryAttempts: 0 });
+}
 
 /** Arrays, pools, containers, endpoints and GOLD/SILVER/BRONZE, without VMs; ids are global ids. */
 export async function seedBasics(app: App): Promise<{ containers: Record<string, string>; policies: Record<string, string> }> {

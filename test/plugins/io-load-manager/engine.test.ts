@@ -1,7 +1,5 @@
-import { createClient } from 'graphql-ws';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GiB, seedBasics, startApp, testTokens, type TestApp } from '../../helpers/app.ts';
+import { GiB, seedBasics, startApp, wsClient, type TestApp } from '../../helpers/app.ts';
 
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
@@ -57,7 +55,7 @@ describe('io-load-manager on the tick', () => {
   it('caps a VVOL at its upper limit and streams its statistics each tick over graphql-ws', async () => {
     const capped = await policy(app, 'capped', [['nec.iolm.upperLimit', 1000]]);
     const vm = await runningVm(app, 'capped-vm', capped, ids.containers['tokyo-gold'], 4500);
-    const client = createClient({ url: `${app.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${testTokens.viewer}` }, retryAttempts: 0 });
+    const client = wsClient(app);
     const samples: any[] = [];
     const done = new Promise<void>((resolve, reject) => {
       const dispose = client.subscribe({ query: `subscription($id: ID!) { ioStats(vmId: $id) { time servedIops throttledIops readIops latencyMs } }`, variables: { id: vm.id } }, {

@@ -1,7 +1,5 @@
-import { createClient } from 'graphql-ws';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GiB, seedBasics, startApp, testTokens, type TestApp } from '../../helpers/app.ts';
+import { GiB, seedBasics, startApp, wsClient, type TestApp } from '../../helpers/app.ts';
 import { createPolicy, createVm, fingerprint, mutate, ok } from '../../api/support.ts';
 
 let app: TestApp;
@@ -17,6 +15,24 @@ beforeAll(async () => {
 afterAll(() => app?.close());
 
 const advance = (seconds: number) => app.query(`mutation { advanceSimulation(input: { seconds: ${seconds} }) { __typename } }`);
+
+/** Subscribes to replicationProgress(<target>), advances 10 s, and returns what streamed up to the message `last` accepts. */
+async function progressWhileAdvancing(target: string, id: string, fields: string, last: (progress: any) => boolean): Promise<any[]> {
+  const client = wsClient(app);
+  const received: any[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    const stop = client.subscribe({ query: `subscription($id: ID!) { replicationProgress(${target}) { ${fields} } }`, variables: { id } }, {
+      next: (value) => { received.push(value.data?.replicationProgress); if (last(received.at(-1))) { stop(); resolve(); } },
+      error: reject,
+      complete: () => resolve(),
+    });
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  await advance(10);
+  await done;
+  await client.dispose();
+  return received;
+}
 const node = async (id: string, selection: string) => (await app.query(`query($id: ID!) { node(id: $id) { ${selection} } }`, { id })).node;
 const write = (vvolId: string, indexes: number[]) => app.core.transact((work) => app.core.extents.write(work.tx, [{ vvolId, indexes }]));
 const rowId = (globalId: string) => Buffer.from(globalId, 'base64').toString().split(':')[1];
@@ -230,19 +246,7 @@ describe('RPO, progress and its subscription', () => {
     const { pair } = await ok(app, 'pairRemoteReplica', { mvId: vm.disks[0] }, '... on PairRemoteReplicaPayload { pair { id } }', 'vmAdmin');
     await ok(app, 'replicatePair', { pairId: pair.id, range: 'FULL' }, '... on ReplicatePairPayload { __typename }', 'vmAdmin');
 
-    const client = createClient({ url: app.url.replace('http', 'ws') + '/graphql', webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${testTokens.viewer}` }, retryAttempts: 0 });
-    const received: any[] = [];
-    const done = new Promise<void>((resolve, reject) => {
-      const stop = client.subscribe({ query: `subscription($p: ID!) { replicationProgress(pairId: $p) { time bytesRemaining bytesPerSecond etaSeconds lastPointInTime health } }`, variables: { p: pair.id } }, {
-        next: (value) => { received.push(value.data?.replicationProgress); if (received.at(-1)?.health === 'OK') { stop(); resolve(); } },
-        error: reject,
-        complete: () => resolve(),
-      });
-    });
-    await new Promise((r) => setTimeout(r, 300));
-    await advance(10);
-    await done;
-    await client.dispose();
+    const received = await progressWhileAdvancing('pairId: $id', pair.id, 'time bytesRemaining bytesPerSecond etaSeconds lastPointInTime health', (r) => r.health === 'OK');
     // Two extents (64 MiB) a second; the ETA is what is left at that rate; in step after 8 s.
     const untilSynced = received.slice(0, received.findIndex((r) => r.health === 'OK') + 1);
     expect(untilSynced.map((r) => r.bytesRemaining)).toEqual([14, 12, 10, 8, 6, 4, 2, 0].map((n) => n * 32 * 1024 ** 2));
@@ -263,19 +267,7 @@ describe('RPO, progress and its subscription', () => {
     const group = await groupOf(vm.id);
     expect(group).not.toBeNull();
 
-    const client = createClient({ url: app.url.replace('http', 'ws') + '/graphql', webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${testTokens.viewer}` }, retryAttempts: 0 });
-    const received: any[] = [];
-    const done = new Promise<void>((resolve, reject) => {
-      const stop = client.subscribe({ query: `subscription($g: ID!) { replicationProgress(groupId: $g) { time rpoLagSeconds bytesRemaining etaSeconds health } }`, variables: { g: group.id } }, {
-        next: (value) => { received.push(value.data?.replicationProgress); if (received.at(-1)?.time >= 10) { stop(); resolve(); } },
-        error: reject,
-        complete: () => resolve(),
-      });
-    });
-    await new Promise((r) => setTimeout(r, 300));
-    await advance(10);
-    await done;
-    await client.dispose();
+    const received = await progressWhileAdvancing('groupId: $id', group.id, 'time rpoLagSeconds bytesRemaining etaSeconds health', (r) => r.time >= 10);
     // One message per tick, lag growing by a second each, past the 5 s RPO from 6 s on.
     expect(received.map((r) => r.rpoLagSeconds)).toEqual(received.map((r) => r.time - received[0].time + received[0].rpoLagSeconds));
     const last = received.at(-1);
