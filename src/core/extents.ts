@@ -1,7 +1,7 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { ValidationError } from './errors.ts';
 import { anyOf, type Executor, pgArray, resultRows } from './db/client.ts';
-import { extents, virtualVolumes } from './db/tables.ts';
+import { CONTENT_BLOCK, extents, virtualVolumes } from './db/tables.ts';
 import { ExtentMemory, type KnownContent } from './extent-memory.ts';
 
 export const DEFAULT_EXTENT_BYTES = 32 * 1024 * 1024;
@@ -106,14 +106,10 @@ export class ExtentStore {
     const pairs: { vvolId: string; index: number }[] = [];
     for (const [vvolId, indexes] of byVvol) for (const index of indexes) pairs.push({ vvolId, index });
 
-    // One row holding every number, in draw order: a row per number costs more to ship and parse than the draw.
-    const [{ numbers }] = resultRows<{ numbers: string }>(
-      await db.execute(sql`select string_agg(n::text, ',' order by g) as numbers from (select g, nextval('content_seq') as n from generate_series(1, ${pairs.length}::int) g) s`),
-    );
-    const sequence = numbers.split(',');
+    const sequence = await this.drawNumbers(db, pairs.length);
     const saves = new Map<string, Save>();
     const rows = pairs.map((p, i): ExtentContent & { contentId: bigint } => {
-      const contentId = BigInt.asIntN(64, mix64(BigInt(sequence[i])));
+      const contentId = BigInt.asIntN(64, mix64(sequence(i)));
       this.change(saves, p.vvolId, contents.get(p.vvolId)!, p.index, contentId);
       return { vvolId: p.vvolId, index: p.index, contentId };
     });
@@ -129,6 +125,14 @@ export class ExtentStore {
       on conflict (vvol_id, idx) do update set content_id = excluded.content_id`);
     await this.save(db, saves);
     return rows;
+  }
+
+  /** `count` numbers never drawn before, as a function of their place: whole blocks of content_seq, one value each. */
+  private async drawNumbers(db: Executor, count: number): Promise<(place: number) => bigint> {
+    const blocks = resultRows<{ start: string }>(
+      await db.execute(sql`select nextval('content_seq')::text as start from generate_series(1, ${Math.ceil(count / CONTENT_BLOCK)}::int)`),
+    ).map((r) => BigInt(r.start));
+    return (place) => blocks[Math.floor(place / CONTENT_BLOCK)] + BigInt(place % CONTENT_BLOCK);
   }
 
   /**

@@ -202,8 +202,13 @@ export const extents = pgTable(
   (t) => [primaryKey({ columns: [t.vvolId, t.index] })],
 );
 
-/** Every write draws fresh content ids from this sequence (mixed into 64 bits), so ids never repeat. */
-export const contentSequence = pgSequence('content_seq', { startWith: 1 });
+/**
+ * Every write draws fresh content ids from this sequence (mixed into 64 bits), so ids never repeat: each
+ * value starts a block of CONTENT_BLOCK numbers that one write uses from the bottom up, so a write of
+ * thousands of extents draws one value, not thousands.
+ */
+export const CONTENT_BLOCK = 1 << 20;
+export const contentSequence = pgSequence('content_seq', { startWith: 1, increment: CONTENT_BLOCK });
 
 export const snapshots = pgTable(
   'snapshots',
