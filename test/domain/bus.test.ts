@@ -1,5 +1,14 @@
+import { createConnection } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createBus } from '../../src/core/bus.ts';
+
+/** Redis for the cross-instance bus: REDIS_URL, or the local default when it answers. */
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const redisAnswers = await new Promise<boolean>((resolve) => {
+  const { hostname, port } = new URL(redisUrl);
+  const socket = createConnection({ host: hostname, port: Number(port || 6379) }, () => (socket.end(), resolve(true)));
+  socket.on('error', () => resolve(false));
+});
 
 describe('event bus', () => {
   it('keeps a subscriber that reads nothing from breaking publish: past its backlog it loses the oldest messages', async () => {
@@ -31,4 +40,27 @@ describe('event bus', () => {
     await a.return?.();
     await b.return?.();
   });
+
+  it.skipIf(!redisAnswers)('over Redis, delivers what one instance publishes to another instance\'s subscribers, in order', async () => {
+    const [one, two] = await Promise.all([createBus(redisUrl), createBus(redisUrl)]);
+    const topicName = `io:bus-test-${process.pid}-${Date.now()}`;
+    const messages = two.bus.subscribe(topicName)[Symbol.asyncIterator]();
+    const next = [messages.next(), messages.next()];
+    // A Redis subscription starts asynchronously: publish until the first message is seen.
+    let firstSeen = false;
+    void next[0].then(() => (firstSeen = true));
+    for (let i = 0; !firstSeen; i++) {
+      if (i === 100) throw new Error('no message came through Redis');
+      one.bus.publish(topicName, { n: 0 });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    one.bus.publish(topicName, { n: 1 });
+    expect((await next[0]).value).toEqual({ n: 0 });
+    let second = (await next[1]).value as { n: number };
+    while (second.n === 0) second = (await messages.next()).value as { n: number };
+    expect(second).toEqual({ n: 1 });
+    await messages.return?.();
+    await Promise.all([one.close(), two.close()]);
+  });
 });
+
