@@ -207,14 +207,14 @@ export function rollUp(parts: IoStats[], time: number): IoStats {
   };
 }
 
-/** The last `size` samples of each VVOL and VM, in memory (per-tick statistics are not kept in the database). */
 /** The fields of a sample, in the order a ring stores them. */
 const SAMPLE_FIELDS = ['time', 'readIops', 'writeIops', 'mbps', 'latencyMs', 'servedIops', 'throttledIops', 'cacheHitRatio', 'ssdServedRatio'] as const satisfies readonly (keyof IoStats)[];
 const WIDTH = SAMPLE_FIELDS.length;
 
 /**
- * The last `size` samples of each id, as numbers in one typed array per id: tens of thousands of ids
- * times 60 samples as objects would be millions of old-generation objects for the collector to trace.
+ * The last `size` samples of each VVOL and VM, in memory (per-tick statistics are not kept in the
+ * database), as numbers in one typed array per id: tens of thousands of ids times 60 samples as
+ * objects would be millions of old-generation objects for the collector to trace.
  */
 export class RingBuffers {
   private readonly rings = new Map<string, { values: Float64Array; next: number; count: number }>();
