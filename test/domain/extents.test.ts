@@ -32,6 +32,24 @@ describe('content ids', () => {
   it('mix64 is a bijection on the sequence numbers used (no two writes share a content id)', () => {
     fc.assert(fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), (a, b) => (a === b) === (mix64(a) === mix64(b))));
   });
+
+  it('no two writes share a content id: one after another, side by side, and after a write that rolled back', async () => {
+    const disks = await Promise.all(['ids-a', 'ids-b', 'ids-c'].map(freshDisk));
+    const writeAll = (vvolId: string) => app.core.transact((work) => app.core.extents.write(work.tx, [{ vvolId, indexes: Array.from({ length: 32 }, (_, i) => i) }]));
+    const rolledBack = await app.core
+      .transact(async (work) => {
+        const rows = await app.core.extents.write(work.tx, [{ vvolId: disks[0], indexes: [0, 1, 2] }]);
+        throw Object.assign(new Error('roll back'), { rows });
+      })
+      .catch((error: { rows: { contentId: bigint }[] }) => error.rows);
+    const written = [...(await writeAll(disks[0])), ...(await writeAll(disks[0])), ...(await Promise.all(disks.map(writeAll))).flat()];
+    const ids = [...rolledBack, ...written].map((r) => r.contentId);
+    expect(ids).toHaveLength(3 + 32 * 5);
+    expect(new Set(ids).size).toBe(ids.length);
+    // What the database holds is what the last writes returned.
+    const map = await app.core.extents.map(app.core.db, disks[1]);
+    expect(map.map((e) => e.contentId)).toEqual(written.filter((r) => r.vvolId === disks[1]).sort((a, b) => a.index - b.index).map((r) => r.contentId));
+  });
 });
 
 describe('extent map invariants (fast-check over random write sequences)', () => {
