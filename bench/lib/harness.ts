@@ -28,7 +28,28 @@ export function machine() {
       return cpus()[0]?.model;
     }
   })();
-  return { node: process.version, cpuModel: model ?? 'unknown', cpuCores: availableParallelism(), platform: `${process.platform}-${process.arch}` };
+  return { node: process.version, cpuModel: model ?? 'unknown', cpuCores: availableParallelism(), platform: `${process.platform}-${process.arch}`, cpuCalibrationMs: cpuCalibrationMs() };
+}
+
+/**
+ * Milliseconds this process takes for a fixed CPU-bound loop (the best of three, after one to warm up):
+ * hosts of one machine kind, and one host from hour to hour, differ by a third, so figures taken at
+ * different times compare only together with this.
+ */
+function cpuCalibrationMs(): number {
+  const once = () => {
+    const started = performance.now();
+    let state = 1;
+    let sum = 0;
+    for (let i = 0; i < 5_000_000; i++) {
+      state = Math.imul(state ^ (state >>> 15), state | 1) + i;
+      sum += (state >>> 0) / 4294967296;
+    }
+    if (sum < 0) throw new Error('unreachable');
+    return performance.now() - started;
+  };
+  once();
+  return round(Math.min(once(), once(), once()), 1);
 }
 
 export interface BenchDatabase {
