@@ -6,8 +6,9 @@
  *    on the REALTIME clock, one tick per second (bench/lib/seeded-server.ts).
  * 2. Opens 1,000 graphql-ws connections (viewer token in connection_init), each subscribed to `ioStats` of a
  *    VM of its own, and waits until every one has had a sample.
- * 3. Lets WARMUP_SECONDS of ticks go by (their delays are reported apart: the first ticks after a thousand
- *    subscriptions open are slower while V8 optimises the delivery path), then measures for MEASURE_SECONDS: for each tick, the server notes when its first sample was published (right
+ * 3. Lets WARMUP_SECONDS of ticks go by (their delays are reported apart: the first ~10 ticks after a
+ *    thousand subscriptions open send about twice as slowly, a warm-up that fades tick by tick), then
+ *    measures for MEASURE_SECONDS: for each tick, the server notes when its first sample was published (right
  *    after the tick's transaction commits); each subscriber notes when its sample of that tick arrived. The
  *    delay is the difference (both processes read the same system clock). A sample not received within a
  *    second of the window's end counts as missed. Server CPU is taken over the window.
