@@ -175,32 +175,11 @@ export class ExtentCopier {
 
   /**
    * The dirty-extent bitmap of each pair (a, b): extents whose content differs, with their bytes
-   * (sized by a). One statement for any number of pairs.
+   * (sized by a), from the extent store's memory (ExtentStore.differing): one statement checks it against
+   * the database, whatever the number of pairs and extents.
    */
-  async dirty(db: Executor, pairs: readonly (readonly [string, string])[]): Promise<Map<string, { indexes: number[]; bytes: number }>> {
-    const result = new Map(pairs.map(([a, b]) => [`${a}/${b}`, { indexes: [] as number[], bytes: 0 }]));
-    if (pairs.length === 0) return result;
-    const rows = resultRows<{ a: string; b: string; idx: number }>(
-      await db.execute(sql`
-        select p.a::text as a, p.b::text as b, d.idx
-        from unnest(${pgArray(pairs.map((p) => p[0]))}::uuid[], ${pgArray(pairs.map((p) => p[1]))}::uuid[]) as p(a, b)
-        cross join lateral (
-          select coalesce(x.idx, y.idx) as idx
-          from (select idx, content_id from extents where vvol_id = p.a) x
-          full join (select idx, content_id from extents where vvol_id = p.b) y on x.idx = y.idx
-          where x.content_id is distinct from y.content_id
-        ) d
-        order by p.a, p.b, d.idx`),
-    );
-    const sizes = new Map(
-      (await db.select({ id: virtualVolumes.id, provisionedBytes: virtualVolumes.provisionedBytes }).from(virtualVolumes).where(anyOf(virtualVolumes.id, [...new Set(pairs.map((p) => p[0]))]))).map((v) => [v.id, v.provisionedBytes]),
-    );
-    for (const row of rows) {
-      const entry = result.get(`${row.a}/${row.b}`)!;
-      entry.indexes.push(row.idx);
-      entry.bytes += this.extents.bytesAt(row.idx, sizes.get(row.a) ?? 0);
-    }
-    return result;
+  dirty(db: Executor, pairs: readonly (readonly [string, string])[]): Promise<Map<string, { indexes: number[]; bytes: number }>> {
+    return this.extents.differing(db, pairs);
   }
 }
 

@@ -72,7 +72,7 @@ export class ExtentMemory {
 
   /**
    * The indexes where `a` and `b` differ (both must be known), followed from now on: worked out from
-   * their maps the first time, then kept as they change. Pairs not asked for in `keep` stop being followed.
+   * their maps the first time, then kept as they change, until either side is forgotten.
    */
   difference(a: string, b: string): ReadonlySet<number> {
     const key = `${a}/${b}`;
@@ -86,11 +86,6 @@ export class ExtentMemory {
     this.differences.set(key, { a, b, indexes });
     for (const side of [a, b]) this.pairsOf.set(side, (this.pairsOf.get(side) ?? new Set()).add(key));
     return indexes;
-  }
-
-  /** Stops following the differences of pairs not in `keys`. */
-  keepFollowing(keys: ReadonlySet<string>): void {
-    for (const [key, pair] of this.differences) if (!keys.has(key)) this.drop(key, pair.a, pair.b);
   }
 
   private unfollow(vvolId: string): void {

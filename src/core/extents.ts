@@ -213,11 +213,11 @@ export class ExtentStore {
   }
 
   /**
-   * The dirty-extent bitmap of each pair (a, b), as `ExtentCopier.dirty` gives it (indexes where the
-   * content differs, bytes sized by a), from memory: the difference of a pair is worked out once and
-   * then kept as writes, mirrors and copies change either side. One statement checks that memory still
-   * holds what the database does (every VVOL's digest and size); VVOLs that differ are read again.
-   * Pairs not asked for stop being followed: call it with every pair the tick follows.
+   * The dirty-extent bitmap of each pair (a, b) (indexes where the content differs, bytes sized by a),
+   * from memory: the difference of a pair is worked out once and then kept as writes, mirrors and copies
+   * change either side, for as long as both VVOLs stay in memory (tickEnded forgets what ticks stop using).
+   * One statement checks that memory still holds what the database does (every VVOL's digest and size);
+   * VVOLs that differ are read again.
    */
   async differing(db: Executor, pairs: readonly (readonly [string, string])[]): Promise<Map<string, { indexes: number[]; bytes: number }>> {
     const ids = [...new Set(pairs.flat())];
@@ -232,7 +232,6 @@ export class ExtentStore {
     });
     this.known.forget(stale.map((r) => r.id));
     await this.load(db, stale.map((r) => r.id));
-    this.known.keepFollowing(new Set(pairs.map(([a, b]) => `${a}/${b}`)));
     const result = new Map<string, { indexes: number[]; bytes: number }>();
     for (const [a, b] of pairs) {
       const size = this.known.get(a)?.provisionedBytes;

@@ -323,7 +323,7 @@ export class PairService {
     const waited = new Map<string, number>();
     const following = pairs.filter((p) => p.activity !== 'RESTORE_PROTECT');
     // The backlogs come from the extent store's memory, kept extent by extent as writes, mirrors and copies land.
-    const dirty = await this.extents.differing(work.tx, following.map((p) => [p.mvId, p.rvId] as const));
+    const dirty = await this.copier.dirty(work.tx, following.map((p) => [p.mvId, p.rvId] as const));
     if (pairs.length === 0) return waited;
     const byMv = new Map<string, ExtentContent[]>();
     for (const w of written) byMv.set(w.vvolId, [...(byMv.get(w.vvolId) ?? []), w]);
