@@ -328,6 +328,8 @@ export class PairService {
     const byMv = new Map<string, ExtentContent[]>();
     for (const w of written) byMv.set(w.vvolId, [...(byMv.get(w.vvolId) ?? []), w]);
     const mirrored: ExtentContent[] = [];
+    /** Pairs in step at the end of the tick, whose syncedAt becomes now (one statement for all). */
+    const syncedNow: string[] = [];
     const now = await simulatedNow(work.tx);
     for (const pair of following) {
       const backlog = dirty.get(`${pair.mvId}/${pair.rvId}`)!;
@@ -349,9 +351,10 @@ export class PairService {
         await work.tx.update(replicaPairs).set({ taskId: task.id }).where(eq(replicaPairs.id, pair.id));
       } else if (unsent.length === 0 && !pair.taskId) {
         // In step at the end of this tick: the RV holds the MV as of now.
-        await work.tx.update(replicaPairs).set({ syncedAt: now }).where(eq(replicaPairs.id, pair.id));
+        syncedNow.push(pair.id);
       }
     }
+    if (syncedNow.length > 0) await work.tx.update(replicaPairs).set({ syncedAt: now }).where(anyOf(replicaPairs.id, syncedNow));
     await this.extents.assign(work.tx, mirrored);
     return waited;
   }

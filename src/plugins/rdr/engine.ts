@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { anyOf, NotFoundError, simulatedNow, topic, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
-import { createGroup, groupOfVm, pairLag, pairProgress, pointCopyFinished, progress, rpoOf } from './groups.ts';
+import { createGroup, groupOfVm, groupsProgress, pairLag, pairProgress, pointCopyFinished, rpoOf } from './groups.ts';
 import { pairRemote } from './pairing.ts';
 import { rdrGroups } from './tables.ts';
 
@@ -16,12 +16,13 @@ export async function observe(ctx: TickContext): Promise<void> {
   const groups = await ctx.db.select().from(rdrGroups).where(eq(rdrGroups.sourceState, 'SOURCE'));
   if (groups.length === 0) return;
   const rpos = await rpoOf(ctx.db, groups.map((g) => g.sourceVmId));
-  for (const group of groups) {
+  // Only groups with an RPO to check or someone following their progress: all of them at once.
+  const watched = groups.filter((g) => rpos.has(g.sourceVmId) || ctx.followed(progressTopic(g.id)));
+  const progresses = await groupsProgress(ctx, ctx.db, watched, ctx.now, rpos);
+  for (const group of watched) {
     const rpo = rpos.get(group.sourceVmId) ?? null;
-    const followed = ctx.followed(progressTopic(group.id));
-    if (rpo === null && !followed) continue;
-    const state = await progress(ctx, ctx.db, group, ctx.now, rpo);
-    if (followed) ctx.work.publishAfterCommit(progressTopic(group.id), { ...state, groupId: group.id, time: ctx.now });
+    const state = progresses.get(group.id)!;
+    if (ctx.followed(progressTopic(group.id))) ctx.work.publishAfterCommit(progressTopic(group.id), { ...state, groupId: group.id, time: ctx.now });
     if (rpo !== null && group.targetState !== 'FAILEDOVER') {
       const over = state.rpoLagSeconds > rpo;
       await ctx.work.setAlarm({

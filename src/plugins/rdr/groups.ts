@@ -379,11 +379,32 @@ export async function rpoOf(tx: Executor, vmIds: string[]): Promise<Map<string, 
 export const pairLag = (pair: Pick<PairRow, 'syncedAt' | 'stateTimes'>, now: number) => Math.max(0, now - (pair.syncedAt ?? pair.stateTimes['SEPARATED'] ?? 0));
 
 export async function progress(ctx: Pick<Ctx, 'pairs' | 'copier'>, tx: Executor, group: GroupRow, now: number, rpoSeconds: number | null): Promise<Progress> {
-  const pairs = await groupPairs(ctx, tx, group.sourceVmId);
-  const last = await latestPoint(tx, group.id);
-  const base = { lastPointInTime: last?.takenAt ?? null, rpoSeconds };
-  if (group.targetState === 'FAILEDOVER') return { ...base, rpoLagSeconds: 0, bytesRemaining: 0, bytesPerSecond: 0, etaSeconds: 0, health: 'FAILED_OVER' };
-  return pairsProgress(ctx, tx, pairs, now, base);
+  return (await groupsProgress(ctx, tx, [group], now, new Map(rpoSeconds === null ? [] : [[group.sourceVmId, rpoSeconds]]))).get(group.id)!;
+}
+
+/**
+ * The progress of many groups (the tick's RPO check of every group): five statements whatever their
+ * number. `rpos` holds the RPO of each source VM that has one.
+ */
+export async function groupsProgress(ctx: Pick<Ctx, 'pairs' | 'copier'>, tx: Executor, groups: GroupRow[], now: number, rpos: ReadonlyMap<string, number>): Promise<Map<string, Progress>> {
+  if (groups.length === 0) return new Map();
+  const volumes = resultRows<{ id: string; vm_id: string }>(await tx.execute(sql`
+    select id::text as id, vm_id::text as vm_id from virtual_volumes where vm_id = any(${pgArray(groups.map((g) => g.sourceVmId))}::uuid[]) and snapshot_id is null`));
+  const vmOf = new Map(volumes.map((v) => [v.id, v.vm_id]));
+  const pairs = await ctx.pairs.ofVolumes(tx, volumes.map((v) => v.id), 'mv', 'rdr');
+  const points = await tx.selectDistinctOn([rdrPointsInTime.groupId]).from(rdrPointsInTime)
+    .where(and(anyOf(rdrPointsInTime.groupId, groups.map((g) => g.id)), eq(rdrPointsInTime.state, 'COMPLETE')))
+    .orderBy(rdrPointsInTime.groupId, desc(rdrPointsInTime.takenAt), desc(rdrPointsInTime.createdAt));
+  const lastPoint = new Map(points.map((p) => [p.groupId, p.takenAt]));
+  const sets = groups.map((group) => ({
+    pairs: group.targetState === 'FAILEDOVER' ? [] : pairs.filter((p) => vmOf.get(p.mvId) === group.sourceVmId),
+    base: { lastPointInTime: lastPoint.get(group.id) ?? null, rpoSeconds: rpos.get(group.sourceVmId) ?? null },
+  }));
+  const progresses = await pairSetsProgress(ctx, tx, sets, now);
+  return new Map(groups.map((group, i) => [
+    group.id,
+    group.targetState === 'FAILEDOVER' ? { ...sets[i].base, rpoLagSeconds: 0, bytesRemaining: 0, bytesPerSecond: 0, etaSeconds: 0, health: 'FAILED_OVER' as const } : progresses[i],
+  ]));
 }
 
 /** One pair's progress (ddr's or rdr's): the RPO is its MV's VM's policy's, the last point in time its last exact sync. */
@@ -395,12 +416,23 @@ export async function pairProgress(ctx: Pick<Ctx, 'copier'>, tx: Executor, pair:
 
 /** The progress of a set of pairs that replicate together (a group's, or one pair's). */
 export async function pairsProgress(ctx: Pick<Ctx, 'copier'>, tx: Executor, pairs: PairRow[], now: number, base: Pick<Progress, 'lastPointInTime' | 'rpoSeconds'>): Promise<Progress> {
+  return (await pairSetsProgress(ctx, tx, [{ pairs, base }], now))[0];
+}
+
+/** The progress of several sets of pairs (each replicating together): two statements for all of them. */
+async function pairSetsProgress(ctx: Pick<Ctx, 'copier'>, tx: Executor, sets: { pairs: PairRow[]; base: Pick<Progress, 'lastPointInTime' | 'rpoSeconds'> }[], now: number): Promise<Progress[]> {
+  const all = sets.flatMap((set) => set.pairs);
+  const dirty = all.length === 0 ? new Map() : await (ctx.copier as ExtentCopier).dirty(tx, all.map((p) => [p.mvId, p.rvId] as const));
+  const taskIds = all.map((p) => p.taskId).filter((id): id is string => id !== null);
+  const rates = new Map(taskIds.length === 0 ? [] : resultRows<{ id: string; rate: number }>(await tx.execute(sql`select id::text as id, bytes_per_second::float8 as rate from tasks where id = any(${pgArray(taskIds)}::uuid[])`)).map((r) => [r.id, r.rate]));
+  return sets.map(({ pairs, base }) => progressOf(pairs, base, now, dirty, rates));
+}
+
+function progressOf(pairs: PairRow[], base: Pick<Progress, 'lastPointInTime' | 'rpoSeconds'>, now: number, dirty: ReadonlyMap<string, { bytes: number }>, rates: ReadonlyMap<string, number>): Progress {
   if (pairs.length === 0) return { ...base, rpoLagSeconds: 0, bytesRemaining: 0, bytesPerSecond: 0, etaSeconds: 0, health: 'NOT_REPLICATING' };
-  const dirty = await (ctx.copier as ExtentCopier).dirty(tx, pairs.map((p) => [p.mvId, p.rvId] as const));
   const bytesRemaining = pairs.reduce((sum, p) => sum + dirty.get(`${p.mvId}/${p.rvId}`)!.bytes, 0);
-  const taskIds = pairs.map((p) => p.taskId).filter((id): id is string => id !== null);
-  const rates = taskIds.length === 0 ? [] : resultRows<{ rate: number }>(await tx.execute(sql`select bytes_per_second::float8 as rate from tasks where id = any(${pgArray(taskIds)}::uuid[])`));
-  const bytesPerSecond = rates.reduce((sum, r) => sum + r.rate, 0);
+  const tasks = new Set(pairs.map((p) => p.taskId).filter((id): id is string => id !== null));
+  const bytesPerSecond = [...tasks].reduce((sum, id) => sum + (rates.get(id) ?? 0), 0);
   // The pairs share one link: until their copies report a rate, the link's bandwidth is what they will get.
   const rate = bytesPerSecond > 0 ? bytesPerSecond : pairs[0].bytesPerSecond;
   const rpoLagSeconds = Math.max(...pairs.map((p) => pairLag(p, now)));

@@ -288,4 +288,33 @@ describe('RPO, progress and its subscription', () => {
     expect((await node(vm.id, '... on VirtualMachine { compliance { status } }')).compliance.status).toBe('COMPLIANT');
     expect((await groupOf(vm.id)).progress).toMatchObject({ health: 'OK', bytesRemaining: 0, etaSeconds: 0 });
   });
+
+  it('the tick reads the progress of every replication group at once: its statements grow only by each group\'s alarm', async () => {
+    const policy = await createPolicy(app, [{ capabilityId: 'nec.rdr.replica', value: true }, { capabilityId: 'nec.rdr.rpoSeconds', value: 600 }, { capabilityId: 'nec.rdr.copyControl', value: 'BACKGROUND' }]);
+    const rdr = app.core.plugins.find((p) => p.name === 'rdr')!;
+    const observe = rdr.hooks!.observe!;
+    let statements = 0;
+    (rdr.hooks as { observe: typeof observe }).observe = async (ctx) => {
+      const before = app.core.database.statements.total;
+      await observe(ctx);
+      statements = app.core.database.statements.total - before;
+    };
+    try {
+      const observed = async () => {
+        await advance(1);
+        return statements;
+      };
+      await createVm(app, policy, { containerId: ids.containers['tokyo-gold'], disks: [GiB] });
+      await app.settle();
+      const withOne = await observed();
+      for (let i = 0; i < 3; i++) await createVm(app, policy, { containerId: ids.containers['tokyo-gold'], disks: [GiB, GiB] });
+      await app.settle();
+      const withFour = await observed();
+      expect(withOne).toBeGreaterThan(0);
+      expect(withFour - withOne).toBe(3);
+    } finally {
+      (rdr.hooks as { observe: typeof observe }).observe = observe;
+    }
+  });
 });
+
