@@ -19,7 +19,7 @@ import { createApp } from '../src/app.ts';
 import { loadConfig } from '../src/core/config.ts';
 import { virtualMachines, workloads } from '../src/core/db/tables.ts';
 import { presets } from '../src/core/services/workloads.ts';
-import { benchTokenSpec, machine, memoryOf, percentile, progress, round, runBench, throwawayDatabase } from './lib/harness.ts';
+import { benchTokenSpec, lineHeader, memoryOf, percentile, progress, round, runBench, summary, throwawayDatabase } from './lib/harness.ts';
 
 const WARMUP = 3;
 const TICKS = Number(process.env.BENCH_DEMO_TICKS ?? 30);
@@ -47,19 +47,14 @@ async function main(): Promise<void> {
       if (i >= WARMUP) ticks.push(tick);
       progress(`tick ${engine.tick}${i < WARMUP ? ' (warm-up)' : ''}: ${tick.ms.toFixed(1)} ms, ${tick.statements} statements`);
     }
-    const ms = ticks.map((t) => t.ms).sort((a, b) => a - b);
     const statements = ticks.map((t) => t.statements).sort((a, b) => a - b);
     const memory = memoryOf(process.pid);
     const line = {
-      bench: 'demo-tick',
-      database: database.kind,
-      ...machine(),
-      loadAverage1mAtStart: loadAverageAtStart,
-      loadAverage1mAtEnd: round(loadavg()[0], 2),
+      ...lineHeader('demo-tick', database.kind, loadAverageAtStart),
       dataset: { runningVms: running.length, workload: 'OLTP' },
       warmupTicks: WARMUP,
       ticks: ticks.length,
-      tickMs: { mean: round(ms.reduce((a, b) => a + b, 0) / ms.length, 1), p50: round(percentile(ms, 50), 1), p99: round(percentile(ms, 99), 1), max: round(ms.at(-1)!, 1) },
+      tickMs: summary(ticks.map((t) => t.ms)),
       sqlStatementsPerTick: { min: statements[0], p50: percentile(statements, 50), max: statements.at(-1) },
       rssMB: memory?.rssMB ?? null,
       peakRssMB: memory?.peakRssMB ?? null,

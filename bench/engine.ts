@@ -27,7 +27,7 @@ import type { ExtentWrite } from '../src/core/extents.ts';
 import type { TickContext } from '../src/core/plugin.ts';
 import { seededRandom } from '../src/core/random.ts';
 import { presets, type Preset } from '../src/core/services/workloads.ts';
-import { benchTokenSpec, machine, memoryOf, percentile, progress, round, throwawayDatabase } from './lib/harness.ts';
+import { benchTokenSpec, lineHeader, memoryOf, progress, round, summary, throwawayDatabase } from './lib/harness.ts';
 import { seedLargeInventory } from './lib/inventory.ts';
 
 const VMS = Number(process.env.BENCH_ENGINE_VMS ?? 10_000);
@@ -44,12 +44,6 @@ const targets = { maxMeanTickMs: 100, maxRssMB: 1024 };
 
 interface Phase { ms: number; statements: number; calls: number }
 type Phases = Record<string, Phase>;
-
-function summary(values: number[]) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mean = sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length);
-  return { mean: round(mean, 1), p50: round(percentile(sorted, 50), 1), p99: round(percentile(sorted, 99), 1), max: round(sorted.at(-1) ?? NaN, 1) };
-}
 
 async function main(): Promise<void> {
   const startedAt = performance.now();
@@ -245,11 +239,7 @@ async function main(): Promise<void> {
     const wall = summary(perTick.map((t) => t.ms));
     const statementsSeen = [...new Set(perTick.map((t) => t.statements))].sort((a, b) => a - b);
     const line = {
-      bench: 'engine',
-      database: database.kind,
-      ...machine(),
-      loadAverage1mAtStart: loadAverageAtStart,
-      loadAverage1mAtEnd: round(loadavg()[0], 2),
+      ...lineHeader('engine', database.kind, loadAverageAtStart),
       server: 'in-process (createApp, listen: false), VVOLGRAPH_CLOCK=manual',
       dataset: { vms: inventory.vms, poweredOn: inventory.poweredOn, vvols: inventory.vvols, workloads: mix, seedSeconds: round(seedSeconds, 1) },
       warmupTicks: WARMUP,

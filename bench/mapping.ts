@@ -15,7 +15,7 @@
  *    size or from request to request. The targets are reported, not asserted.
  */
 import { loadavg } from 'node:os';
-import { benchTokens, driveGraphql, machine, memoryOf, progress, round, runBench, type CaseResult, type GraphqlBody, type ServerStats } from './lib/harness.ts';
+import { benchTokens, driveGraphql, lineHeader, memoryOf, progress, round, runBench, type CaseResult, type GraphqlBody, type ServerStats } from './lib/harness.ts';
 import { startSeededServer } from './lib/seeded-server.ts';
 
 const VMS = 10_000;
@@ -82,11 +82,7 @@ async function main(): Promise<void> {
     const statementsConstant = seen.length === 1;
     const find = (first: number, clients: number) => results.find((r) => r.first === first && r.clients === clients);
     const line = {
-      bench: 'mapping',
-      database: database.kind,
-      ...machine(),
-      loadAverage1mAtStart: loadAverage,
-      loadAverage1mAtEnd: round(loadavg()[0], 2),
+      ...lineHeader('mapping', database.kind, loadAverage),
       server: 'child process (bench/lib/server.ts = src/main.ts serve)',
       dataset: { vms: inventory.vms, poweredOn: inventory.poweredOn, vvols: inventory.vvols, disks: inventory.disks, seedSeconds: round(seedSeconds, 1) },
       cases: results.map((r) => ({

@@ -20,7 +20,7 @@ import { loadavg } from 'node:os';
 import { WebSocket } from 'ws';
 import { virtualMachines, workloads } from '../src/core/db/tables.ts';
 import { presets } from '../src/core/services/workloads.ts';
-import { benchTokens, machine, type TickTimes, memoryOf, percentile, progress, round, runBench } from './lib/harness.ts';
+import { benchTokens, lineHeader, memoryOf, percentile, progress, round, runBench, type TickTimes } from './lib/harness.ts';
 import { startSeededServer } from './lib/seeded-server.ts';
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
@@ -123,11 +123,7 @@ async function main(): Promise<void> {
     const { delays, missed, serverSpreads } = delaysOf(ticks, subscribers);
     const p99 = percentile(delays, 99);
     const line = {
-      bench: 'subscriptions',
-      database: database.kind,
-      ...machine(),
-      loadAverage1mAtStart: loadAverage,
-      loadAverage1mAtEnd: round(loadavg()[0], 2),
+      ...lineHeader('subscriptions', database.kind, loadAverage),
       server: 'child process (bench/lib/server.ts = src/main.ts serve), realtime clock, 1 tick/s',
       dataset: { vms: inventory.vms, poweredOn: inventory.poweredOn, vvols: inventory.vvols, workload: 'OLTP', seedSeconds: round(seedSeconds, 1) },
       subscribers: subscribers.length,

@@ -1,7 +1,7 @@
 /** What every bench needs: a throwaway database, a server in a child process, a load driver, machine facts. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createThrowawayDatabase, openDatabase, type DatabaseHandle } from '../../src/core/db/client.ts';
@@ -29,6 +29,21 @@ export function machine() {
     }
   })();
   return { node: process.version, cpuModel: model ?? 'unknown', cpuCores: availableParallelism(), platform: `${process.platform}-${process.arch}`, cpuCalibrationMs: cpuCalibrationMs() };
+}
+
+/**
+ * What every JSON line of a bench that ran against a database starts with: its name, the database, the
+ * machine, and the load average when it started (`loadAverageAtStart`) and now.
+ */
+export function lineHeader(bench: string, database: 'pglite' | 'postgres', loadAverageAtStart: number) {
+  return { bench, database, ...machine(), loadAverage1mAtStart: loadAverageAtStart, loadAverage1mAtEnd: round(loadavg()[0], 2) };
+}
+
+/** Mean, median, p99 and maximum of some figures, to a tenth. */
+export function summary(values: number[]) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mean = sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length);
+  return { mean: round(mean, 1), p50: round(percentile(sorted, 50), 1), p99: round(percentile(sorted, 99), 1), max: round(sorted.at(-1) ?? NaN, 1) };
 }
 
 /**
