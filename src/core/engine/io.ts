@@ -240,7 +240,9 @@ export class RingBuffers {
     const n = Math.min(count, ring.count);
     return Array.from({ length: n }, (_, i) => {
       const base = ((ring.next - n + i + this.size) % this.size) * WIDTH;
-      return Object.fromEntries(SAMPLE_FIELDS.map((field, f) => [field, ring.values[base + f]])) as unknown as IoStats;
+      const sample = {} as IoStats;
+      for (let f = 0; f < WIDTH; f++) sample[SAMPLE_FIELDS[f]] = ring.values[base + f];
+      return sample;
     });
   }
 }
