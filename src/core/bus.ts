@@ -52,7 +52,8 @@ function localBus(backlog: number): Bus {
     topicListeners.add(listener);
     return () => {
       topicListeners.delete(listener);
-      if (topicListeners.size === 0) listeners.delete(topicName);
+      // Only this topic's current set: a later listener may have started a new one.
+      if (topicListeners.size === 0 && listeners.get(topicName) === topicListeners) listeners.delete(topicName);
     };
   };
   const publish = (topicName: string, payload: unknown) => {
