@@ -41,6 +41,37 @@ describe('event bus', () => {
     await b.return?.();
   });
 
+  it('ends a subscription on return: its waiting reads finish, it gets nothing more, and the topic\'s other subscribers still do', async () => {
+    const { bus } = await createBus();
+    const leaving = bus.subscribe('io:a')[Symbol.asyncIterator]();
+    const staying = bus.subscribe('io:a')[Symbol.asyncIterator]();
+    const waiting = leaving.next();
+    await leaving.return?.();
+    expect(await waiting).toEqual({ value: undefined, done: true });
+    bus.publish('io:a', 1);
+    expect(await leaving.next()).toEqual({ value: undefined, done: true });
+    expect(await staying.next()).toEqual({ value: 1, done: false });
+    // A subscription made after the last one left gets the topic afresh.
+    await staying.return?.();
+    const later = bus.subscribe('io:a')[Symbol.asyncIterator]();
+    bus.publish('io:a', 2);
+    expect(await later.next()).toEqual({ value: 2, done: false });
+    await later.return?.();
+  });
+
+  it('hands out messages published before they are read, oldest first, and keeps on after catching up', async () => {
+    const { bus } = await createBus(undefined, 3);
+    const messages = bus.subscribe('events')[Symbol.asyncIterator]();
+    for (let i = 1; i <= 5; i++) bus.publish('events', i);
+    expect([(await messages.next()).value, (await messages.next()).value]).toEqual([3, 4]);
+    bus.publish('events', 6);
+    expect([(await messages.next()).value, (await messages.next()).value]).toEqual([5, 6]);
+    const waiting = messages.next();
+    bus.publish('events', 7);
+    expect(await waiting).toEqual({ value: 7, done: false });
+    await messages.return?.();
+  });
+
   it.skipIf(!redisAnswers)('over Redis, delivers what one instance publishes to another instance\'s subscribers, in order', async () => {
     const [one, two] = await Promise.all([createBus(redisUrl), createBus(redisUrl)]);
     const topicName = `io:bus-test-${process.pid}-${Date.now()}`;
