@@ -242,7 +242,7 @@ export function definePlugin<const T extends Plugin>(plugin: T): T {
 }
 
 export { ValidationError, NotFoundError, ConflictError, CapacityError, ForbiddenError } from './errors.ts';
-export type { AlarmRow, UnitOfWork } from './unit-of-work.ts';
+export type { AlarmChange, AlarmRow, UnitOfWork } from './unit-of-work.ts';
 export type { ExtentStore, ExtentContent } from './extents.ts';
 export type { ExtentCopier, CopyRow, CopyRequest } from './copier.ts';
 export type { TaskService, TaskRow, CopySpec, NewTask } from './tasks.ts';

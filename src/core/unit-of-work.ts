@@ -1,7 +1,7 @@
-import { and, eq, ne, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { Bus } from './bus.ts';
 import { topic } from './bus.ts';
-import type { Database, Executor } from './db/client.ts';
+import { anyOf, resultRows, type Database, type Executor } from './db/client.ts';
 import { alarms, events } from './db/tables.ts';
 
 export type EventRow = typeof events.$inferSelect;
@@ -67,32 +67,56 @@ export class UnitOfWork {
   }
 
   /** Raises, changes or (with status GREEN) clears the alarm of this kind on this entity; only a change is an event. */
-  async setAlarm(change: AlarmChange): Promise<void> {
-    const changed =
-      change.status === 'GREEN'
-        ? await this.tx
-            .update(alarms)
-            .set({ status: 'GREEN', message: change.message, updatedAt: sql`now()` })
-            .where(and(eq(alarms.kind, change.kind), eq(alarms.entityId, change.entityId), ne(alarms.status, 'GREEN')))
-            .returning()
-        : await this.tx
-            .insert(alarms)
-            .values(change)
-            .onConflictDoUpdate({
-              target: [alarms.kind, alarms.entityId],
-              set: { status: change.status, message: change.message, updatedAt: sql`now()` },
-              setWhere: ne(alarms.status, change.status),
-            })
-            .returning();
-    if (changed.length === 0) return;
-    this.alarmChanges.push(changed[0]);
-    this.emit({
-      kind: change.status === 'GREEN' ? 'alarm.cleared' : 'alarm.raised',
-      entityType: change.entityType,
-      entityId: change.entityId,
-      message: change.message,
-      data: { alarmKind: change.kind, status: change.status },
-    });
+  setAlarm(change: AlarmChange): Promise<void> {
+    return this.setAlarms([change]);
+  }
+
+  /**
+   * setAlarm for many alarms at once (an engine hook's alarms of one tick): two statements at most,
+   * whatever their number, and a third to read back those that changed. The last change of an alarm wins.
+   */
+  async setAlarms(changes: readonly AlarmChange[]): Promise<void> {
+    const latest = [...new Map(changes.map((c) => [`${c.kind}/${c.entityId}`, c])).values()];
+    const raised = latest.filter((c) => c.status !== 'GREEN');
+    const cleared = latest.filter((c) => c.status === 'GREEN');
+    const changedIds: string[] = [];
+    if (raised.length > 0) {
+      const rows = await this.tx
+        .insert(alarms)
+        .values(raised)
+        .onConflictDoUpdate({
+          target: [alarms.kind, alarms.entityId],
+          set: { status: sql`excluded.status`, message: sql`excluded.message`, updatedAt: sql`now()` },
+          setWhere: sql`${alarms.status} <> excluded.status`,
+        })
+        .returning({ id: alarms.id });
+      changedIds.push(...rows.map((r) => r.id));
+    }
+    if (cleared.length > 0) {
+      const rows = resultRows<{ id: string }>(
+        await this.tx.execute(sql`
+          update ${alarms} a set status = 'GREEN', message = c.message, updated_at = now()
+          from jsonb_to_recordset(${JSON.stringify(cleared.map((c) => ({ kind: c.kind, entity_id: c.entityId, message: c.message })))}::jsonb)
+               as c(kind text, entity_id text, message text)
+          where a.kind = c.kind::alarm_kind and a.entity_id = c.entity_id and a.status <> 'GREEN'
+          returning a.id::text as id`),
+      );
+      changedIds.push(...rows.map((r) => r.id));
+    }
+    if (changedIds.length === 0) return;
+    const changed = new Map((await this.tx.select().from(alarms).where(anyOf(alarms.id, changedIds))).map((a) => [`${a.kind}/${a.entityId}`, a]));
+    for (const change of latest) {
+      const alarm = changed.get(`${change.kind}/${change.entityId}`);
+      if (!alarm) continue;
+      this.alarmChanges.push(alarm);
+      this.emit({
+        kind: change.status === 'GREEN' ? 'alarm.cleared' : 'alarm.raised',
+        entityType: change.entityType,
+        entityId: change.entityId,
+        message: change.message,
+        data: { alarmKind: change.kind, status: change.status },
+      });
+    }
   }
 
   async flush(): Promise<void> {

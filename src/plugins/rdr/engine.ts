@@ -1,5 +1,5 @@
 import { eq } from 'drizzle-orm';
-import { anyOf, NotFoundError, simulatedNow, topic, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
+import { anyOf, NotFoundError, type AlarmChange, simulatedNow, topic, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
 import { createGroup, groupOfVm, groupsProgress, pairLag, pairProgress, pointCopyFinished, rpoOf } from './groups.ts';
 import { pairRemote } from './pairing.ts';
 import { rdrGroups } from './tables.ts';
@@ -19,13 +19,14 @@ export async function observe(ctx: TickContext): Promise<void> {
   // Only groups with an RPO to check or someone following their progress: all of them at once.
   const watched = groups.filter((g) => rpos.has(g.sourceVmId) || ctx.followed(progressTopic(g.id)));
   const progresses = await groupsProgress(ctx, ctx.db, watched, ctx.now, rpos);
+  const alarms: AlarmChange[] = [];
   for (const group of watched) {
     const rpo = rpos.get(group.sourceVmId) ?? null;
     const state = progresses.get(group.id)!;
     if (ctx.followed(progressTopic(group.id))) ctx.work.publishAfterCommit(progressTopic(group.id), { ...state, groupId: group.id, time: ctx.now });
     if (rpo !== null && group.targetState !== 'FAILEDOVER') {
       const over = state.rpoLagSeconds > rpo;
-      await ctx.work.setAlarm({
+      alarms.push({
         kind: 'REPLICATION',
         entityType: 'ReplicationGroup',
         entityId: group.id,
@@ -36,6 +37,7 @@ export async function observe(ctx: TickContext): Promise<void> {
       });
     }
   }
+  await ctx.work.setAlarms(alarms);
 }
 
 /** Each followed pair's progress, for `replicationProgress(pairId)`: nothing to read when nobody follows a pair. */

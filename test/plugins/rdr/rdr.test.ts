@@ -289,7 +289,7 @@ describe('RPO, progress and its subscription', () => {
     expect((await groupOf(vm.id)).progress).toMatchObject({ health: 'OK', bytesRemaining: 0, etaSeconds: 0 });
   });
 
-  it('the tick reads the progress of every replication group at once: its statements grow only by each group\'s alarm', async () => {
+  it('the tick checks the progress and the alarm of every replication group at once: its statements do not grow with the groups', async () => {
     const policy = await createPolicy(app, [{ capabilityId: 'nec.rdr.replica', value: true }, { capabilityId: 'nec.rdr.rpoSeconds', value: 600 }, { capabilityId: 'nec.rdr.copyControl', value: 'BACKGROUND' }]);
     const rdr = app.core.plugins.find((p) => p.name === 'rdr')!;
     const observe = rdr.hooks!.observe!;
@@ -311,7 +311,7 @@ describe('RPO, progress and its subscription', () => {
       await app.settle();
       const withFour = await observed();
       expect(withOne).toBeGreaterThan(0);
-      expect(withFour - withOne).toBe(3);
+      expect(withFour).toBe(withOne);
     } finally {
       (rdr.hooks as { observe: typeof observe }).observe = observe;
     }
