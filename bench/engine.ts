@@ -14,6 +14,7 @@
  *    statistics step: `loadDemand` is the time from the tick's start to the first hook (schedule), `rest`
  *    what no wrapper saw (clones, the simulation_state update, the unit of work's flush, COMMIT).
  *    It also counts the distinct extents written in each window of 10 measured ticks: what writing every ten ticks would write.
+ *    And the CPU the measured ticks used: this process's, and a local PostgreSQL's (every process named postgres).
  * 4. Prints one JSON line. Targets are reported, not asserted. BENCH_ENGINE_TICKS / BENCH_ENGINE_VMS override.
  */
 import { asc, eq, sql } from 'drizzle-orm';
@@ -27,7 +28,7 @@ import type { ExtentWrite } from '../src/core/extents.ts';
 import type { TickContext } from '../src/core/plugin.ts';
 import { seededRandom } from '../src/core/random.ts';
 import { presets, type Preset } from '../src/core/services/workloads.ts';
-import { benchTokenSpec, lineHeader, memoryOf, progress, round, summary, throwawayDatabase } from './lib/harness.ts';
+import { benchTokenSpec, lineHeader, memoryOf, postgresCpuMs, progress, round, summary, throwawayDatabase } from './lib/harness.ts';
 import { seedLargeInventory } from './lib/inventory.ts';
 
 const VMS = Number(process.env.BENCH_ENGINE_VMS ?? 10_000);
@@ -203,15 +204,26 @@ async function main(): Promise<void> {
     collect();
     let heapAfterWarmup = 0;
     const perTick: { ms: number; statements: number; extents: number; active: number; phases: Phases; loadDemandMs: number; restMs: number }[] = [];
+    // CPU the measured ticks used, in this process and in a local PostgreSQL's processes: on two cores,
+    // a tick cannot take less than half their sum, however well the two overlap.
+    const cpu = { nodeMs: 0, postgresMs: 0 as number | null };
     for (let i = 0; i < WARMUP + TICKS; i++) {
       phases = {};
       extentsWritten = 0;
       firstHookAt = 0;
       const s0 = counter.total;
+      const postgresBefore = postgresCpuMs();
+      const nodeBefore = process.cpuUsage();
       tickStart = performance.now();
       tracing = measuring = i >= WARMUP;
       await core.transact((work) => engine.advance(1, work));
       const ms = performance.now() - tickStart;
+      const nodeUsed = process.cpuUsage(nodeBefore);
+      const postgresAfter = postgresCpuMs();
+      if (measuring) {
+        cpu.nodeMs += (nodeUsed.user + nodeUsed.system) / 1000;
+        cpu.postgresMs = postgresBefore === null || postgresAfter === null || cpu.postgresMs === null ? null : cpu.postgresMs + postgresAfter - postgresBefore;
+      }
       const statements = counter.total - s0;
       const loadDemandMs = firstHookAt ? firstHookAt - tickStart : NaN;
       const seen = Object.values(phases).reduce((s, p) => s + p.ms, 0);
@@ -256,6 +268,8 @@ async function main(): Promise<void> {
         'rest (clones, simulation_state, flush, commit)': mean((t) => t.restMs),
       },
       statementsByPhase: Object.fromEntries(names.map((n) => [n, perTick[0]?.phases[n]?.statements ?? 0])),
+      // Node: this process (every thread, the garbage collector's too); PostgreSQL: all its local processes, null on PGlite (in Node's figure).
+      cpuMsPerTick: { node: round(cpu.nodeMs / Math.max(1, perTick.length), 1), postgres: cpu.postgresMs === null ? null : round(cpu.postgresMs / Math.max(1, perTick.length), 1) },
       ...(sqlTimes.size ? { sqlMeanMsPerTick: Object.fromEntries([...sqlTimes].sort((a, b) => b[1].ms - a[1].ms).map(([k, v]) => [k, { ms: round(v.ms / perTick.length, 1), perTick: round(v.calls / perTick.length, 2), rowsPerCall: Math.round(v.rows / v.calls) }])) } : {}),
       rssMB: memory?.rssMB ?? null,
       peakRssMB: memory?.peakRssMB ?? null,

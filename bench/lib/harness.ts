@@ -1,6 +1,6 @@
 /** What every bench needs: a throwaway database, a server in a child process, a load driver, machine facts. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -206,6 +206,32 @@ export function memoryOf(pid: number): { rssMB: number; peakRssMB: number } | nu
   } catch {
     return null;
   }
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux). */
+const USER_HZ = 100;
+
+/**
+ * CPU time (user + system, ms) used so far by every process named `postgres` on this machine: a local
+ * PostgreSQL's server processes. Null when there is none to read (PGlite, or a server elsewhere).
+ */
+export function postgresCpuMs(): number | null {
+  let ticks = 0;
+  let found = false;
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // The command name is in parentheses and may hold spaces: fields are counted after its closing one.
+      const close = stat.lastIndexOf(')');
+      if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
+      const fields = stat.slice(close + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of the whole line)
+      found = true;
+    } catch {
+      // The process ended while being read.
+    }
+  }
+  return found ? (ticks * 1000) / USER_HZ : null;
 }
 
 export function round(value: number, digits = 2): number {
