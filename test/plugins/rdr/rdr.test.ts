@@ -295,9 +295,9 @@ describe('RPO, progress and its subscription', () => {
     const observe = rdr.hooks!.observe!;
     let statements = 0;
     (rdr.hooks as { observe: typeof observe }).observe = async (ctx) => {
-      const before = app.core.database.statements.total;
-      await observe(ctx);
-      statements = app.core.database.statements.total - before;
+      const { result, counter } = app.core.database.statements.run(() => observe(ctx));
+      await result;
+      statements = counter.count;
     };
     try {
       const observed = async () => {
