@@ -212,14 +212,14 @@ async function main(): Promise<void> {
       extentsWritten = 0;
       firstHookAt = 0;
       const s0 = counter.total;
-      const postgresBefore = postgresCpuMs();
+      const postgresBefore = database.kind === 'postgres' ? postgresCpuMs() : null;
       const nodeBefore = process.cpuUsage();
       tickStart = performance.now();
       tracing = measuring = i >= WARMUP;
       await core.transact((work) => engine.advance(1, work));
       const ms = performance.now() - tickStart;
       const nodeUsed = process.cpuUsage(nodeBefore);
-      const postgresAfter = postgresCpuMs();
+      const postgresAfter = database.kind === 'postgres' ? postgresCpuMs() : null;
       if (measuring) {
         cpu.nodeMs += (nodeUsed.user + nodeUsed.system) / 1000;
         cpu.postgresMs = postgresBefore === null || postgresAfter === null || cpu.postgresMs === null ? null : cpu.postgresMs + postgresAfter - postgresBefore;
