@@ -206,3 +206,33 @@ describe('ioHistory', () => {
     expect(await fingerprint(app)).toEqual(before);
   });
 });
+
+describe('recentIo', () => {
+  const FIELDS = 'time readIops writeIops mbps latencyMs servedIops throttledIops cacheHitRatio ssdServedRatio';
+
+  it('gives the last ticks the engine keeps in memory, oldest first: those ioStats streamed, for the VM and its disk', async () => {
+    const now = (await advance(5)).simulation.simulatedSeconds;
+    for (let i = 0; seen.vm.at(-1)?.time !== now || seen.disk.at(-1)?.time !== now; i++) {
+      if (i === 500) throw new Error('the ticks of the advance never all arrived');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const { vm: vmNode, disk } = await app.query(
+      `query($vm: ID!, $disk: ID!) {
+        vm: node(id: $vm) { ... on VirtualMachine { recentIo(last: 3) { ${FIELDS} } all: recentIo { time } } }
+        disk: node(id: $disk) { ... on VirtualVolume { recentIo(last: 3) { ${FIELDS} } } }
+      }`,
+      { vm: vm.id, disk: vm.disks[0] },
+      'viewer',
+    );
+    expect(vmNode.recentIo).toEqual(seen.vm.slice(-3));
+    expect(disk.recentIo).toEqual(seen.disk.slice(-3));
+    expect(vmNode.all.map((s: IoSample) => s.time), 'by default the 60 ticks kept').toEqual(seen.vm.slice(-60).map((s) => s.time));
+  });
+
+  it('refuses a last outside 1..60, naming it', async () => {
+    for (const last of [0, 61, -1]) {
+      const result = await app.gql(`query($id: ID!, $last: Int!) { node(id: $id) { ... on VirtualMachine { recentIo(last: $last) { time } } } }`, { id: vm.id, last });
+      expect(result.errors?.map((e) => [e.message, e.extensions?.code])).toEqual([[`last must be between 1 and 60, got ${last}`, 'ValidationError']]);
+    }
+  });
+});

@@ -207,6 +207,9 @@ export function rollUp(parts: IoStats[], time: number): IoStats {
   };
 }
 
+/** Ticks of samples kept in memory per VVOL and VM (`recentIo`); older ones are in the per-minute history. */
+export const IO_SAMPLES_KEPT = 60;
+
 /** The fields of a sample, in the order a ring stores them. */
 const SAMPLE_FIELDS = ['time', 'readIops', 'writeIops', 'mbps', 'latencyMs', 'servedIops', 'throttledIops', 'cacheHitRatio', 'ssdServedRatio'] as const satisfies readonly (keyof IoStats)[];
 const WIDTH = SAMPLE_FIELDS.length;
@@ -218,7 +221,7 @@ const WIDTH = SAMPLE_FIELDS.length;
  */
 export class RingBuffers {
   private readonly rings = new Map<string, { values: Float64Array; next: number; count: number }>();
-  constructor(private readonly size = 60) {}
+  constructor(private readonly size = IO_SAMPLES_KEPT) {}
 
   push(id: string, sample: IoStats): void {
     let ring = this.rings.get(id);
