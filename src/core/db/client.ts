@@ -93,7 +93,13 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
   }
 
   if (target.dataDir) mkdirSync(target.dataDir, { recursive: true });
-  const pglite = yieldBetweenQueries(await PGlite.create(target.dataDir, target.loadDataDir ? { loadDataDir: target.loadDataDir } : {}));
+  const pglite = yieldBetweenQueries(await PGlite.create(target.dataDir, {
+    ...(target.loadDataDir ? { loadDataDir: target.loadDataDir } : {}),
+    // Added to PGlite's own start parameters (its postgresqlconf option would replace initdb's whole
+    // postgresql.conf, time zone and locale settings included).
+    startParams: [...PGlite.defaultStartParams, ...EMBEDDED_SETTINGS.flatMap((setting) => ['-c', setting])],
+  }));
+  const stopCheckpoints = await checkpointAsWalGrows(pglite);
   const db = drizzlePglite(pglite, { logger }) as unknown as Database;
   return {
     db,
@@ -103,8 +109,46 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
     migrate: (folder = coreMigrationsFolder, migrationsTable) =>
       migratePglite(db as never, { migrationsFolder: folder, migrationsTable }),
     lockSession: async () => null,
-    close: () => pglite.close(),
+    close: () => {
+      stopCheckpoints();
+      return pglite.close();
+    },
   };
+}
+
+/** WAL written since the last checkpoint past which the embedded database checkpoints (its max_wal_size). */
+export const EMBEDDED_CHECKPOINT_WAL_BYTES = 128 * 1024 * 1024;
+
+/**
+ * PGlite runs PostgreSQL as one standalone backend: there is no checkpointer, and a standalone backend
+ * never checkpoints because WAL grew, so WAL piles up for as long as the server runs: the demo writes
+ * ~48 KB a tick, 4 GB a day on the realtime clock, on disk or, for an in-memory database, in memory.
+ * checkpointAsWalGrows checkpoints; a checkpoint then keeps recycled segments up to max_wal_size (1 GB
+ * by default), hence 128 MB: WAL stays under ~256 MB. Not more often: every checkpoint makes the next
+ * change of each page log the whole page.
+ */
+const EMBEDDED_SETTINGS = ['max_wal_size=128MB', 'min_wal_size=32MB'];
+
+/** Checks every second how much WAL was written since the last checkpoint, and checkpoints past EMBEDDED_CHECKPOINT_WAL_BYTES. */
+async function checkpointAsWalGrows(pglite: PGlite): Promise<() => void> {
+  const position = async () => Number((await pglite.query<{ bytes: string }>(`select (pg_current_wal_insert_lsn() - '0/0')::text as bytes`)).rows[0].bytes);
+  let checkpointedAt = await position();
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy || pglite.closed) return;
+    busy = true;
+    void (async () => {
+      if ((await position()) - checkpointedAt < EMBEDDED_CHECKPOINT_WAL_BYTES) return;
+      await pglite.exec('checkpoint');
+      checkpointedAt = await position();
+    })()
+      .catch((error) => {
+        if (!pglite.closed) console.error('embedded database: checkpoint failed', error);
+      })
+      .finally(() => (busy = false));
+  }, 1000);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /**
