@@ -127,7 +127,7 @@ export const EMBEDDED_CHECKPOINT_WAL_BYTES = 128 * 1024 * 1024;
  * by default), hence 128 MB: WAL stays under ~256 MB. Not more often: every checkpoint makes the next
  * change of each page log the whole page.
  */
-const EMBEDDED_SETTINGS = ['max_wal_size=128MB', 'min_wal_size=32MB'];
+const EMBEDDED_SETTINGS = [`max_wal_size=${EMBEDDED_CHECKPOINT_WAL_BYTES / 1024 / 1024}MB`, 'min_wal_size=32MB'];
 
 /** Checks every second how much WAL was written since the last checkpoint, and checkpoints past EMBEDDED_CHECKPOINT_WAL_BYTES. */
 async function checkpointAsWalGrows(pglite: PGlite): Promise<() => void> {
