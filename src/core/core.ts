@@ -1,8 +1,10 @@
+import { eq } from 'drizzle-orm';
 import type { AppConfig } from './config.ts';
 import type { Bus } from './bus.ts';
 import { CapabilityRegistry } from './capabilities.ts';
 import type { Database, DatabaseHandle } from './db/client.ts';
 import { ExtentCopier } from './copier.ts';
+import { simulationState } from './db/tables.ts';
 import { ExtentStore } from './extents.ts';
 import { Reconciler } from './reconciler.ts';
 import { coreTaskFinished } from './services/clones.ts';
@@ -58,14 +60,22 @@ export class Core {
    * Runs `fn` in one transaction with a unit of work. With `retries`, a transaction PostgreSQL aborted as
    * a deadlock victim (a policy reconciliation and a mutation reserving capacity in two containers in
    * opposite orders) runs again: only for work whose every effect is in the database and the unit of work.
+   *
+   * Ticks and other transactions take turns, in every instance on the database: a tick holds the clock
+   * row (simulation_state) for its whole transaction, and every other transaction first takes a share
+   * lock on it. So a VM cannot be powered off or deleted between a tick's reading of its demand and its
+   * writes to the VM's disks, and a tick never waits for rows a mutation holds while that mutation waits
+   * for rows the tick holds. `advancesClock`: the work runs ticks itself (advanceSimulation, the realtime
+   * clock), and takes the clock row by updating it.
    */
-  transact<T>(fn: (work: UnitOfWork) => Promise<T>, retries = 0): Promise<T> {
+  transact<T>(fn: (work: UnitOfWork) => Promise<T>, options: { retries?: number; advancesClock?: boolean } = {}): Promise<T> {
     return transact(this.db, this.bus, async (work) => {
+      if (!options.advancesClock) await work.tx.select({ id: simulationState.id }).from(simulationState).where(eq(simulationState.id, 1)).for('share');
       const value = await fn(work);
       // The ticking process (this one or another instance) reads its demand set again once this commits.
       if (work.emitted.some(changesDemand)) await markDemandChanged(work.tx);
       return value;
-    }, retries);
+    }, options.retries);
   }
 
   context(work: UnitOfWork): LifecycleContext {

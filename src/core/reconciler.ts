@@ -88,7 +88,7 @@ export class Reconciler {
         from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as u(id uuid, state text, generation int, reason text)
         where v.id = u.id`);
       return vvols.length;
-    }, 3);
+    }, { retries: 3 });
   }
 }
 

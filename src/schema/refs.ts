@@ -44,6 +44,8 @@ export interface MutationSpec<Payload extends object> {
    * it is then not run again after a deadlock.
    */
   retryable?: boolean;
+  /** True when the resolver runs ticks (advanceSimulation): see Core.transact. */
+  advancesClock?: boolean;
   /** Runs inside the mutation's one transaction; a thrown domain error rolls it back and becomes a typed result. */
   resolve: (input: any, work: UnitOfWork, ctx: Context) => Promise<Payload>;
 }
@@ -112,7 +114,7 @@ export function createRefs(builder: Builder): SchemaRefs {
         args: { input: t.arg({ type: Input, required: true }) },
         resolve: (async (_root: unknown, args: { input: unknown }, ctx: Context) => {
           const { core } = ctx.services;
-          const result = await core.transact((work) => spec.resolve(args.input, work, ctx), spec.retryable === false ? 0 : TRANSIENT_RETRIES).catch((error) => {
+          const result = await core.transact((work) => spec.resolve(args.input, work, ctx), { retries: spec.retryable === false ? 0 : TRANSIENT_RETRIES, advancesClock: spec.advancesClock }).catch((error) => {
             throw echoSentId(error, args);
           });
           core.reconciler.kick();

@@ -5,7 +5,7 @@ import { ConflictError, ValidationError } from '../errors.ts';
 import { tickPhases, type TickContext } from '../plugin.ts';
 import { topic } from '../bus.ts';
 import { demandVersion } from '../demand-changes.ts';
-import type { Executor } from '../db/client.ts';
+import { resultRows, type Executor } from '../db/client.ts';
 import { demandOf, loadDemandSet, plannedWrites, RingBuffers, rollUp, statistics, type DemandSet, type IoStats } from './io.ts';
 import { IoHistoryRecorder, writeMinutes } from './history.ts';
 import { ArrayLocks } from './array-locks.ts';
@@ -158,16 +158,18 @@ export class Engine {
     const { core } = this;
     let tick = this.tick + 1;
     let now = this.now + seconds;
-    const inTransaction = (fn: (work: UnitOfWork) => Promise<void>) => (outer ? fn(outer) : core.transact(fn));
+    const inTransaction = (fn: (work: UnitOfWork) => Promise<void>) => (outer ? fn(outer) : core.transact(fn, { advancesClock: true }));
     await inTransaction(async (work) => {
       // The tick's work happens as of its end: whatever reads the clock in it (state times, copies' points in time) sees `now`.
       // The clock row is shared by every instance on the database (see sharedClock), and this update also
-      // makes their ticks take turns: each holds the row until its tick commits.
+      // makes their ticks, and every other transaction, take turns with this one (Core.transact).
       const [clock] = await work.tx.update(simulationState).set(this.sharedClock(tick, now, seconds)).where(eq(simulationState.id, 1))
-        .returning({ tick: simulationState.tick, now: simulationState.simulatedSeconds, demandVersion });
+        .returning({ tick: simulationState.tick, now: simulationState.simulatedSeconds });
       ({ tick, now } = clock);
+      // A statement of its own: the update may have waited for transactions to commit, which its snapshot predates.
+      const [{ version }] = resultRows<{ version: string | null }>(await work.tx.execute(sql`select ${demandVersion} as version`));
       const arrays = await this.arrayLocks.acquire(work.tx);
-      const demand = await this.demand(work.tx, clock.demandVersion, arrays);
+      const demand = await this.demand(work.tx, version, arrays);
       const active = demandOf(demand, core.config.seed, tick, now);
       const poolIops = new Map(demand.poolIops);
       const ctx: TickContext = { tick, now, seconds, arrays, db: work.tx, extents: core.extents, tasks: core.tasks, copier: core.copier, pairs: core.pairs, volumes: core.volumes, followed: (name) => this.followedTopics.has(name), followedWith: (prefix) => [...this.followedTopics.keys()].filter((name) => name.startsWith(prefix)), work, io: active.map((a) => a.io), poolIops, written: [] };

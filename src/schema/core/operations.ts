@@ -183,6 +183,7 @@ export function addOperations(builder: Builder, refs: SchemaRefs, enums: Enums):
     scope: 'storageAdmin',
     // The ticks move the plugins' in-memory state (heat, caches) too: never run twice.
     retryable: false,
+    advancesClock: true,
     input: (t) => ({ seconds: t.float({ required: true, validate: z.number().positive('seconds must be positive') }) }),
     payload: (t) => ({ simulation: t.field({ type: Simulation, resolve: (p) => p.simulation }) }),
     resolve: async (input, work, ctx) => {
