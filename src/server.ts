@@ -70,12 +70,13 @@ export function createHttpServer(services: Services, schema: GraphQLSchema): Htt
       return { role: roleOf(token), services, loaders: new Loaders(core, (id) => services.engine.io.last(id)) };
     },
     maskedErrors: {
+      // Errors meant for the client go out as raised, with the path of the field that raised them (graphql-js
+      // takes a DomainError's `extensions`); yoga logs every other one, which the client sees masked.
       maskError(error, message) {
         const original = error instanceof GraphQLError ? error.originalError : error;
-        if (original instanceof DomainError) return new GraphQLError(original.message, { extensions: { code: original.name } });
-        if (error instanceof GraphQLError && !error.originalError) return error;
-        if (original instanceof GraphQLError) return original;
-        console.error(original ?? error);
+        const forTheClient = !original || original instanceof GraphQLError || original instanceof DomainError;
+        if (error instanceof GraphQLError && forTheClient) return error;
+        if (original instanceof DomainError) return new GraphQLError(original.message, { extensions: original.extensions });
         return new GraphQLError(message);
       },
     },

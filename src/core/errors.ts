@@ -4,6 +4,10 @@
  */
 export class DomainError extends Error {
   override name = 'DomainError';
+  /** The `extensions` of the GraphQL error a field (not a mutation: those return typed results) raises with it. */
+  get extensions(): Record<string, unknown> {
+    return { code: this.name };
+  }
 }
 
 export interface ValidationIssue {
@@ -21,6 +25,9 @@ export class ValidationError extends DomainError {
   }
   get field(): string {
     return this.issues[0].field;
+  }
+  override get extensions(): Record<string, unknown> {
+    return { code: this.name, field: this.field };
   }
   static of(issues: ValidationIssue[]): ValidationError {
     const [first, ...rest] = issues;

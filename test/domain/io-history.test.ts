@@ -232,7 +232,7 @@ describe('recentIo', () => {
   it('refuses a last outside 1..60, naming it', async () => {
     for (const last of [0, 61, -1]) {
       const result = await app.gql(`query($id: ID!, $last: Int!) { node(id: $id) { ... on VirtualMachine { recentIo(last: $last) { time } } } }`, { id: vm.id, last });
-      expect(result.errors?.map((e) => [e.message, e.extensions?.code])).toEqual([[`last must be between 1 and 60, got ${last}`, 'ValidationError']]);
+      expect(result.errors?.map((e: any) => [e.message, e.extensions, e.path])).toEqual([[`last must be between 1 and 60, got ${last}`, { code: 'ValidationError', field: 'last' }, ['node', 'recentIo']]]);
     }
   });
 });
