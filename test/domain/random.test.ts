@@ -29,6 +29,20 @@ describe('seeded randomness', () => {
     expect(() => zipfSampler(10, 0, Math.random)).toThrow('alpha');
   });
 
+  it('zipf draws every rank at its probability, whatever the shape', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 300 }), fc.double({ min: 0.1, max: 3, noNaN: true }), fc.string(), (n, alpha, seed) => {
+      const sample = zipfSampler(n, alpha, seededRandom(seed));
+      const draws = 20_000;
+      const counts = new Array(n).fill(0);
+      for (let i = 0; i < draws; i++) counts[sample()]++;
+      const norm = Array.from({ length: n }, (_, k) => 1 / (k + 1) ** alpha).reduce((s, v) => s + v, 0);
+      return counts.every((count, k) => {
+        const p = 1 / (k + 1) ** alpha / norm;
+        return Math.abs(count - draws * p) <= 6 * Math.sqrt(draws * p * (1 - p)) + 1;
+      });
+    }), { numRuns: 60, seed: 20261202 });
+  });
+
   it('spreads ranks over extents exactly as the 64-bit product (rank × 2654435761) mod n would', () => {
     fc.assert(fc.property(fc.integer({ min: 1, max: 2 ** 31 - 1 }), fc.nat(), (n, r) => {
       const rank = r % n;
