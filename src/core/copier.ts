@@ -101,11 +101,15 @@ export class ExtentCopier {
    */
   async step(db: Executor, taskIds: readonly string[], seconds: number): Promise<CopyStep[]> {
     if (taskIds.length === 0) return [];
-    const copies = await db.select().from(extentCopies).where(and(anyOf(extentCopies.taskId, taskIds), eq(extentCopies.state, 'RUNNING'))).orderBy(extentCopies.createdAt, extentCopies.id);
-    if (copies.length === 0) return [];
-    const sizes = new Map(
-      (await db.select({ id: virtualVolumes.id, provisionedBytes: virtualVolumes.provisionedBytes }).from(virtualVolumes).where(anyOf(virtualVolumes.id, [...new Set(copies.map((c) => c.sourceVvolId))]))).map((v) => [v.id, v.provisionedBytes]),
-    );
+    const rows = await db
+      .select({ copy: extentCopies, sourceBytes: virtualVolumes.provisionedBytes })
+      .from(extentCopies)
+      .innerJoin(virtualVolumes, eq(virtualVolumes.id, extentCopies.sourceVvolId))
+      .where(and(anyOf(extentCopies.taskId, taskIds), eq(extentCopies.state, 'RUNNING')))
+      .orderBy(extentCopies.createdAt, extentCopies.id);
+    if (rows.length === 0) return [];
+    const copies = rows.map((r) => r.copy);
+    const sizes = new Map(rows.map((r) => [r.copy.sourceVvolId, r.sourceBytes]));
     const budgets = shareLinks(copies, seconds);
     // One statement for every copy's next extents: as many as its budget could pay for, and room for trims (free).
     const limits = copies.map((c) => Math.ceil((budgets.get(c.id)! + c.credit) / this.extents.extentBytes) + TRIMS_PER_STEP);
