@@ -39,17 +39,16 @@ export function addIo(builder: Builder, refs: SchemaRefs): void {
   builder.objectField(refs.VirtualMachine, 'io', (t) => t.field({ type: Stats, nullable: true, description: 'The last tick\'s I/O of the VM (all its DATA VVOLs).', resolve: (vm, _args, ctx) => latest(vm.id, ctx) }));
   builder.objectField(refs.VirtualVolume, 'io', (t) => t.field({ type: Stats, nullable: true, description: 'The last tick\'s I/O of this VVOL.', resolve: (vvol, _args, ctx) => latest(vvol.id, ctx) }));
 
-  const recent = (id: string, last: number, ctx: Context) => {
-    if (!Number.isInteger(last) || last < 1 || last > IO_SAMPLES_KEPT) throw new ValidationError('last', `last must be between 1 and ${IO_SAMPLES_KEPT}, got ${last}`);
-    return ctx.services.engine.io.recent(id, last);
-  };
+  const recent = (id: string, last: number, ctx: Context) => ctx.services.engine.io.recent(id, last);
+  const lastError = { error: (issue: { input?: unknown }) => `last must be between 1 and ${IO_SAMPLES_KEPT}, got ${String(issue.input)}` };
+  const lastArg = { defaultValue: IO_SAMPLES_KEPT, required: true, validate: z.number().int(lastError).min(1, lastError).max(IO_SAMPLES_KEPT, lastError) } as const;
   const recentDescription = (of: string) =>
     `The last ticks' I/O of ${of}, oldest first: at most \`last\` (1..${IO_SAMPLES_KEPT}), fewer when it ran for fewer ticks. ` +
     'Kept in memory by the process that ticks its array (empty in other instances); older ticks are in ioHistory, per minute.';
   builder.objectField(refs.VirtualMachine, 'recentIo', (t) =>
-    t.field({ type: [Stats], args: { last: t.arg.int({ defaultValue: IO_SAMPLES_KEPT, required: true }) }, description: recentDescription('the VM (all its DATA VVOLs)'), resolve: (vm, args, ctx) => recent(vm.id, args.last, ctx) }));
+    t.field({ type: [Stats], args: { last: t.arg.int(lastArg) }, description: recentDescription('the VM (all its DATA VVOLs)'), resolve: (vm, args, ctx) => recent(vm.id, args.last, ctx) }));
   builder.objectField(refs.VirtualVolume, 'recentIo', (t) =>
-    t.field({ type: [Stats], args: { last: t.arg.int({ defaultValue: IO_SAMPLES_KEPT, required: true }) }, description: recentDescription('this VVOL'), resolve: (vvol, args, ctx) => recent(vvol.id, args.last, ctx) }));
+    t.field({ type: [Stats], args: { last: t.arg.int(lastArg) }, description: recentDescription('this VVOL'), resolve: (vvol, args, ctx) => recent(vvol.id, args.last, ctx) }));
 
   builder.subscriptionField('ioStats', (t) =>
     t.field({
