@@ -1,4 +1,5 @@
 import { eq } from 'drizzle-orm';
+import pLimit from 'p-limit';
 import type { AppConfig } from './config.ts';
 import type { Bus } from './bus.ts';
 import { CapabilityRegistry } from './capabilities.ts';
@@ -29,6 +30,8 @@ export class Core {
   readonly tasks: TaskService;
   readonly pairs: PairService;
   readonly volumes: VolumeService = new VolumeService(this);
+  /** Open transactions, limited to the database's slots; the rest wait here, holding no connection. */
+  private readonly transactionSlot: ReturnType<typeof pLimit>;
 
   constructor(
     readonly config: AppConfig,
@@ -47,6 +50,7 @@ export class Core {
       const finished = plugin.hooks?.taskFinished;
       if (finished) owners.set(plugin.name, (work, task) => finished.call(plugin.hooks, this.context(work), task));
     }
+    this.transactionSlot = pLimit(database.transactionSlots);
     this.taskQueue = new TaskQueue(database);
     this.tasks = new TaskService(this.taskQueue, this.copier, owners);
     this.pairs = new PairService(this.tasks, this.copier, this.extents, this.volumes, copyControls);
@@ -67,15 +71,19 @@ export class Core {
    * writes to the VM's disks, and a tick never waits for rows a mutation holds while that mutation waits
    * for rows the tick holds. `advancesClock`: the work runs ticks itself (advanceSimulation, the realtime
    * clock), and takes the clock row by updating it.
+   *
+   * A transaction begins once one of the database's transaction slots is free, so the transactions that
+   * wait for a tick never hold every connection of the pool: reads go on meanwhile. `fn` must not open
+   * another transaction (it would wait for a slot its own transaction may be keeping from it).
    */
   transact<T>(fn: (work: UnitOfWork) => Promise<T>, options: { retries?: number; advancesClock?: boolean } = {}): Promise<T> {
-    return transact(this.db, this.bus, async (work) => {
+    return this.transactionSlot(() => transact(this.db, this.bus, async (work) => {
       if (!options.advancesClock) await work.tx.select({ id: simulationState.id }).from(simulationState).where(eq(simulationState.id, 1)).for('share');
       const value = await fn(work);
       // The ticking process (this one or another instance) reads its demand set again once this commits.
       if (work.emitted.some(changesDemand)) await markDemandChanged(work.tx);
       return value;
-    }, options.retries);
+    }, options.retries));
   }
 
   context(work: UnitOfWork): LifecycleContext {

@@ -93,6 +93,33 @@ describe.skipIf(!process.env.DATABASE_URL)('ticks and other transactions take tu
     expect(await advance(app)).toBe(3);
   });
 
+  it('reads are answered while a held tick makes more write transactions wait than the pool has connections', async () => {
+    const { app, vm, gates } = await gatedApp();
+    const admin = postgres(app.core.database.url!, { max: 1, onnotice: () => {} });
+    cleanups.push(() => admin.end());
+    const reached = gates.schedule.hold();
+    const tick = advance(app);
+    const release = await reached;
+    // Twice the pool's connections: every write transaction waits for the tick, inside a transaction or for one.
+    const writes = Array.from({ length: 20 }, (_, i) =>
+      ok(app, 'setWorkload', { vmId: vm.id, preset: i % 2 ? 'OLTP' : 'IDLE' }, '... on SetWorkloadPayload { __typename }', 'vmAdmin'));
+    // Until as many as can have begun wait on the tick's lock (the count stops growing).
+    let waiting = 0;
+    for (let stable = 0; stable < 20; ) {
+      const [{ count }] = await admin`select count(*)::int as count from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`;
+      stable = count > 0 && count === waiting ? stable + 1 : 0;
+      waiting = count;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+
+    // Answered while the tick is still held: a read does not queue behind the waiting writes for a connection.
+    const read = await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { name powerState } } }`, { id: vm.id });
+    expect(read.node.powerState).toBe('POWERED_ON');
+    release();
+    expect(await tick).toBe(2);
+    await Promise.all(writes);
+  });
+
   it('a tick that waited for a power-off to commit runs without the VM', async () => {
     const { app, vm, gates, waitingOnLocks } = await gatedApp();
     expect(await lastIoTime(app, vm.id)).toBe(1);

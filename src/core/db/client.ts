@@ -53,6 +53,11 @@ export interface DatabaseHandle {
   /** The connection string, on PostgreSQL (pg-boss opens its own small pool). */
   url?: string;
   statements: StatementCounter;
+  /**
+   * How many transactions may be open at once: fewer than the pool's connections, so reads always find
+   * one, even when every open transaction waits for a lock (behind a long advanceSimulation, say).
+   */
+  transactionSlots: number;
   migrate(folder?: string, migrationsTable?: string): Promise<void>;
   /**
    * A connection of its own for session-level advisory locks, or null on PGlite,
@@ -67,18 +72,23 @@ export type DatabaseTarget =
   | { kind: 'postgres'; url: string }
   | { kind: 'pglite'; dataDir?: string; loadDataDir?: Blob | File };
 
+/** The PostgreSQL pool of this process (pg-boss and the array locks have connections of their own). */
+const POOL_CONNECTIONS = 10;
+const CONNECTIONS_KEPT_FOR_READS = 2;
+
 export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHandle> {
   const statements = new StatementCounter();
   const logger: Logger = { logQuery: () => statements.record() };
 
   if (target.kind === 'postgres') {
-    const client = postgres(target.url, { max: 10, onnotice: () => {} });
+    const client = postgres(target.url, { max: POOL_CONNECTIONS, onnotice: () => {} });
     const db = drizzlePostgres(client, { logger }) as unknown as Database;
     return {
       db,
       kind: 'postgres',
       url: target.url,
       statements,
+      transactionSlots: POOL_CONNECTIONS - CONNECTIONS_KEPT_FOR_READS,
       migrate: (folder = coreMigrationsFolder, migrationsTable) =>
         migratePostgres(db as never, { migrationsFolder: folder, migrationsTable }),
       lockSession: async () => {
@@ -106,6 +116,8 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
     kind: 'pglite',
     pglite,
     statements,
+    // Its one session runs statements one at a time already; a transaction holds nothing a read waits for but that session.
+    transactionSlots: Number.POSITIVE_INFINITY,
     migrate: (folder = coreMigrationsFolder, migrationsTable) =>
       migratePglite(db as never, { migrationsFolder: folder, migrationsTable }),
     lockSession: async () => null,
