@@ -142,9 +142,14 @@ function zipfOf(workingSet: number, alpha: number): Zipf {
   return zipf;
 }
 
-/** `count` extent indexes over a working set: Zipf ranks spread over the disk by a fixed stride. */
+/**
+ * `count` extent indexes over a working set: Zipf ranks spread over the disk by a fixed stride. A plain
+ * loop: the serve hooks draw hundreds of thousands a tick, and Array.from with a mapping function took twice as long.
+ */
 function drawExtents(zipf: Zipf, workingSet: number, random: () => number, count: number): number[] {
-  return Array.from({ length: count }, () => spreadRank(zipf.sample(random), workingSet));
+  const drawn = new Array<number>(count);
+  for (let i = 0; i < count; i++) drawn[i] = spreadRank(zipf.sample(random), workingSet);
+  return drawn;
 }
 
 /**
