@@ -116,7 +116,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
     kind: 'pglite',
     pglite,
     statements,
-    // Its one session runs statements one at a time already; a transaction holds nothing a read waits for but that session.
+    // One session: transactions and reads already take turns on it, so slots would add nothing.
     transactionSlots: Number.POSITIVE_INFINITY,
     migrate: (folder = coreMigrationsFolder, migrationsTable) =>
       migratePglite(db as never, { migrationsFolder: folder, migrationsTable }),
