@@ -191,7 +191,11 @@ export class ExtentCopier {
 function shareLinks(copies: readonly CopyRow[], seconds: number): Map<string, number> {
   const budgets = new Map<string, number>();
   const byLink = new Map<string, CopyRow[]>();
-  for (const copy of copies) byLink.set(copy.link, [...(byLink.get(copy.link) ?? []), copy]);
+  for (const copy of copies) {
+    const group = byLink.get(copy.link);
+    if (group) group.push(copy);
+    else byLink.set(copy.link, [copy]);
+  }
   for (const group of byLink.values()) {
     let left = Math.min(...group.map((c) => c.bytesPerSecond)) * seconds;
     const pending = [...group].sort((a, b) => a.bytesTotal - a.bytesDone - (b.bytesTotal - b.bytesDone));
