@@ -3,29 +3,11 @@ import { ValidationError } from './errors.ts';
 import { anyOf, type Executor, pgArray, resultRows } from './db/client.ts';
 import { CONTENT_BLOCK, extents, virtualVolumes } from './db/tables.ts';
 import { ExtentMemory, type KnownContent } from './extent-memory.ts';
+import { contentIdOf, digestTerm } from './content-hash.ts';
 
 export const DEFAULT_EXTENT_BYTES = 32 * 1024 * 1024;
 
 const MASK64 = (1n << 64n) - 1n;
-
-/** SplitMix64's finalizer: a bijection on 64 bits, so distinct sequence numbers give distinct content ids. */
-export function mix64(x: bigint): bigint {
-  let z = (x + 0x9e3779b97f4a7c15n) & MASK64;
-  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & MASK64;
-  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & MASK64;
-  return z ^ (z >> 31n);
-}
-
-/** One extent's share of a digest. The digest is the sum of these mod 2^64, so a write updates it in O(1). */
-function digestTerm(index: number, contentId: bigint): bigint {
-  return mix64(BigInt.asUintN(64, contentId) ^ indexMix(index));
-}
-
-/** mix64 of each extent index, computed once: a digest term costs one mix instead of two. */
-const indexMixes: bigint[] = [];
-function indexMix(index: number): bigint {
-  return (indexMixes[index] ??= mix64(BigInt(index)));
-}
 
 export function parseDigest(hex: string): bigint {
   return BigInt(`0x${hex}`);
@@ -109,7 +91,7 @@ export class ExtentStore {
     const sequence = await this.drawNumbers(db, pairs.length);
     const saves = new Map<string, Save>();
     const rows = pairs.map((p, i): ExtentContent & { contentId: bigint } => {
-      const contentId = BigInt.asIntN(64, mix64(sequence(i)));
+      const contentId = contentIdOf(sequence(i));
       this.change(saves, p.vvolId, contents.get(p.vvolId)!, p.index, contentId);
       return { vvolId: p.vvolId, index: p.index, contentId };
     });
@@ -128,11 +110,13 @@ export class ExtentStore {
   }
 
   /** `count` numbers never drawn before, as a function of their place: whole blocks of content_seq, one value each. */
-  private async drawNumbers(db: Executor, count: number): Promise<(place: number) => bigint> {
+  private async drawNumbers(db: Executor, count: number): Promise<(place: number) => number> {
     const blocks = resultRows<{ start: string }>(
       await db.execute(sql`select nextval('content_seq')::text as start from generate_series(1, ${Math.ceil(count / CONTENT_BLOCK)}::int)`),
-    ).map((r) => BigInt(r.start));
-    return (place) => blocks[Math.floor(place / CONTENT_BLOCK)] + BigInt(place % CONTENT_BLOCK);
+    ).map((r) => Number(r.start));
+    // Blocks of 2^20: the sequence passes 2^53, where numbers stop being exact, only after 2^33 of them.
+    if (!blocks.every((start) => Number.isSafeInteger(start + CONTENT_BLOCK))) throw new Error('content_seq has run past 2^53');
+    return (place) => blocks[Math.floor(place / CONTENT_BLOCK)] + (place % CONTENT_BLOCK);
   }
 
   /**
