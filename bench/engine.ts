@@ -16,7 +16,8 @@
  *    It also counts the distinct extents written in each window of 10 measured ticks: what writing every ten ticks would write.
  *    And the CPU the measured ticks used: this process's, and a local PostgreSQL's (every process named postgres).
  * 4. Prints one JSON line. Targets are reported, not asserted. BENCH_ENGINE_TICKS / BENCH_ENGINE_VMS override;
- *    BENCH_ENGINE_CPU_PROFILE=<file> writes a V8 CPU profile of the measured ticks.
+ *    BENCH_ENGINE_CPU_PROFILE=<file> writes a V8 CPU profile of the measured ticks, BENCH_ENGINE_HEAP_PROFILE=<file> a
+ *    sampling profile of what they allocate.
  */
 import { asc, eq, sql } from 'drizzle-orm';
 import { writeFileSync } from 'node:fs';
@@ -220,14 +221,22 @@ async function main(): Promise<void> {
     // CPU the measured ticks used, in this process and in a local PostgreSQL's processes: on two cores,
     // a tick cannot take less than half their sum, however well the two overlap.
     const cpu = { nodeMs: 0, postgresMs: 0 as number | null };
-    // BENCH_ENGINE_CPU_PROFILE=<file>: a V8 CPU profile of the measured ticks only (open it in Chrome's DevTools).
+    // BENCH_ENGINE_CPU_PROFILE=<file>: a V8 CPU profile of the measured ticks only; BENCH_ENGINE_HEAP_PROFILE=<file>:
+    // a sampling profile of what they allocate (open either in Chrome's DevTools).
     const profileFile = process.env.BENCH_ENGINE_CPU_PROFILE;
-    const profiler = profileFile ? new Session() : undefined;
+    const heapProfileFile = process.env.BENCH_ENGINE_HEAP_PROFILE;
+    const profiler = profileFile || heapProfileFile ? new Session() : undefined;
     for (let i = 0; i < WARMUP + TICKS; i++) {
       if (profiler && i === WARMUP) {
         profiler.connect();
-        await profiler.post('Profiler.enable');
-        await profiler.post('Profiler.start');
+        if (profileFile) {
+          await profiler.post('Profiler.enable');
+          await profiler.post('Profiler.start');
+        }
+        if (heapProfileFile) {
+          await profiler.post('HeapProfiler.enable');
+          await profiler.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+        }
       }
       phases = {};
       extentsWritten = 0;
@@ -263,11 +272,9 @@ async function main(): Promise<void> {
       progress(`tick ${engine.tick}${i < WARMUP ? ' (warm-up)' : ''}: ${ms.toFixed(1)} ms, ${statements} statements, ${extentsWritten} extents, ${activeVvols} VVOLs; loadDemand ${loadDemandMs.toFixed(1)} ms, ${Object.entries(phases).map(([k, p]) => `${k} ${p.ms.toFixed(1)} ms/${p.statements} st`).join(', ')}, rest ${restMs.toFixed(1)} ms`);
     }
     void lastMark;
-    if (profiler && profileFile) {
-      const { profile } = await profiler.post('Profiler.stop');
-      writeFileSync(profileFile, JSON.stringify(profile));
-      profiler.disconnect();
-    }
+    if (profileFile) writeFileSync(profileFile, JSON.stringify((await profiler!.post('Profiler.stop')).profile));
+    if (heapProfileFile) writeFileSync(heapProfileFile, JSON.stringify((await profiler!.post('HeapProfiler.stopSampling')).profile));
+    profiler?.disconnect();
 
     const memory = memoryOf(process.pid);
     collect();
