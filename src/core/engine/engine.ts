@@ -170,12 +170,12 @@ export class Engine {
       const [{ version }] = resultRows<{ version: string | null }>(await work.tx.execute(sql`select ${demandVersion} as version`));
       const arrays = await this.arrayLocks.acquire(work.tx);
       const demand = await this.demand(work.tx, version, arrays);
-      const active = demandOf(demand, core.config.seed, tick, now);
+      const io = demandOf(demand, core.config.seed, tick, now);
       const poolIops = new Map(demand.poolIops);
-      const ctx: TickContext = { tick, now, seconds, arrays, db: work.tx, extents: core.extents, tasks: core.tasks, copier: core.copier, pairs: core.pairs, volumes: core.volumes, followed: (name) => this.followedTopics.has(name), followedWith: (prefix) => [...this.followedTopics.keys()].filter((name) => name.startsWith(prefix)), work, io: active.map((a) => a.io), poolIops, written: [] };
+      const ctx: TickContext = { tick, now, seconds, arrays, db: work.tx, extents: core.extents, tasks: core.tasks, copier: core.copier, pairs: core.pairs, volumes: core.volumes, followed: (name) => this.followedTopics.has(name), followedWith: (prefix) => [...this.followedTopics.keys()].filter((name) => name.startsWith(prefix)), work, io, poolIops, written: [] };
       for (const phase of tickPhases) {
         // What I/O control let through is written before the cache and tiers see it.
-        if (phase === 'serve') ctx.written = await core.extents.write(work.tx, plannedWrites(active, core.config.seed, tick, seconds));
+        if (phase === 'serve') ctx.written = await core.extents.write(work.tx, plannedWrites(io, seconds));
         if (phase === 'background') {
           waitForRemote(ctx.io, await core.pairs.tick(work, ctx.written));
           await core.tasks.run(work, seconds);

@@ -14,14 +14,6 @@ const MAX_EXTENTS_WRITTEN_PER_TICK = 8;
 
 export type IoStats = IoSample;
 
-interface ActiveVolume {
-  io: VolumeIo;
-  vmName: string;
-  /** The VVOL's place among its VM's disks, for a random stream that does not depend on uuids. */
-  unit: number;
-  zipf: Zipf;
-}
-
 function burstFactor(profile: WorkloadProfile, now: number): number {
   const burst = profile.burst;
   if (!burst) return 1;
@@ -110,7 +102,7 @@ export async function loadDemandSet(db: Executor, extents: ExtentStore, arrays: 
  * One running DATA VVOL's I/O in a tick. A class, so that `sample` is one method on the prototype rather
  * than a closure made for every VVOL in every tick.
  */
-class TickIo implements VolumeIo {
+export class TickIo implements VolumeIo {
   vvolId: string;
   vmId: string;
   containerId: string;
@@ -141,8 +133,19 @@ class TickIo implements VolumeIo {
   }
 
   sample(count: number): number[] {
-    const { volume } = this;
-    return drawExtents(volume.zipf, volume.workingSetExtents, seededRandom(`${this.seed}:${this.tick}:${volume.vmName}:${volume.unit}:reads`), count);
+    return this.draw(this.stream(':reads'), count);
+  }
+
+  /**
+   * A random stream fixed by the seed, the tick, the VM's name and the disk's place among its VM's disks
+   * (not by uuids): same seed and operations, same draws.
+   */
+  stream(suffix = ''): () => number {
+    return seededRandom(`${this.seed}:${this.tick}:${this.volume.vmName}:${this.volume.unit}${suffix}`);
+  }
+
+  draw(random: () => number, count: number): number[] {
+    return drawExtents(this.volume.zipf, this.workingSetExtents, random, count);
   }
 }
 
@@ -150,12 +153,12 @@ class TickIo implements VolumeIo {
  * The demand of every running VM's DATA VVOLs this tick: the VM's profile (and its burst, if one is
  * on) split over its disks by size. No SQL: the demand set holds what it needs.
  */
-export function demandOf(set: DemandSet, seed: string, tick: number, now: number): ActiveVolume[] {
-  return set.volumes.map((v): ActiveVolume => {
+export function demandOf(set: DemandSet, seed: string, tick: number, now: number): TickIo[] {
+  return set.volumes.map((v) => {
     const share = v.sizeShare * burstFactor(v.profile, now);
     const readIops = v.profile.readIops * share;
     const writeIops = v.readOnly ? 0 : v.profile.writeIops * share;
-    return { vmName: v.vmName, unit: v.unit, zipf: v.zipf, io: new TickIo(v, readIops, writeIops, seed, tick) };
+    return new TickIo(v, readIops, writeIops, seed, tick);
   });
 }
 
@@ -179,20 +182,16 @@ function drawExtents(zipf: Zipf, workingSet: number, random: () => number, count
   return drawn;
 }
 
-/**
- * The extents each VVOL's served writes touch this tick, drawn over its working set from a stream
- * fixed by the seed, the tick, the VM's name and the disk's place: same seed and operations, same
- * extents written.
- */
-export function plannedWrites(active: ActiveVolume[], seed: string, tick: number, seconds: number): ExtentWrite[] {
+/** The extents each VVOL's served writes touch this tick, drawn over its working set from its stream. */
+export function plannedWrites(active: readonly TickIo[], seconds: number): ExtentWrite[] {
   const writes: ExtentWrite[] = [];
-  for (const { io, vmName, unit, zipf } of active) {
+  for (const io of active) {
     const demand = io.readIops + io.writeIops;
     const served = demand > 0 ? io.writeIops * (io.servedIops / demand) * seconds : 0;
     if (served <= 0) continue;
-    const random = seededRandom(`${seed}:${tick}:${vmName}:${unit}`);
+    const random = io.stream();
     const count = served >= 1 ? Math.min(MAX_EXTENTS_WRITTEN_PER_TICK, Math.ceil(served)) : random() < served ? 1 : 0;
-    if (count > 0) writes.push({ vvolId: io.vvolId, indexes: [...new Set(drawExtents(zipf, io.workingSetExtents, random, count))] });
+    if (count > 0) writes.push({ vvolId: io.vvolId, indexes: [...new Set(io.draw(random, count))] });
   }
   return writes;
 }
