@@ -33,7 +33,7 @@ afterAll(async () => {
 });
 
 /** An app whose ticks can be held at their schedule phase (before any write), and power-offs before they commit. */
-async function gatedApp(): Promise<{ app: TestApp; vm: CreatedVm; gates: { schedule: Gate; poweredOff: Gate }; waitingOnLocks: () => Promise<void> }> {
+async function gatedApp(): Promise<{ app: TestApp; vm: CreatedVm; gates: { schedule: Gate; poweredOff: Gate }; admin: postgres.Sql; waitingOnLocks: () => Promise<void> }> {
   const gates = { schedule: new Gate(), poweredOff: new Gate() };
   const plugin = definePlugin({
     name: 'test-gates',
@@ -56,7 +56,7 @@ async function gatedApp(): Promise<{ app: TestApp; vm: CreatedVm; gates: { sched
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   };
-  return { app, vm, gates, waitingOnLocks };
+  return { app, vm, gates, admin, waitingOnLocks };
 }
 
 const advance = async (app: TestApp): Promise<number> =>
@@ -68,7 +68,7 @@ const rowId = (globalId: string) => Buffer.from(globalId, 'base64').toString().s
 // On PGlite there is one session: a transaction runs alone, and nothing can happen within a tick.
 describe.skipIf(!process.env.DATABASE_URL)('ticks and other transactions take turns (PostgreSQL; skipped on PGlite, whose one session runs one transaction at a time)', () => {
   it('a VM powered off and deleted while a tick runs: both wait for the tick, which writes to its disks as they were; then the VM is gone with its extents', async () => {
-    const { app, vm, gates, waitingOnLocks } = await gatedApp();
+    const { app, vm, gates, admin, waitingOnLocks } = await gatedApp();
     const reached = gates.schedule.hold();
     const tick = advance(app);
     const release = await reached;
@@ -86,17 +86,13 @@ describe.skipIf(!process.env.DATABASE_URL)('ticks and other transactions take tu
     expect(await tick).toBe(2);
     await removal;
     expect(removedWithinTheTick, 'the power-off waited for the tick').toBe(false);
-    const admin = postgres(app.core.database.url!, { max: 1, onnotice: () => {} });
-    cleanups.push(() => admin.end());
     const [{ extents }] = await admin`select count(*)::int as extents from extents where vvol_id = any(${vm.disks.map(rowId)}::uuid[])`;
     expect(extents).toBe(0);
     expect(await advance(app)).toBe(3);
   });
 
   it('reads are answered while a held tick makes more write transactions wait than the pool has connections', async () => {
-    const { app, vm, gates } = await gatedApp();
-    const admin = postgres(app.core.database.url!, { max: 1, onnotice: () => {} });
-    cleanups.push(() => admin.end());
+    const { app, vm, gates, admin } = await gatedApp();
     const reached = gates.schedule.hold();
     const tick = advance(app);
     const release = await reached;
