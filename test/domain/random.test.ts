@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { seededRandom, spreadRank, zipfSampler } from '../../src/core/random.ts';
+import { seededRandom, spreadRank, Zipf, zipfSampler } from '../../src/core/random.ts';
 
 describe('seeded randomness', () => {
   it('repeats exactly for one seed and differs between seeds', () => {
@@ -41,6 +41,41 @@ describe('seeded randomness', () => {
         return Math.abs(count - draws * p) <= 6 * Math.sqrt(draws * p * (1 - p)) + 1;
       });
     }), { numRuns: 60, seed: 20261202 });
+  });
+
+  it('zipf draws the rank a plain binary search of the CDF finds, draw for draw', () => {
+    // The guide table is only a shortcut: the same u must give the same rank as searching the whole CDF.
+    const reference = (n: number, alpha: number) => {
+      const cdf: number[] = [];
+      let sum = 0;
+      for (let k = 0; k < n; k++) cdf.push((sum += 1 / (k + 1) ** alpha));
+      return (u: number) => {
+        const target = u * sum;
+        let lo = 0;
+        let hi = n - 1;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (cdf[mid] < target) lo = mid + 1;
+          else hi = mid;
+        }
+        return lo;
+      };
+    };
+    // Draws at the guide's slice boundaries and a few ulps either side, where rounding decides the slice.
+    const bits = new Float64Array(1);
+    const asInteger = new BigInt64Array(bits.buffer);
+    const nudged = (u: number, ulps: number) => {
+      bits[0] = u;
+      asInteger[0] += BigInt(ulps);
+      return bits[0];
+    };
+    const boundaries = (n: number) => Array.from({ length: n }, (_, j) => [-2, -1, 0, 1, 2].map((d) => (j === 0 && d < 0 ? 0 : nudged(j / n, d)))).flat();
+    fc.assert(fc.property(fc.integer({ min: 1, max: 2000 }), fc.double({ min: 0.01, max: 3, noNaN: true }),
+      fc.array(fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), { maxLength: 200 }), (n, alpha, us) => {
+        const zipf = new Zipf(n, alpha);
+        const rankOf = reference(n, alpha);
+        return [...us, 1 - 2 ** -53, ...boundaries(n)].every((u) => zipf.sample(() => u) === rankOf(u));
+      }), { numRuns: 200, seed: 20261202 });
   });
 
   it('spreads ranks over extents exactly as the 64-bit product (rank × 2654435761) mod n would', () => {
