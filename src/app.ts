@@ -61,8 +61,28 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
   const schema = buildSchema(plugins);
   const http = createHttpServer({ core, engine }, schema);
   let url = '';
+  const close = async () => {
+    await engine.stop();
+    await http.close();
+    await core.reconciler.settled();
+    await core.taskQueue.stop();
+    await bus.close();
+    await database.close();
+  };
   if (options.listen !== false) {
-    await new Promise<void>((resolve) => http.server.listen(config.port, '127.0.0.1', resolve));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        http.server.once('error', reject);
+        http.server.listen(config.port, '127.0.0.1', () => {
+          http.server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (error) {
+      // A port already taken would otherwise leave a server that ticks but never answers.
+      await close();
+      throw error;
+    }
     url = `http://127.0.0.1:${(http.server.address() as AddressInfo).port}`;
   }
   return {
@@ -71,13 +91,6 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
     schema,
     url,
     tokens: new Map([...config.tokens].map(([token, role]) => [role, token])),
-    close: async () => {
-      await engine.stop();
-      await http.close();
-      await core.reconciler.settled();
-      await core.taskQueue.stop();
-      await bus.close();
-      await database.close();
-    },
+    close,
   };
 }

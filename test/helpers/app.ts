@@ -55,7 +55,10 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
   const { database, drop } = options.sharedDatabaseUrl
     ? { database: await openDatabase({ kind: 'postgres', url: options.sharedDatabaseUrl }), drop: async () => {} }
     : await freshDatabase();
-  const app = await createApp({ ...config, databaseUrl: undefined }, { ...options, database });
+  const app = await createApp({ ...config, databaseUrl: undefined }, { ...options, database }).catch(async (error: unknown) => {
+    await drop();
+    throw error;
+  });
   const gql: TestApp['gql'] = async (query, variables = {}, role = 'storageAdmin') => {
     const response = await fetch(`${app.url}/graphql`, {
       method: 'POST',
