@@ -1,12 +1,16 @@
+import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Plugin } from './plugin.ts';
 
-/** Imports plugins named by `VVOLGRAPH_PLUGINS`: a file path (relative to the working directory) or a package name. */
+/**
+ * Imports plugins named by `VVOLGRAPH_PLUGINS`: a file path (relative to the working directory, with or
+ * without a leading `./`) or a package name. A specifier that names an existing file or folder is a path.
+ */
 export async function importPlugins(specifiers: string[], cwd = process.cwd()): Promise<Plugin[]> {
   return Promise.all(
     specifiers.map(async (specifier) => {
-      const isPath = specifier.startsWith('.') || isAbsolute(specifier);
+      const isPath = specifier.startsWith('.') || isAbsolute(specifier) || existsSync(resolve(cwd, specifier));
       const url = isPath ? pathToFileURL(resolve(cwd, specifier)).href : specifier;
       const module = (await import(url)) as { default?: unknown; plugin?: unknown };
       return checkPlugin(module.default ?? module.plugin, specifier);

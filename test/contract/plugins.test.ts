@@ -5,7 +5,7 @@ import { loadPlugins } from '../../src/app.ts';
 import { CapabilityRegistry } from '../../src/core/capabilities.ts';
 import { loadConfig } from '../../src/core/config.ts';
 import { definePlugin } from '../../src/core/plugin.ts';
-import { orderPlugins, selectPlugins } from '../../src/core/plugin-loader.ts';
+import { importPlugins, orderPlugins, selectPlugins } from '../../src/core/plugin-loader.ts';
 import { builtInPlugins } from '../../src/plugins/index.ts';
 import { startApp, type TestApp } from '../helpers/app.ts';
 
@@ -65,6 +65,14 @@ describe('loading and ordering', () => {
   it('refuses a cycle and a plugin loaded twice', () => {
     expect(() => orderPlugins([plugin('a', ['b']), plugin('b', ['a'])])).toThrow('cycle: a -> b -> a');
     expect(() => orderPlugins([plugin('a'), plugin('a')])).toThrow('loaded twice');
+  });
+
+  it('takes a plugin file path relative to the working directory with or without ./, and a package name otherwise', async () => {
+    const path = 'examples/plugins/capacity-forecast/index.js';
+    const [bare, dotted] = await importPlugins([path, `./${path}`], root);
+    expect(bare.name).toBe('capacity-forecast');
+    expect(dotted).toBe(bare);
+    await expect(importPlugins(['no-such-vvolgraph-plugin'], root)).rejects.toThrow("Cannot find package 'no-such-vvolgraph-plugin'");
   });
 
   it('VVOLGRAPH_DISABLE_PLUGINS removes built-ins, and must name built-ins', () => {
