@@ -67,7 +67,7 @@ export function createHttpServer(services: Services, schema: GraphQLSchema): Htt
     },
     context: ({ request, connectionParams }) => {
       const token = connectionParams ? bearer(connectionParams.authorization ?? connectionParams.Authorization ?? connectionParams.token) : bearer(request.headers.get('authorization'));
-      return { role: roleOf(token), services, loaders: new Loaders(core, (id) => services.engine.io.last(id)) };
+      return { role: roleOf(token), services, loaders: new Loaders(core, (id) => services.engine.lastTickIo(id)) };
     },
     maskedErrors: {
       // Errors meant for the client go out as raised, with the path of the field that raised them (graphql-js

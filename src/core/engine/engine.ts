@@ -52,6 +52,8 @@ export class Engine {
   readonly statistics: TickStatistics = { ticks: 0, lastMs: 0, meanMs: 0, maxMs: 0 };
   /** The last samples of each VVOL and VM. */
   readonly io = new RingBuffers();
+  /** Simulated time of the last tick whose samples were recorded. */
+  private recordedAt = -1;
   /** The same samples summed per simulated minute, written to io_history as each minute ends. */
   private readonly history = new IoHistoryRecorder();
   /** The arrays this process ticks: their VMs' I/O is simulated here and nowhere else. */
@@ -71,6 +73,15 @@ export class Engine {
 
   constructor(private readonly core: Core) {
     this.arrayLocks = new ArrayLocks(core.database);
+  }
+
+  /**
+   * A VVOL's or VM's I/O in the last tick; undefined when it had none (powered off, stopped, or on an
+   * array another instance ticks). The ring's newest sample alone would keep showing a stopped VM's old I/O.
+   */
+  lastTickIo(id: string): IoStats | undefined {
+    const sample = this.io.last(id);
+    return sample?.time === this.recordedAt ? sample : undefined;
   }
 
   private async demand(db: Executor, version: string | null, held: ReadonlySet<string>): Promise<DemandSet> {
@@ -217,6 +228,7 @@ export class Engine {
   private record(work: UnitOfWork, ctx: TickContext, now: number): void {
     const stats = statistics(ctx.io, ctx.poolIops, now);
     const byVm = new Map<string, IoStats[]>();
+    this.recordedAt = now;
     this.history.beginTick(now);
     for (const io of ctx.io) {
       const sample = stats.get(io.vvolId)!;

@@ -41,7 +41,7 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
   builder.objectField(refs.VirtualVolume, 'ioControl', (t) =>
     t.field({
       type: IoControlRef,
-      resolve: async (vvol, _args, ctx) => control(limitsOf(await ctx.loaders.rulesByPolicy.load(vvol.policyId)), ctx.services.engine.io.last(vvol.id)),
+      resolve: async (vvol, _args, ctx) => control(limitsOf(await ctx.loaders.rulesByPolicy.load(vvol.policyId)), ctx.services.engine.lastTickIo(vvol.id)),
     }),
   );
   builder.objectField(refs.VirtualMachine, 'ioControl', (t) =>
@@ -50,7 +50,7 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
       description: 'The VM policy\'s limits (each applies per VVOL); figures summed over its DATA VVOLs; guaranteeMet when every one\'s was.',
       resolve: async (vm, _args, ctx) => {
         const disks = (await ctx.loaders.vvolsByVm.load(vm.id)).filter((v) => v.type === 'DATA');
-        const parts = await Promise.all(disks.map(async (v) => control(limitsOf(await ctx.loaders.rulesByPolicy.load(v.policyId)), ctx.services.engine.io.last(v.id))));
+        const parts = await Promise.all(disks.map(async (v) => control(limitsOf(await ctx.loaders.rulesByPolicy.load(v.policyId)), ctx.services.engine.lastTickIo(v.id))));
         return {
           ...control(limitsOf(await ctx.loaders.rulesByPolicy.load(vm.policyId)), undefined),
           demandIops: parts.reduce((s, p) => s + p.demandIops, 0),

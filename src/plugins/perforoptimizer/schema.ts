@@ -59,7 +59,7 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
         const resting = settingsOf(rules).mode === 'MANUAL' ? 'IDLE' : 'MONITORING';
         return {
           bytesByTier: { ssd: counts.SSD * extentBytes, sas: counts.SAS * extentBytes, nlSas: counts.NL_SAS * extentBytes },
-          ssdServedRatio: ctx.services.engine.io.last(vvol.id)?.ssdServedRatio ?? 0,
+          ssdServedRatio: ctx.services.engine.lastTickIo(vvol.id)?.ssdServedRatio ?? 0,
           relocatedBytes: entry?.relocatedBytes ?? 0,
           state: isTiered(rules) && entry ? entry.cycle.state : resting,
         };

@@ -35,9 +35,9 @@ export function addIo(builder: Builder, refs: SchemaRefs): void {
       ssdServedRatio: t.exposeFloat('ssdServedRatio'),
     }),
   });
-  const latest = (id: string, ctx: Context) => ctx.services.engine.io.last(id) ?? null;
-  builder.objectField(refs.VirtualMachine, 'io', (t) => t.field({ type: Stats, nullable: true, description: 'The last tick\'s I/O of the VM (all its DATA VVOLs).', resolve: (vm, _args, ctx) => latest(vm.id, ctx) }));
-  builder.objectField(refs.VirtualVolume, 'io', (t) => t.field({ type: Stats, nullable: true, description: 'The last tick\'s I/O of this VVOL.', resolve: (vvol, _args, ctx) => latest(vvol.id, ctx) }));
+  const latest = (id: string, ctx: Context) => ctx.services.engine.lastTickIo(id) ?? null;
+  builder.objectField(refs.VirtualMachine, 'io', (t) => t.field({ type: Stats, nullable: true, description: 'The last tick\'s I/O of the VM (all its DATA VVOLs); null when it had none (powered off, or its array is ticked by another instance).', resolve: (vm, _args, ctx) => latest(vm.id, ctx) }));
+  builder.objectField(refs.VirtualVolume, 'io', (t) => t.field({ type: Stats, nullable: true, description: 'The last tick\'s I/O of this VVOL; null when it had none (its VM powered off, or its array ticked by another instance).', resolve: (vvol, _args, ctx) => latest(vvol.id, ctx) }));
 
   const recent = (id: string, last: number, ctx: Context) => ctx.services.engine.io.recent(id, last);
   const lastError = { error: (issue: { input?: unknown }) => `last must be between 1 and ${IO_SAMPLES_KEPT}, got ${String(issue.input)}` };

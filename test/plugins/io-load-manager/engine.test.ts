@@ -86,6 +86,13 @@ describe('io-load-manager on the tick', () => {
     await app.query(`mutation($id: ID!) { powerOffVirtualMachine(input: { id: $id }) { __typename } }`, { id: vm.id });
     await advance(app);
     expect((await app.query(`{ alarms(kind: CAPABILITY) { status } }`)).alarms).toEqual([]);
+    // Powered off, it asks for nothing: the starved tick before is history, not the VVOL's state now.
+    const off = await control(app, vm.disk);
+    expect(off.io).toBeNull();
+    expect(off.ioControl).toMatchObject({ demandIops: 0, servedIops: 0, guaranteeMet: true });
+    expect(off.compliance).toEqual({ status: 'COMPLIANT', violations: [] });
+    expect((await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { io { servedIops } recentIo(last: 2) { servedIops } } } }`, { id: vm.id })).node)
+      .toEqual({ io: null, recentIo: [{ servedIops: 250_000 }] });
   });
 });
 
