@@ -95,9 +95,10 @@ export async function policyApplied(ctx: LifecycleContext, vvol: VirtualVolumeRo
   const targetSite = (value('nec.rdr.targetSite') as string | undefined) ?? null;
   if (!pair) {
     if (vvol.vmId && !(await groupOfVm(ctx.tx, vvol.vmId))) {
-      await createGroup(ctx, ctx.work, { vmId: vvol.vmId, targetSite, copyControl });
+      // Policy-made (policyManaged): the core deletes these replicas with their MVs.
+      await createGroup(ctx, ctx.work, { vmId: vvol.vmId, targetSite, copyControl, policyManaged: true });
     } else {
-      const created = await pairRemote(ctx, ctx.work, { mvId: vvol.id, targetSite, copyControl });
+      const created = await pairRemote(ctx, ctx.work, { mvId: vvol.id, targetSite, copyControl, policyManaged: true });
       await ctx.pairs.replicate(ctx.work, created.id, 'FULL');
     }
     // An empty volume's replica is complete at once: in progress only while there is something to copy.

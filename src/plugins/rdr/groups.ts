@@ -88,7 +88,7 @@ export async function latestPoint(tx: Executor, groupId: string, id?: string | n
  * createReplicationGroup: pairs every CONFIG and DATA volume of the VM not yet remotely paired with an
  * RV in one container at another site, starts their FULL copies, and makes the group SOURCE/TARGET.
  */
-export async function createGroup(ctx: Ctx, work: UnitOfWork, input: { vmId: string; targetContainerId?: string | null; targetSite?: string | null; copyControl: CopyControl }): Promise<GroupRow> {
+export async function createGroup(ctx: Ctx, work: UnitOfWork, input: { vmId: string; targetContainerId?: string | null; targetSite?: string | null; copyControl: CopyControl; policyManaged?: boolean }): Promise<GroupRow> {
   const vm = await vmRow(work.tx, input.vmId);
   if (!vm) throw new NotFoundError('input.vmId', input.vmId);
   const existing = await groupOfVm(work.tx, vm.id);
@@ -99,7 +99,7 @@ export async function createGroup(ctx: Ctx, work: UnitOfWork, input: { vmId: str
   const target = await chooseTargetContainer(work.tx, home.site, input.targetContainerId ?? null, input.targetSite ?? null, 'input.targetContainerId');
   const paired = new Set((await ctx.pairs.ofVolumes(work.tx, volumes.map((v) => v.id), 'mv', 'rdr')).map((p) => p.mvId));
   for (const volume of volumes.filter((v) => (v.type === 'CONFIG' || v.type === 'DATA') && !paired.has(v.id))) {
-    const pair = await pairRemote(ctx, work, { mvId: volume.id, containerId: target.id, copyControl: input.copyControl });
+    const pair = await pairRemote(ctx, work, { mvId: volume.id, containerId: target.id, copyControl: input.copyControl, policyManaged: input.policyManaged });
     await ctx.pairs.replicate(work, pair.id, 'FULL');
   }
   const [group] = await work.tx.insert(rdrGroups).values({ sourceVmId: vm.id, sourceArrayId: home.arrayId, targetArrayId: target.arrayId, targetContainerId: target.id }).returning();

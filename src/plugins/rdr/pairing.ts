@@ -62,7 +62,7 @@ export async function chooseTargetContainer(tx: Executor, site: string, containe
 export async function pairRemote(
   ctx: Pick<LifecycleContext, 'pairs'>,
   work: UnitOfWork,
-  input: { mvId: string; rvId?: string | null; containerId?: string | null; targetSite?: string | null; copyControl: CopyControl },
+  input: { mvId: string; rvId?: string | null; containerId?: string | null; targetSite?: string | null; copyControl: CopyControl; policyManaged?: boolean },
 ): Promise<PairRow> {
   const places = await placements(work.tx, [input.mvId, ...(input.rvId ? [input.rvId] : [])]);
   const mv = places.get(input.mvId);
@@ -83,5 +83,5 @@ export async function pairRemote(
     targetArrayId = target.arrayId;
   }
   const link = await linkSettings(work.tx, mv.arrayId, targetArrayId);
-  return ctx.pairs.create(work, { owner: 'rdr', mvId: input.mvId, rvId, copyControl: input.copyControl, link: linkName(mv.arrayId, targetArrayId), ...link });
+  return ctx.pairs.create(work, { owner: 'rdr', mvId: input.mvId, rvId, copyControl: input.copyControl, policyManaged: input.policyManaged, link: linkName(mv.arrayId, targetArrayId), ...link });
 }

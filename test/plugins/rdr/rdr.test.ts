@@ -236,6 +236,19 @@ describe('remote replicas from the policy', () => {
     expect((await replicas()).flatMap((v: any) => v.remoteReplicas)).toEqual([]);
     for (const pair of paired) expect(await node(pair.replicaVolume.id, 'id')).toBeNull();
   });
+
+  it('deleting the VM deletes its remote replicas and gives their containers the space back', async () => {
+    const policy = await createPolicy(app, [{ capabilityId: 'nec.rdr.replica', value: true }]);
+    const usedBytes = async () => (await app.query('{ storageContainers { edges { node { name usedBytes } } } }')).storageContainers.edges.map((e: any) => e.node);
+    const before = await usedBytes();
+    const vm = await createVm(app, policy, { containerId: ids.containers['tokyo-gold'], disks: [GiB], powerOn: false });
+    await app.settle();
+    const paired = (await node(vm.id, '... on VirtualMachine { virtualVolumes { remoteReplicas { replicaVolume { id } } } }')).virtualVolumes.flatMap((v: any) => v.remoteReplicas);
+    expect(paired).toHaveLength(2);
+    await ok(app, 'deleteVirtualMachine', { id: vm.id }, '__typename', 'vmAdmin');
+    for (const pair of paired) expect(await node(pair.replicaVolume.id, 'id')).toBeNull();
+    expect(await usedBytes()).toEqual(before);
+  });
 });
 
 describe('RPO, progress and its subscription', () => {
