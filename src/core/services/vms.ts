@@ -1,7 +1,7 @@
 import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import type { Core } from '../core.ts';
 import { anyOf, type Executor } from '../db/client.ts';
-import { protocolEndpoints, storageContainers, tasks, virtualDisks, virtualMachines, virtualVolumes } from '../db/tables.ts';
+import { protocolEndpoints, replicaPairs, storageContainers, tasks, virtualDisks, virtualMachines, virtualVolumes } from '../db/tables.ts';
 import { CapacityError, ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import type { StorageContainerRow, VirtualMachineRow, VirtualVolumeRow } from '../plugin.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
@@ -327,9 +327,22 @@ export async function resizeVvol(work: UnitOfWork, id: string, sizeBytes: number
     throw new ValidationError('input.sizeBytes', `${sizeBytes} bytes exceeds the maximum VVOL size of ${container.name} (${container.maxVvolSizeBytes} bytes)`);
   }
   if (sizeBytes === vvol.provisionedBytes) return vvol;
+  return grow(work, vvol, sizeBytes, new Set());
+}
+
+/** Grows a VVOL and, since an RV may not be smaller than its MV, every replica of it that is smaller. */
+async function grow(work: UnitOfWork, vvol: VirtualVolumeRow, sizeBytes: number, seen: Set<string>): Promise<VirtualVolumeRow> {
+  seen.add(vvol.id);
   await reserve(work, vvol.containerId, sizeBytes - vvol.provisionedBytes);
-  const [resized] = await work.tx.update(virtualVolumes).set({ provisionedBytes: sizeBytes }).where(eq(virtualVolumes.id, id)).returning();
-  work.emit({ kind: 'vvol.resized', entityType: 'VirtualVolume', entityId: id, message: `VVOL grown to ${sizeBytes} bytes`, data: { from: vvol.provisionedBytes, to: sizeBytes } });
+  const [resized] = await work.tx.update(virtualVolumes).set({ provisionedBytes: sizeBytes }).where(eq(virtualVolumes.id, vvol.id)).returning();
+  work.emit({ kind: 'vvol.resized', entityType: 'VirtualVolume', entityId: vvol.id, message: `VVOL grown to ${sizeBytes} bytes`, data: { from: vvol.provisionedBytes, to: sizeBytes } });
+  const replicas = await work.tx
+    .select({ rv: virtualVolumes })
+    .from(replicaPairs)
+    .innerJoin(virtualVolumes, eq(virtualVolumes.id, replicaPairs.rvId))
+    .where(eq(replicaPairs.mvId, vvol.id))
+    .for('update', { of: virtualVolumes });
+  for (const { rv } of replicas) if (rv.provisionedBytes < sizeBytes && !seen.has(rv.id)) await grow(work, rv, sizeBytes, seen);
   return resized;
 }
 

@@ -51,6 +51,17 @@ describe('ddr replicas from the policy', () => {
     expect((await container('tokyo-gold')) - usedBefore).toBe(3 * provisioned);
   });
 
+  it('growing a disk grows its replicas with it, reserving their space too', async () => {
+    const policyId = await createPolicy(app, [{ capabilityId: 'nec.ddr.replica', value: true }, { capabilityId: 'nec.ddr.replicaCount', value: 2 }]);
+    const vm = await createVm(app, policyId, { disks: [2 * GiB], containerId: ids.containers['tokyo-gold'] });
+    const [disk] = (await volumes(vm.id)).filter((v) => v.type === 'DATA');
+    const usedBefore = await container('tokyo-gold');
+    await ok(app, 'resizeVirtualVolume', { id: disk.id, sizeBytes: 3 * GiB }, '... on ResizeVirtualVolumePayload { __typename }', 'vmAdmin');
+    const sizes = async (ids: string[]) => Promise.all(ids.map(async (id) => (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualVolume { provisionedBytes } } }`, { id })).node.provisionedBytes));
+    expect(await sizes(disk.localReplicas.map((p: any) => p.replicaVolume.id))).toEqual([3 * GiB, 3 * GiB]);
+    expect((await container('tokyo-gold')) - usedBefore).toBe(3 * GiB);
+  });
+
   it('unpairs and deletes the replicas when the rules go, and when the VM goes', async () => {
     const policyId = await createPolicy(app, [{ capabilityId: 'nec.ddr.replica', value: true }]);
     const usedBefore = await container('tokyo-gold');
