@@ -1,4 +1,4 @@
-import { asc, eq } from 'drizzle-orm';
+import { and, asc, eq } from 'drizzle-orm';
 import { anyOf } from '../../core/db/client.ts';
 import { pairActivity, pairSyncState, replicaPairs, tasks } from '../../core/db/tables.ts';
 import { ValidationError } from '../../core/errors.ts';
@@ -94,10 +94,8 @@ export function addReplication(builder: Builder, refs: SchemaRefs): void {
       args: { owner: t.arg.string({ description: 'ddr or rdr.' }), syncState: t.arg({ type: SyncState }) },
       resolve: (_root, args, ctx) => {
         const { db } = ctx.services.core;
-        const query = db.select().from(replicaPairs).$dynamic();
-        if (args.owner) query.where(eq(replicaPairs.owner, args.owner));
-        if (args.syncState) query.where(eq(replicaPairs.syncState, args.syncState));
-        return query.orderBy(asc(replicaPairs.createdAt));
+        const filters = and(args.owner ? eq(replicaPairs.owner, args.owner) : undefined, args.syncState ? eq(replicaPairs.syncState, args.syncState) : undefined);
+        return db.select().from(replicaPairs).where(filters).orderBy(asc(replicaPairs.createdAt), asc(replicaPairs.id));
       },
     }),
   );

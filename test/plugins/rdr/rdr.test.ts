@@ -237,6 +237,21 @@ describe('remote replicas from the policy', () => {
     for (const pair of paired) expect(await node(pair.replicaVolume.id, 'id')).toBeNull();
   });
 
+  it('replicaPairs filters by owner and syncState together', async () => {
+    const vm = await createVm(app, ids.policies.GOLD, { containerId: ids.containers['tokyo-gold'], disks: [GiB], powerOn: false });
+    await app.settle();
+    const pairsOf = async (args: string) =>
+      (await app.query(`{ replicaPairs${args} { id owner syncState masterVolume { virtualMachine { id } } } }`)).replicaPairs.filter((p: any) => p.masterVolume.virtualMachine?.id === vm.id);
+    const all = await pairsOf('');
+    expect(new Set(all.map((p: any) => p.owner))).toEqual(new Set(['ddr', 'rdr'])); // GOLD: a local and a remote replica
+    const synced = all.filter((p: any) => p.owner === 'rdr' && p.syncState === 'RPL_SYNC');
+    expect(synced.length).toBeGreaterThan(0);
+    expect(await pairsOf('(owner: "rdr", syncState: RPL_SYNC)')).toEqual(synced);
+    expect(await pairsOf('(owner: "ddr")')).toEqual(all.filter((p: any) => p.owner === 'ddr'));
+    // Its group would otherwise share the link with the tests of link rates below.
+    await ok(app, 'deleteVirtualMachine', { id: vm.id }, '__typename', 'vmAdmin');
+  });
+
   it('deleting the VM deletes its remote replicas and gives their containers the space back', async () => {
     const policy = await createPolicy(app, [{ capabilityId: 'nec.rdr.replica', value: true }]);
     const usedBytes = async () => (await app.query('{ storageContainers { edges { node { name usedBytes } } } }')).storageContainers.edges.map((e: any) => e.node);
