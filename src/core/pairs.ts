@@ -376,6 +376,6 @@ export class PairService {
   async ofVolumes(tx: Executor, vvolIds: readonly string[], side: 'mv' | 'rv', owner?: string): Promise<PairRow[]> {
     if (vvolIds.length === 0) return [];
     const column = side === 'mv' ? replicaPairs.mvId : replicaPairs.rvId;
-    return tx.select().from(replicaPairs).where(and(anyOf(column, [...vvolIds]), owner ? eq(replicaPairs.owner, owner) : isNotNull(replicaPairs.id))).orderBy(replicaPairs.createdAt);
+    return tx.select().from(replicaPairs).where(and(anyOf(column, [...vvolIds]), owner ? eq(replicaPairs.owner, owner) : isNotNull(replicaPairs.id))).orderBy(replicaPairs.createdAt, replicaPairs.id);
   }
 }

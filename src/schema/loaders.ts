@@ -10,6 +10,7 @@ import {
 } from '../core/db/tables.ts';
 import type { IoSample, PolicyRule, VirtualVolumeRow } from '../core/plugin.ts';
 import { rulesByPolicy } from '../core/services/policies.ts';
+import { liveVvolsOf } from '../core/services/vms.ts';
 import { presets, type WorkloadProfile } from '../core/services/workloads.ts';
 
 type Row<T extends PgTable> = T['$inferSelect'];
@@ -60,14 +61,13 @@ export class Loaders {
   /** A VM's own VVOLs (those holding snapshots are under `Snapshot.virtualVolumes`). */
   get vvolsByVm() {
     return this.loader('vvolsByVm', async (vmIds: readonly string[]) => {
-      const rows = await this.core.db.select().from(virtualVolumes).where(and(anyOf(virtualVolumes.vmId, vmIds), isNull(virtualVolumes.snapshotId))).orderBy(asc(virtualVolumes.createdAt), asc(virtualVolumes.type));
-      return group(rows, (r) => r.vmId!, vmIds);
+      return group(await liveVvolsOf(this.core.db, vmIds), (r) => r.vmId!, vmIds);
     });
   }
 
   get vvolsBySnapshot() {
     return this.loader('vvolsBySnapshot', async (snapshotIds: readonly string[]) => {
-      const rows = await this.core.db.select().from(virtualVolumes).where(and(isNotNull(virtualVolumes.snapshotId), anyOf(virtualVolumes.snapshotId, snapshotIds))).orderBy(asc(virtualVolumes.createdAt));
+      const rows = await this.core.db.select().from(virtualVolumes).where(and(isNotNull(virtualVolumes.snapshotId), anyOf(virtualVolumes.snapshotId, snapshotIds))).orderBy(asc(virtualVolumes.createdAt), asc(virtualVolumes.type), asc(virtualVolumes.id));
       return group(rows, (r) => r.snapshotId!, snapshotIds);
     });
   }
@@ -81,7 +81,7 @@ export class Loaders {
 
   get snapshotsByVm() {
     return this.loader('snapshotsByVm', async (vmIds: readonly string[]) => {
-      const rows = await this.core.db.select().from(snapshots).where(anyOf(snapshots.vmId, vmIds)).orderBy(asc(snapshots.createdAt));
+      const rows = await this.core.db.select().from(snapshots).where(anyOf(snapshots.vmId, vmIds)).orderBy(asc(snapshots.createdAt), asc(snapshots.id));
       return group(rows, (r) => r.vmId, vmIds);
     });
   }

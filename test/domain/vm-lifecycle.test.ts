@@ -69,6 +69,13 @@ describe('createVirtualMachine', () => {
     for (const vvol of after.virtualVolumes) expect(events.filter((e: any) => e.entityId === vvol.vasaId).at(-1).data.generation).toBe(1);
   });
 
+  it('lists a VM\'s VVOLs as CONFIG, then DATA in disk order, however their rows change: the volumes of one VM share a creation time', async () => {
+    const created = await createVm('vm-order', 'BRONZE', [5, 4, 3, 2, 1]);
+    expect(created.virtualVolumes.map((v: any) => [v.type, v.provisionedBytes / GiB])).toEqual([['CONFIG', 4], ['DATA', 5], ['DATA', 4], ['DATA', 3], ['DATA', 2], ['DATA', 1]]);
+    for (const vvol of [...created.virtualVolumes].reverse()) await write(Buffer.from(vvol.id, 'base64').toString().split(':')[1], [0, 1]);
+    expect((await vm(created.id)).virtualVolumes.map((v: any) => v.id)).toEqual(created.virtualVolumes.map((v: any) => v.id));
+  });
+
   it('uses the given container when it passes every check', async () => {
     const created = await createVm('silver-osaka', 'SILVER', [100], { containerId: ids.containers['osaka-bulk'] });
     expect(created.storageContainer.name).toBe('osaka-bulk');

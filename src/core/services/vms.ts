@@ -44,12 +44,22 @@ export async function findVvol(db: Executor, id: string, field: string, lock = f
 }
 
 /** The VM's own VVOLs (not the ones holding its snapshots). */
-export async function liveVvols(db: Executor, vmId: string): Promise<VirtualVolumeRow[]> {
-  return db
-    .select()
+export function liveVvols(db: Executor, vmId: string): Promise<VirtualVolumeRow[]> {
+  return liveVvolsOf(db, [vmId]);
+}
+
+/**
+ * The own VVOLs of many VMs, each VM's in one order: by type (CONFIG, DATA, SWAP, ...), DATA by disk
+ * unit, then by creation and id (a VM's volumes are made in one transaction and share a created_at).
+ */
+export async function liveVvolsOf(db: Executor, vmIds: readonly string[]): Promise<VirtualVolumeRow[]> {
+  const rows = await db
+    .select({ vvol: virtualVolumes })
     .from(virtualVolumes)
-    .where(and(eq(virtualVolumes.vmId, vmId), isNull(virtualVolumes.snapshotId)))
-    .orderBy(asc(virtualVolumes.createdAt), asc(virtualVolumes.type));
+    .leftJoin(virtualDisks, and(eq(virtualDisks.vmId, virtualVolumes.vmId), eq(virtualDisks.vvolId, virtualVolumes.id)))
+    .where(and(anyOf(virtualVolumes.vmId, vmIds), isNull(virtualVolumes.snapshotId)))
+    .orderBy(asc(virtualVolumes.type), asc(virtualDisks.unitNumber), asc(virtualVolumes.createdAt), asc(virtualVolumes.id));
+  return rows.map((row) => row.vvol);
 }
 
 /** Reserves bytes in a container atomically, or fails with the container's free space. */

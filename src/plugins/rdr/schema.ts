@@ -161,7 +161,7 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
   builder.queryField('replicationGroups', (t) =>
     t.field({
       type: [Group],
-      resolve: async (_r, _a, ctx) => (await ctx.services.core.db.select().from(rdrGroups).orderBy(asc(rdrGroups.createdAt))).map((g) => ({ ...g, side: 'SOURCE' as const })),
+      resolve: async (_r, _a, ctx) => (await ctx.services.core.db.select().from(rdrGroups).orderBy(asc(rdrGroups.createdAt), asc(rdrGroups.id))).map((g) => ({ ...g, side: 'SOURCE' as const })),
     }),
   );
 
