@@ -72,11 +72,15 @@ export function createHttpServer(services: Services, schema: GraphQLSchema): Htt
     maskedErrors: {
       // Errors meant for the client go out as raised, with the path of the field that raised them (graphql-js
       // takes a DomainError's `extensions`); yoga logs every other one, which the client sees masked.
+      // A DomainError is rewrapped without its originalError: yoga counts a wrapped non-GraphQL error as
+      // unexpected, and answers HTTP 500 when there is no data, as for a subscription refusing its arguments.
       maskError(error, message) {
         const original = error instanceof GraphQLError ? error.originalError : error;
-        const forTheClient = !original || original instanceof GraphQLError || original instanceof DomainError;
-        if (error instanceof GraphQLError && forTheClient) return error;
-        if (original instanceof DomainError) return new GraphQLError(original.message, { extensions: original.extensions });
+        if (original instanceof DomainError) {
+          const raised = error instanceof GraphQLError ? error : undefined;
+          return new GraphQLError(original.message, { nodes: raised?.nodes, source: raised?.source, positions: raised?.positions, path: raised?.path, extensions: original.extensions });
+        }
+        if (error instanceof GraphQLError && (!original || original instanceof GraphQLError)) return error;
         return new GraphQLError(message);
       },
     },

@@ -126,4 +126,16 @@ describe('subscriptions over SSE', () => {
     const response = await fetch(`${app.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream' }, body: JSON.stringify({ query: 'subscription { alarms { kind } }' }) });
     expect(response.status).toBe(401);
   });
+
+  it('a subscription refusing its arguments answers 200 with the typed error, as a query would, not 500', async () => {
+    const response = await fetch(`${app.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${testTokens.viewer}` },
+      body: JSON.stringify({ query: 'subscription { replicationProgress(pairId: "xx") { bytesRemaining } }' }),
+    });
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(text).toContain('"path":["replicationProgress"]');
+    expect(text).toContain('"extensions":{"code":"NotFoundError"');
+  });
 });
