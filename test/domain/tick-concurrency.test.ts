@@ -61,8 +61,9 @@ async function gatedApp(): Promise<{ app: TestApp; vm: CreatedVm; gates: { sched
 
 const advance = async (app: TestApp): Promise<number> =>
   (await ok(app, 'advanceSimulation', { seconds: 1 }, '... on AdvanceSimulationPayload { simulation { tick } }')).simulation.tick;
+/** The time of the VM's newest I/O sample (recentIo keeps it after the VM stops; io is the last tick's only). */
 const lastIoTime = async (app: TestApp, vmId: string): Promise<number | undefined> =>
-  (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { io { time } } } }`, { id: vmId })).node.io?.time;
+  (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { recentIo(last: 1) { time } } } }`, { id: vmId })).node.recentIo[0]?.time;
 const rowId = (globalId: string) => Buffer.from(globalId, 'base64').toString().split(':')[1];
 
 // On PGlite there is one session: a transaction runs alone, and nothing can happen within a tick.
