@@ -547,3 +547,13 @@ describe('advanceSimulation on the realtime clock', () => {
     expect(simulation.simulatedSeconds).toBeLessThan(600);
   });
 });
+
+describe('issues lists every rule the capabilities refuse', () => {
+  it('two refused rules of one policy come back together, each naming its rule', async () => {
+    const before = await fingerprint(app);
+    const policy = await mutate(app, 'createStoragePolicy', { name: 'two-bad-rules', rules: [{ capabilityId: 'vasa.nope', value: 1 }, { capabilityId: 'vasa.other', value: 2 }] });
+    expect(policy.__typename).toBe('ValidationError');
+    expect(policy.issues.map((i: any) => i.field)).toEqual(['input.rules.0.capabilityId', 'input.rules.1.capabilityId']);
+    expect(await fingerprint(app)).toEqual(before);
+  });
+});
