@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { registerHooks } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Plugin } from './plugin.ts';
@@ -8,6 +9,7 @@ import type { Plugin } from './plugin.ts';
  * without a leading `./`) or a package name. A specifier that names an existing file or folder is a path.
  */
 export async function importPlugins(specifiers: string[], cwd = process.cwd()): Promise<Plugin[]> {
+  if (specifiers.length > 0) resolveVvolgraphForPlugins();
   return Promise.all(
     specifiers.map(async (specifier) => {
       const isPath = specifier.startsWith('.') || isAbsolute(specifier) || existsSync(resolve(cwd, specifier));
@@ -16,6 +18,21 @@ export async function importPlugins(specifiers: string[], cwd = process.cwd()): 
       return checkPlugin(module.default ?? module.plugin, specifier);
     }),
   );
+}
+
+let resolvingVvolgraph = false;
+
+/**
+ * A plugin imports `vvolgraph/plugin`. Only files inside this package can name it (Node's package
+ * self-reference), so a plugin installed into node_modules, or kept in a folder of its own, could not:
+ * resolve `vvolgraph` and `vvolgraph/*` for every importer as from here.
+ */
+function resolveVvolgraphForPlugins(): void {
+  if (resolvingVvolgraph) return;
+  resolvingVvolgraph = true;
+  registerHooks({
+    resolve: (specifier, context, next) => next(specifier, specifier === 'vvolgraph' || specifier.startsWith('vvolgraph/') ? { ...context, parentURL: import.meta.url } : context),
+  });
 }
 
 function checkPlugin(value: unknown, source: string): Plugin {

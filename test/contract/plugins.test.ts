@@ -1,5 +1,8 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPlugins } from '../../src/app.ts';
 import { CapabilityRegistry } from '../../src/core/capabilities.ts';
@@ -73,6 +76,21 @@ describe('loading and ordering', () => {
     expect(bare.name).toBe('capacity-forecast');
     expect(dotted).toBe(bare);
     await expect(importPlugins(['no-such-vvolgraph-plugin'], root)).rejects.toThrow("Cannot find package 'no-such-vvolgraph-plugin'");
+  });
+
+  it('a plugin outside the checkout imports vvolgraph/plugin, as one installed from a package would', async () => {
+    // In a process of its own, as `npm start` runs (tsx on Node): vitest resolves imports its own way.
+    const folder = mkdtempSync(join(tmpdir(), 'vvolgraph-plugin-'));
+    try {
+      writeFileSync(join(folder, 'package.json'), JSON.stringify({ name: 'outside-plugin', type: 'module' }));
+      writeFileSync(join(folder, 'index.js'), "import { definePlugin } from 'vvolgraph/plugin';\nexport default definePlugin({ name: 'outside', version: '1.0.0' });\n");
+      const driver = join(folder, 'load.mts');
+      writeFileSync(driver, `import { importPlugins } from ${JSON.stringify(join(root, 'src/core/plugin-loader.ts'))};\nconsole.log((await importPlugins([${JSON.stringify(join(folder, 'index.js'))}])).map((p) => p.name).join());\n`);
+      const { stdout } = await promisify(execFile)(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), driver], { cwd: root });
+      expect(stdout.trim()).toBe('outside');
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('VVOLGRAPH_DISABLE_PLUGINS removes built-ins, and must name built-ins', () => {
