@@ -1,5 +1,5 @@
-import { resolveOffsetConnection } from '@pothos/plugin-relay';
-import { asc, count, type SQL } from 'drizzle-orm';
+import { resolveCursorConnection } from '@pothos/plugin-relay';
+import { and, asc, count, desc, getTableName, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import { GraphQLError } from 'graphql';
 import type { Executor } from '../core/db/client.ts';
@@ -16,18 +16,59 @@ export interface PageArgs {
 }
 
 /**
- * A page of rows plus a lazily counted `totalCount` (counted only when asked for). `first` above
- * MAX_PAGE_SIZE is refused with a clear error rather than silently cut.
+ * A page of a table's rows (filtered by `where`) in the order of the `key` columns, the last of which
+ * is unique, plus a lazily counted `totalCount` (counted only when asked for). Keyset pagination: a
+ * cursor is the key of its row, as PostgreSQL prints it (timestamps keep their microseconds), so the
+ * next page starts after that row even when rows before it were added or removed meanwhile, and
+ * costs the same on the last page as on the first. `first` above MAX_PAGE_SIZE is refused with a clear
+ * error rather than silently cut.
  */
-export async function page<T>(args: PageArgs, fetch: (limit: number, offset: number) => Promise<T[]>, count: () => Promise<number>) {
-  for (const key of ['first', 'last'] as const) {
-    const value = args[key];
+export async function tablePage<T extends PgTable>(db: Executor, table: T, key: PgColumn[], where: SQL | undefined, args: PageArgs) {
+  for (const name of ['first', 'last'] as const) {
+    const value = args[name];
     if (value != null && (value < 0 || value > MAX_PAGE_SIZE)) {
-      throw new GraphQLError(`${key} must be between 0 and ${MAX_PAGE_SIZE}, got ${value}`, { extensions: { code: 'PAGE_SIZE' } });
+      throw new GraphQLError(`${name} must be between 0 and ${MAX_PAGE_SIZE}, got ${value}`, { extensions: { code: 'PAGE_SIZE' } });
     }
   }
-  const connection = await resolveOffsetConnection({ args, defaultSize: DEFAULT_PAGE_SIZE, maxSize: MAX_PAGE_SIZE }, ({ limit, offset }) => fetch(limit, offset));
-  return Object.assign(connection, { totalCount: count });
+  const tableName = getTableName(table);
+  const cursors = new WeakMap<object, string>();
+  const connection = await resolveCursorConnection<Promise<T['$inferSelect'][]>>(
+    { args, defaultSize: DEFAULT_PAGE_SIZE, maxSize: MAX_PAGE_SIZE, toCursor: (row) => cursors.get(row as object)! },
+    async ({ before, after, limit, inverted }): Promise<T['$inferSelect'][]> => {
+      const rows = await db
+        .select({ row: table as PgTable, key: sql<string>`json_build_array(${sql.join(key, sql`, `)})::text` })
+        .from(table as PgTable)
+        .where(and(where, after ? beyond(key, '>', decode(after, tableName, key, 'after')) : undefined, before ? beyond(key, '<', decode(before, tableName, key, 'before')) : undefined))
+        .orderBy(...key.map((column) => (inverted ? desc(column) : asc(column))))
+        .limit(limit);
+      return rows.map(({ row, key: printed }) => {
+        cursors.set(row, Buffer.from(`${tableName}:${printed}`).toString('base64url'));
+        return row as T['$inferSelect'];
+      });
+    },
+  );
+  return Object.assign(connection!, { totalCount: async () => (await db.select({ n: count() }).from(table as PgTable).where(where))[0].n });
+}
+
+/** Rows whose key comes after (`>`) or before (`<`) the given one: a row comparison, each value cast to its column's type. */
+function beyond(key: PgColumn[], operator: '>' | '<', values: (string | number)[]): SQL {
+  const cast = values.map((value, i) => sql`${value}::${sql.raw(key[i].getSQLType())}`);
+  return sql`(${sql.join(key, sql`, `)}) ${sql.raw(operator)} (${sql.join(cast, sql`, `)})`;
+}
+
+function decode(cursor: string, tableName: string, key: PgColumn[], arg: string): (string | number)[] {
+  const text = Buffer.from(cursor, 'base64url').toString();
+  const separator = text.indexOf(':');
+  let values: unknown;
+  try {
+    values = separator > 0 && text.slice(0, separator) === tableName ? JSON.parse(text.slice(separator + 1)) : undefined;
+  } catch {
+    values = undefined;
+  }
+  if (!Array.isArray(values) || values.length !== key.length || !values.every((v) => typeof v === 'string' || typeof v === 'number')) {
+    throw new GraphQLError(`${arg} is not a cursor of this list: "${cursor}"`, { extensions: { code: 'CURSOR' } });
+  }
+  return values;
 }
 
 export function addConnectionFields(builder: Builder): void {
@@ -36,14 +77,5 @@ export function addConnectionFields(builder: Builder): void {
       description: 'How many items match, across all pages.',
       resolve: (parent) => (parent as unknown as { totalCount: () => Promise<number> }).totalCount(),
     }),
-  );
-}
-
-/** A page of a whole table (filtered by `where`), in a stable order: `orderBy` then the primary key. */
-export function tablePage<T extends PgTable>(db: Executor, table: T, orderBy: PgColumn[], where: SQL | undefined, args: PageArgs) {
-  return page(
-    args,
-    (limit, offset) => db.select().from(table as PgTable).where(where).orderBy(...orderBy.map((c) => asc(c))).limit(limit).offset(offset) as Promise<T['$inferSelect'][]>,
-    async () => (await db.select({ n: count() }).from(table as PgTable).where(where))[0].n,
   );
 }

@@ -6,7 +6,7 @@ import { topic } from '../../core/bus.ts';
 import { ioHistory } from '../../core/db/tables.ts';
 import { NotFoundError, ValidationError } from '../../core/errors.ts';
 import type { Builder, Context } from '../builder.ts';
-import { MAX_PAGE_SIZE, page } from '../connections.ts';
+import { MAX_PAGE_SIZE, tablePage } from '../connections.ts';
 import { decodeId, type SchemaRefs } from '../refs.ts';
 
 /** Which VM or VVOL an ioStats / ioHistory call names: exactly one of the two ids, of the right type. */
@@ -119,11 +119,7 @@ export function addIo(builder: Builder, refs: SchemaRefs): void {
           Number.isFinite(to) ? lte(ioHistory.minute, Math.ceil(to / MINUTE_SECONDS) - 1) : undefined,
         );
         const db = ctx.services.core.db;
-        return page(
-          args,
-          (limit, offset) => db.select().from(ioHistory).where(where).orderBy(asc(ioHistory.minute)).limit(limit).offset(offset),
-          async () => (await db.select({ n: count() }).from(ioHistory).where(where))[0].n,
-        );
+        return tablePage(db, ioHistory, [ioHistory.minute], where, args);
       },
     }, { name: 'IoHistoryConnection' }, { name: 'IoHistoryEdge' }),
   );
