@@ -7,6 +7,7 @@ import { cloneVm } from './services/clones.ts';
 import { createPolicy } from './services/policies.ts';
 import { snapshotVm } from './services/snapshots.ts';
 import { createVirtualMachine, liveVvols, powerOn } from './services/vms.ts';
+import { presets, setWorkload, type Preset } from './services/workloads.ts';
 
 const GiB = 1024 ** 3;
 const TiB = 1024 * GiB;
@@ -99,7 +100,7 @@ export async function seedPolicies(core: Core): Promise<Record<string, string>> 
   return ids;
 }
 
-/** 24 VMs with 1–3 disks, some written to and powered on, a snapshot and a fast clone: all through the services. */
+/** 24 VMs with 1–3 disks and a workload by role, some written to and powered on, a snapshot and a fast clone: all through the services. */
 export async function seedDemo(core: Core): Promise<void> {
   const [{ n }] = await core.db.select({ n: count() }).from(storageArrays);
   if (n > 0) return;
@@ -113,6 +114,8 @@ export async function seedDemo(core: Core): Promise<void> {
   });
   const random = seededRandom(core.config.seed);
   const roles = ['web', 'db', 'app', 'vdi', 'file', 'mail'];
+  // Each role runs what such a VM would, so the demo's live I/O shows every kind of load at once.
+  const workloadOf: Record<string, Preset> = { web: 'IDLE', db: 'OLTP', app: 'OLTP', vdi: 'VDI_BOOT_STORM', file: 'BACKUP_SCAN', mail: 'IDLE' };
   const policyOf = ['GOLD', 'SILVER', 'BRONZE'];
   const vmIds: string[] = [];
   for (let i = 0; i < 24; i++) {
@@ -133,6 +136,7 @@ export async function seedDemo(core: Core): Promise<void> {
         const written = Math.floor(extents * (0.1 + random() * 0.5));
         return { vvolId: v.id, indexes: Array.from({ length: written }, (_, k) => Math.floor((k * extents) / written)) };
       }));
+      await setWorkload(work, created.id, presets[workloadOf[roles[i % roles.length]]]);
       if (i % 3 !== 2) await powerOn(core, work, created.id);
       return created;
     });

@@ -94,3 +94,24 @@ describe('the tick\'s demand', () => {
     expect([served(first), served(second)]).toEqual([null, null]);
   });
 });
+
+describe('the demo data', () => {
+  it('gives each VM the workload of its role, so its running VMs show each kind of load from the first tick', async () => {
+    const demo = await startApp({ env: { VVOLGRAPH_DEMO: 'true' } });
+    try {
+      await demo.query('mutation { advanceSimulation(input: { seconds: 1 }) { __typename } }');
+      const { virtualMachines } = await demo.query('{ virtualMachines(first: 100) { edges { node { name powerState workload { preset } io { readIops writeIops } } } } }');
+      const vms = virtualMachines.edges.map((e: any) => e.node).filter((vm: any) => !vm.name.includes('clone'));
+      const expected: Record<string, string> = { web: 'IDLE', db: 'OLTP', app: 'OLTP', vdi: 'VDI_BOOT_STORM', file: 'BACKUP_SCAN', mail: 'IDLE' };
+      expect(vms).toHaveLength(24);
+      for (const vm of vms) expect(vm.workload.preset, vm.name).toBe(expected[vm.name.split('-')[0]]);
+      const running = vms.filter((vm: any) => vm.powerState === 'POWERED_ON');
+      expect(new Set(running.map((vm: any) => vm.workload.preset))).toEqual(new Set(Object.values(expected)));
+      const oltp = running.find((vm: any) => vm.workload.preset === 'OLTP');
+      expect(oltp.io.readIops + oltp.io.writeIops).toBeGreaterThan(1000);
+      expect(running.find((vm: any) => vm.workload.preset === 'BACKUP_SCAN').io.writeIops).toBe(0);
+    } finally {
+      await demo.close();
+    }
+  });
+});
