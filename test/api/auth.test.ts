@@ -142,6 +142,16 @@ describe('role matrix (every mutation x every role)', () => {
     expect(policy.requiredRole).toBe('storageAdmin');
     expect(await fingerprint(app)).toEqual(before);
   });
+
+  it('a refused caller sending an input out of its static range is told so first (the range is checked before the role)', async () => {
+    const before = await fingerprint(app);
+    for (const seconds of [0, 3_601]) {
+      const advance = await mutate(app, 'advanceSimulation', { seconds }, 'viewer');
+      expect(advance.__typename, `${seconds}`).toBe('ValidationError');
+      expect(advance.field).toBe('input.seconds');
+    }
+    expect(await fingerprint(app)).toEqual(before);
+  });
 });
 
 describe('HTTP authentication', () => {

@@ -6,6 +6,7 @@ import type { GraphQLResolveInfo } from 'graphql';
 import { z } from 'zod';
 import { topic } from '../../core/bus.ts';
 import { alarms, events, tasks } from '../../core/db/tables.ts';
+import { MAX_ADVANCE_SECONDS } from '../../core/engine/engine.ts';
 import { NotFoundError } from '../../core/errors.ts';
 import type { TaskRow } from '../../core/tasks.ts';
 import type { AlarmRow, EventRow } from '../../core/unit-of-work.ts';
@@ -184,7 +185,8 @@ export function addOperations(builder: Builder, refs: SchemaRefs, enums: Enums):
     // The ticks move the plugins' in-memory state (heat, caches) too: never run twice.
     retryable: false,
     advancesClock: true,
-    input: (t) => ({ seconds: t.float({ required: true, validate: z.number().positive('seconds must be positive') }) }),
+    // The range is checked here, before the role (as every static check is), and again by the engine for its other callers.
+    input: (t) => ({ seconds: t.float({ required: true, validate: z.number().positive('seconds must be positive').max(MAX_ADVANCE_SECONDS, `seconds must be at most ${MAX_ADVANCE_SECONDS} (an hour) per call`) }) }),
     payload: (t) => ({ simulation: t.field({ type: Simulation, resolve: (p) => p.simulation }) }),
     resolve: async (input, work, ctx) => {
       await ctx.services.engine.advance(input.seconds, work);
