@@ -172,6 +172,18 @@ export class ExtentCopier {
     await db.update(extentCopies).set({ bytesPerSecond }).where(sql`${extentCopies.link} = ${link} and ${extentCopies.state} = 'RUNNING'`);
   }
 
+  /** Of these tasks, those whose copies no longer add up to their total: a copy is deleted with its source or target volume. */
+  async lostCopies(db: Executor, tasks: readonly { id: string; bytesTotal: number }[]): Promise<Set<string>> {
+    if (tasks.length === 0) return new Set();
+    const rows = await db
+      .select({ taskId: extentCopies.taskId, bytesTotal: sql<string>`sum(${extentCopies.bytesTotal})` })
+      .from(extentCopies)
+      .where(anyOf(extentCopies.taskId, tasks.map((t) => t.id)))
+      .groupBy(extentCopies.taskId);
+    const kept = new Map(rows.map((r) => [r.taskId, Number(r.bytesTotal)]));
+    return new Set(tasks.filter((t) => (kept.get(t.id) ?? 0) < t.bytesTotal || !kept.has(t.id)).map((t) => t.id));
+  }
+
   async copiesOf(db: Executor, taskIds: readonly string[]): Promise<CopyRow[]> {
     if (taskIds.length === 0) return [];
     return db.select().from(extentCopies).where(anyOf(extentCopies.taskId, taskIds)).orderBy(extentCopies.createdAt, extentCopies.id);

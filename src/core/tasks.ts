@@ -137,8 +137,14 @@ export class TaskService {
         bytesPerSecond: done ? 0 : Math.round(mine.reduce((sum, s) => sum + s.grantedBytes, 0) / seconds),
       };
     });
-    await this.saveProgress(work, progressed, now);
+    // A copy goes with its source or target volume (its VM deleted mid-copy): a task missing one did not succeed.
+    const lost = await this.copier.lostCopies(work.tx, progressed.filter((t) => t.state === 'SUCCEEDED'));
+    await this.saveProgress(work, progressed.filter((t) => !lost.has(t.id)), now);
     for (const row of progressed) {
+      if (lost.has(row.id)) {
+        over.push(await this.end(work, row.id, 'FAILED', 'volumes it was copying were deleted before it finished'));
+        continue;
+      }
       if (row.state !== 'SUCCEEDED') continue;
       await this.owners.get(row.owner)?.(work, row);
       over.push(row);

@@ -258,5 +258,31 @@ describe('clones', () => {
     expect(after.bytesDone).toBe(GiB);
     expect((await app.query(`query($id: ID!) { node(id: $id) { id } }`, { id: virtualMachine.id })).node).toBeNull();
     expect(await containerUsed(container)).toBe(used);
+    const events = await app.query(`query { events(kinds: ["vm.*"], first: 1000) { kind entityId } }`);
+    const cloneId = Buffer.from(virtualMachine.id, 'base64').toString().split(':')[1];
+    expect(events.events.filter((e: any) => e.entityId === cloneId).map((e: any) => e.kind)).toEqual(['vm.cloned', 'vm.deleted']);
+  });
+
+  it('a FULL clone whose source, or which itself, is deleted mid-copy fails instead of succeeding half copied, and gives its space back', async () => {
+    for (const deleted of ['source', 'clone'] as const) {
+      const source = await createVm(`vanish-${deleted}`, 'BRONZE', [4]);
+      await write(source.virtualVolumes.find((v: any) => v.type === 'DATA').vasaId, Array.from({ length: 128 }, (_, i) => i));
+      const container = source.storageContainer.name;
+      const used = await containerUsed(container);
+      const cloned = await app.query(
+        `mutation($vmId: ID!) { cloneVirtualMachine(input: { vmId: $vmId, name: "vanish-${deleted}-dst", mode: FULL, containerId: "${ids.containers[container]}" }) { ... on CloneVirtualMachinePayload { task { id } virtualMachine { id } } } }`,
+        { vmId: source.id },
+      );
+      const { task, virtualMachine } = cloned.cloneVirtualMachine;
+      await app.query(`mutation { advanceSimulation(input: { seconds: 1 }) { __typename } }`);
+      const deleteId = deleted === 'source' ? source.id : virtualMachine.id;
+      const gone = await app.query(`mutation($id: ID!) { deleteVirtualMachine(input: { id: $id }) { __typename } }`, { id: deleteId }, 'vmAdmin');
+      expect(gone.deleteVirtualMachine.__typename).toBe('DeleteVirtualMachinePayload');
+      await app.query(`mutation { advanceSimulation(input: { seconds: 10 }) { __typename } }`);
+      const after = (await app.query(`query($id: ID!) { node(id: $id) { ... on Task { state error bytesDone } } }`, { id: task.id })).node;
+      expect(after, deleted).toMatchObject({ state: 'FAILED', error: expect.stringContaining('deleted'), bytesDone: GiB });
+      expect((await app.query(`query($id: ID!) { node(id: $id) { id } }`, { id: virtualMachine.id })).node, deleted).toBeNull();
+      expect(await containerUsed(container), deleted).toBe(used - (deleted === 'source' ? 8 * GiB : 0));
+    }
   });
 });

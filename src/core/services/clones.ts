@@ -48,7 +48,8 @@ export async function cloneVm(core: Core, work: UnitOfWork, input: CloneInput): 
       policyId: v.policyId === source.policyId ? policyId : v.policyId,
       origin,
       parentId: v.id,
-      metadata: v.metadata,
+      // The core's own keys say what a volume is (vvolgraph.replicaOf: an RV attached to the source); a clone is a disk of its own.
+      metadata: Object.fromEntries(Object.entries(v.metadata).filter(([key]) => !key.startsWith('vvolgraph.'))),
     })),
   });
   if (input.mode === 'FAST') for (const [i, clone] of clones.entries()) await core.extents.copyMap(work.tx, sourceVvols[i].id, clone.id);
@@ -65,10 +66,11 @@ export async function cloneVm(core: Core, work: UnitOfWork, input: CloneInput): 
   return { vm, task };
 }
 
-/** The core's own tasks: a cancelled FULL clone is removed, with the capacity it reserved. */
+/** The core's own tasks: a FULL clone cancelled, or failed (its source deleted mid-copy), is removed with the capacity it reserved. */
 export async function coreTaskFinished(core: Core, work: UnitOfWork, task: TaskRow): Promise<void> {
-  if (task.kind !== 'CLONE' || task.state !== 'CANCELLED') return;
+  if (task.kind !== 'CLONE' || task.state === 'SUCCEEDED') return;
   const vvols = await work.tx.select().from(virtualVolumes).where(eq(virtualVolumes.vmId, task.targetId));
   await deleteVvols(core, work, vvols, isReserved);
-  await work.tx.delete(virtualMachines).where(eq(virtualMachines.id, task.targetId));
+  const [vm] = await work.tx.delete(virtualMachines).where(eq(virtualMachines.id, task.targetId)).returning();
+  if (vm) work.emit({ kind: 'vm.deleted', entityType: 'VirtualMachine', entityId: vm.id, message: `VM ${vm.name} deleted: its FULL clone task ${task.state === 'CANCELLED' ? 'was cancelled' : 'failed'}` });
 }

@@ -189,9 +189,10 @@ export async function taskFinished(ctx: DdsContext, task: TaskRow): Promise<void
   );
   // The copies froze each source's digest: a backup volume that ended with another lost its source mid-copy (deleted with its VM).
   const incomplete = volumes.filter((v) => v.backupVvolId && landed.get(v.backupVvolId)?.content_digest !== v.contentDigest);
-  const failure = task.state !== 'SUCCEEDED'
-    ? (task.error ?? `backup task ${task.state.toLowerCase()}`)
-    : incomplete.length > 0 ? `${incomplete.length} volume(s) of the VM were deleted during the backup` : null;
+  // A source deleted mid-copy fails the task (the core's check); the generation says which volumes it lost.
+  const failure = task.state !== 'CANCELLED' && incomplete.length > 0
+    ? `${incomplete.length} volume(s) of the VM were deleted during the backup`
+    : task.state !== 'SUCCEEDED' ? (task.error ?? `backup task ${task.state.toLowerCase()}`) : null;
   if (failure) {
     await ctx.volumes.remove(ctx.work, backupIds, false);
     await tx.update(ddsGenerationVolumes).set({ backupVvolId: null }).where(eq(ddsGenerationVolumes.generationId, generation.id));

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GiB, seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
+import { clone, createVm, ok } from '../../api/support.ts';
 
 const MiB = 1024 ** 2;
 const EXTENT = 32 * MiB;
@@ -168,5 +169,19 @@ describe('ddr pairs', () => {
     expect(await pairOp('pairLocalReplica', { mvId: mv.id, copyControl: 'SEMI_SYNC' }, 'pair { id }')).toMatchObject({ __typename: 'ValidationError', field: 'input.copyControl' });
     expect(await pairOp('pairLocalReplica', { mvId: 'garbage' }, 'pair { id }')).toMatchObject({ __typename: 'NotFoundError', field: 'input.mvId' });
     expect(await count()).toBe(before);
+  });
+});
+
+describe('a VM with an attached RV', () => {
+  it('clones into ordinary disks: the clone of the attached RV is not marked as a replica, so policies reach it', async () => {
+    const src = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'] });
+    const reader = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'] });
+    const { pair } = await ok(app, 'pairLocalReplica', { mvId: src.disks[0] }, '... on PairLocalReplicaPayload { pair { id } }');
+    await ok(app, 'attachReplicaVolume', { pairId: pair.id, vmId: reader.id }, '... on AttachReplicaVolumePayload { __typename }', 'vmAdmin');
+    const metadataOf = async (vmId: string) =>
+      (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { virtualVolumes { type metadata { key } } } } }`, { id: vmId })).node.virtualVolumes.flatMap((v: any) => v.metadata.map((m: any) => m.key));
+    expect(await metadataOf(reader.id)).toContain('vvolgraph.replicaOf');
+    const copy = await clone(app, reader.id, 'FAST');
+    expect(await metadataOf(copy.vmId)).not.toContain('vvolgraph.replicaOf');
   });
 });
