@@ -256,11 +256,17 @@ export class PairService {
       kept.push(await this.create(work, { owner: goal.owner, mvId: mv.id, rvId: rv.id, copyControl: goal.copyControl, policyManaged: true, ...link }));
     }
     let copying = 0;
+    const attached: string[] = [];
+    const attachedTo = new Map((await work.tx.select({ id: virtualVolumes.id, vmId: virtualVolumes.vmId }).from(virtualVolumes).where(anyOf(virtualVolumes.id, kept.map((p) => p.rvId)))).map((v) => [v.id, v.vmId]));
     for (const pair of kept) {
       let current = pair.copyControl === goal.copyControl ? pair : await this.changeCopyControl(work, pair.id, goal.copyControl);
-      if (legalFrom.replicate.includes(current.syncState)) current = (await this.replicate(work, pair.id, current.syncedAt === null ? 'FULL' : 'DIFF')).pair;
+      // A separated RV a VM has attached stays as the VM sees it: it is copied again once detached.
+      const vmId = attachedTo.get(pair.rvId);
+      if (vmId) attached.push(`the RV of pair ${pair.id} is attached to VM ${vmId}`);
+      else if (legalFrom.replicate.includes(current.syncState)) current = (await this.replicate(work, pair.id, current.syncedAt === null ? 'FULL' : 'DIFF')).pair;
       if (current.syncState !== 'RPL_SYNC') copying++;
     }
+    if (attached.length > 0) return { inProgress: `${attached.join('; ')}: detach it to bring the replica back in step` };
     if (copying > 0) return { inProgress: `${copying} of ${goal.count} ${goal.owner} replicas copying` };
   }
 

@@ -26,9 +26,12 @@ export class Reconciler {
       this.again = true;
       return;
     }
-    this.running = this.drain().finally(() => {
-      this.running = null;
-    });
+    // Nobody awaits a kick: a failed pass is logged (and tried again at the next kick), not left to crash the process.
+    this.running = this.drain()
+      .catch((error) => console.error('policy reconciliation failed', error))
+      .finally(() => {
+        this.running = null;
+      });
   }
 
   /** Resolves once no pass is running or asked for (tests and shutdown wait on it). */

@@ -85,4 +85,24 @@ describe('ddr replicas from the policy', () => {
     expect(await container('tokyo-gold')).toBe(usedBefore);
     expect((await app.query(`{ replicaPairs { id } }`)).replicaPairs.filter((p: any) => replicas.some((r: any) => r.id === p.id))).toEqual([]);
   });
+
+  it('a policy replica whose RV a VM has attached stays as the VM sees it (IN_PROGRESS, saying why), and the other VVOLs still reconcile', async () => {
+    const policyId = await createPolicy(app, [{ capabilityId: 'nec.ddr.replica', value: true }]);
+    const vm = await createVm(app, policyId, { containerId: ids.containers['tokyo-gold'], disks: [GiB] });
+    const reader = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'] });
+    await app.settle();
+    await advance(3);
+    const [pair] = (await app.query(`{ replicaPairs(owner: "ddr") { id masterVolume { id } } }`)).replicaPairs.filter((p: any) => p.masterVolume.id === vm.disks[0]);
+    await ok(app, 'separatePair', { pairId: pair.id }, '... on SeparatePairPayload { __typename }', 'vmAdmin');
+    await ok(app, 'attachReplicaVolume', { pairId: pair.id, vmId: reader.id }, '... on AttachReplicaVolumePayload { __typename }', 'vmAdmin');
+    // Re-applying asks the reconciler to replicate the separated pair, which would copy onto the attached RV.
+    await ok(app, 'applyStoragePolicy', { targetId: vm.id, policyId }, '... on ApplyStoragePolicyPayload { __typename }', 'vmAdmin');
+    const other = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'], disks: [GiB] });
+    const disk = (await volumes(vm.id)).find((v) => v.id === vm.disks[0]);
+    expect(disk.policyState).toBe('IN_PROGRESS');
+    expect(disk.localReplicas[0].syncState).toBe('SEPARATED');
+    const reason = (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualVolume { policyReason } } }`, { id: vm.disks[0] })).node.policyReason;
+    expect(reason).toContain('attached');
+    expect((await volumes(other.id)).every((v) => v.policyState === 'APPLIED')).toBe(true);
+  });
 });
