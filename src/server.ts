@@ -32,8 +32,8 @@ export function createHttpServer(services: Services, schema: GraphQLSchema): Htt
   const roleOf = (token: string | null): Role | null => (token ? tokens.get(token) ?? null : null);
 
   const authenticate: YogaPlugin = {
-    onRequest({ request, url, endResponse, fetchAPI }) {
-      if (url.pathname !== '/graphql') return;
+    // Every request yoga gets, not only /graphql: yoga also serves GraphQL on /graphql/ and on any path ending in it.
+    onRequest({ request, endResponse, fetchAPI }) {
       const wantsGraphiql = request.method === 'GET' && (request.headers.get('accept') ?? '').includes('text/html');
       if (wantsGraphiql || request.method === 'OPTIONS') return;
       if (roleOf(bearer(request.headers.get('authorization')))) return;

@@ -172,6 +172,17 @@ describe('HTTP authentication', () => {
     expect(await fingerprint(app)).toEqual(before);
   });
 
+  it('no token on another path yoga answers GraphQL on (/graphql/, //graphql, /x/graphql): 401 too, SSE and introspection alike', async () => {
+    for (const path of ['/graphql/', '//graphql', '/x/graphql', '/x?y=/graphql']) {
+      for (const body of [{ query: '{ viewer { role } }' }, { query: '{ __schema { queryType { name } } }' }]) {
+        const response = await fetch(`${app.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        expect(response.status, path).toBe(401);
+      }
+    }
+    const sse = await fetch(`${app.url}/graphql/`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream' }, body: JSON.stringify({ query: 'subscription { events { id } }' }) });
+    expect(sse.status).toBe(401);
+  });
+
   it('an unknown, an empty or a malformed token: 401', async () => {
     for (const authorization of ['Bearer not-a-real-token', 'Bearer ', `Basic ${testTokens.storageAdmin}x`, `Bearer ${testTokens.storageAdmin}x`]) {
       const response = await post({ authorization });
