@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm';
-import { anyOf, NotFoundError, type AlarmChange, simulatedNow, topic, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
-import { createGroup, groupOfVm, groupsProgress, pairLag, pairProgress, pointCopyFinished, rpoOf } from './groups.ts';
+import { NotFoundError, type AlarmChange, simulatedNow, topic, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
+import { createGroup, dropGroups, groupOfVm, groupsProgress, pairLag, pairProgress, pointCopyFinished, rpoOf } from './groups.ts';
 import { pairRemote } from './pairing.ts';
 import { rdrGroups } from './tables.ts';
 
@@ -85,7 +85,8 @@ export async function policyApplied(ctx: LifecycleContext, vvol: VirtualVolumeRo
   const value = (id: string) => rules.find((r) => r.capabilityId === id)?.value;
   let [pair] = await ctx.pairs.ofVolumes(ctx.tx, [vvol.id], 'mv', 'rdr');
   if (value('nec.rdr.replica') !== true) {
-    if (pair) {
+    // Only what the policy made goes with its rules: pairs and groups made by hand stay.
+    if (pair?.policyManaged) {
       await ctx.pairs.unpair(ctx.work, pair.id, true);
       await ctx.volumes.remove(ctx.work, [pair.rvId], true);
     }
@@ -113,9 +114,9 @@ export async function policyApplied(ctx: LifecycleContext, vvol: VirtualVolumeRo
   return pair.syncedAt === null ? { inProgress: 'copying the remote replica' } : undefined;
 }
 
-/** A source VM deleted: its group goes with it. */
+/** A source VM deleted: its group goes with it, and so do its points in time's copies. */
 export async function vvolDeleted(ctx: LifecycleContext, vvol: VirtualVolumeRow): Promise<void> {
   if (vvol.type !== 'CONFIG' || !vvol.vmId) return;
   const gone = await ctx.tx.select({ id: rdrGroups.id }).from(rdrGroups).where(eq(rdrGroups.sourceVmId, vvol.vmId));
-  if (gone.length > 0) await ctx.tx.delete(rdrGroups).where(anyOf(rdrGroups.id, gone.map((g) => g.id)));
+  await dropGroups(ctx, ctx.work, gone.map((g) => g.id));
 }

@@ -227,6 +227,13 @@ async function pruneOldPoints(ctx: Ctx, work: UnitOfWork, groupId: string): Prom
   await dropPoints(ctx, work, complete.slice(POINTS_IN_TIME_KEPT));
 }
 
+/** Deletes groups with their points in time, whose copy volumes hold reserved space. */
+export async function dropGroups(ctx: Ctx, work: UnitOfWork, groupIds: string[]): Promise<void> {
+  if (groupIds.length === 0) return;
+  await dropPoints(ctx, work, await work.tx.select().from(rdrPointsInTime).where(anyOf(rdrPointsInTime.groupId, groupIds)));
+  await work.tx.delete(rdrGroups).where(anyOf(rdrGroups.id, groupIds));
+}
+
 async function dropPoints(ctx: Ctx, work: UnitOfWork, points: PointRow[]): Promise<void> {
   if (points.length === 0) return;
   await ctx.volumes.remove(work, points.flatMap((p) => p.volumes.map((v) => v.copyId)), true);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GiB, seedBasics, startApp, wsClient, type TestApp } from '../../helpers/app.ts';
-import { createPolicy, createVm, fingerprint, mutate, ok } from '../../api/support.ts';
+import { createPolicy, createVm, fingerprint, mutate, ok, replicationGroup } from '../../api/support.ts';
 
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
@@ -235,6 +235,33 @@ describe('remote replicas from the policy', () => {
     await app.settle();
     expect((await replicas()).flatMap((v: any) => v.remoteReplicas)).toEqual([]);
     for (const pair of paired) expect(await node(pair.replicaVolume.id, 'id')).toBeNull();
+  });
+
+  it('a policy without the rdr rules leaves a group made by hand, with its pairs and RVs, alone', async () => {
+    const { vmId, groupId } = await replicationGroup(app, ids.policies.BRONZE, ids.containers['tokyo-gold'], 'SYNCED');
+    const pairsOf = async () => (await node(groupId, '... on ReplicationGroup { pairs { id replicaVolume { id } } }')).pairs;
+    const before = await pairsOf();
+    expect(before).toHaveLength(2);
+    await ok(app, 'applyStoragePolicy', { targetId: vmId, policyId: ids.policies.BRONZE }, '... on ApplyStoragePolicyPayload { __typename }', 'vmAdmin');
+    await app.settle();
+    expect(await pairsOf()).toEqual(before);
+    await ok(app, 'deleteVirtualMachine', { id: vmId }, '__typename', 'vmAdmin');
+  });
+
+  it('deleting a VM whose group has points in time deletes their copies too, giving their space back', async () => {
+    const policy = await createPolicy(app, [{ capabilityId: 'nec.rdr.replica', value: true }]);
+    const usedBytes = async () => (await app.query('{ storageContainers { edges { node { name usedBytes } } } }')).storageContainers.edges.map((e: any) => e.node);
+    const before = await usedBytes();
+    const vm = await createVm(app, policy, { containerId: ids.containers['tokyo-gold'], disks: [GiB], powerOn: false });
+    await write(rowId(vm.disks[0]), [0, 1, 2]);
+    await app.settle();
+    await advance(5);
+    const group = await groupOf(vm.id);
+    await transition('syncReplicationGroup', { groupId: group.id });
+    await advance(3);
+    expect((await groupOf(vm.id)).pointsInTime.some((p: any) => p.complete)).toBe(true);
+    await ok(app, 'deleteVirtualMachine', { id: vm.id }, '__typename', 'vmAdmin');
+    expect(await usedBytes()).toEqual(before);
   });
 
   it('replicaPairs filters by owner and syncState together', async () => {
