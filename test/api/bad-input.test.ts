@@ -31,6 +31,10 @@ interface Fixtures {
   finishedTask: string;
   /** DDR pairs of `other`'s disk: never replicated, SEPARATED; and of `off`'s disk, replicated, RPL_SYNC. */
   separatedPair: string;
+  /** The RV of separatedPair: a copy, resized only with its MV. */
+  separatedRv: string;
+  /** A policy without rules: every container's capabilities pass it. */
+  rulelessPolicy: string;
   syncedPair: string;
   /** A pair that was unpaired. */
   deletedPair: string;
@@ -83,12 +87,14 @@ beforeAll(async () => {
     separatedPair: loadedPlugins.has('ddr') ? await localPair(app, other.disks[0]) : '',
     syncedPair: loadedPlugins.has('ddr') ? await localPair(app, off.disks[0], true) : '',
     deletedPair: '',
+    separatedRv: '',
     onSwap: '',
     elsewhereVm: (await createVm(app, ids.policies.BRONZE, { name: 'elsewhere', containerId: ids.containers[other.container.startsWith('tokyo') ? 'osaka-bulk' : 'tokyo-bulk'] })).id,
     prunedGeneration: '',
     poweredOnGeneration: '',
     runningGeneration: '',
     runningVm: '',
+    rulelessPolicy: await createPolicy(app, [], 'ruleless'),
     tokyoArray: await arrayId(app, 'tokyo-m510'),
     osakaArray: await arrayId(app, 'osaka-m310'),
     backupArray: await arrayId(app, 'osaka-hs'),
@@ -98,6 +104,7 @@ beforeAll(async () => {
   };
   const { node: on } = await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { virtualVolumes { id type } } } }`, { id: f.on.id });
   f.onSwap = on.virtualVolumes.find((v: any) => v.type === 'SWAP').id;
+  if (f.separatedPair) f.separatedRv = (await app.query(`query($id: ID!) { node(id: $id) { ... on ReplicaPair { replicaVolume { id } } } }`, { id: f.separatedPair })).node.replicaVolume.id;
   if (loadedPlugins.has('ddr')) {
     const doomed = await localPair(app, (await createVm(app, ids.policies.BRONZE, { name: 'doomed' })).disks[0]);
     await ok(app, 'unpair', { pairId: doomed }, '... on UnpairPayload { unpairedId }');
@@ -196,6 +203,15 @@ const cases: Case[] = [
   },
   {
     mutation: 'createVirtualMachine',
+    title: 'a container of the BACKUP array, whose rules a policy without rules cannot fail',
+    input: () => newVm({ policyId: f.rulelessPolicy, containerId: ids.containers['osaka-backup'] }),
+    expected: {
+      __typename: 'CapacityError',
+      check: (error) => expect(error.containers.flatMap((c: any) => c.failedRules.map((r: any) => r.capabilityId))).toEqual(['arrayRole']),
+    },
+  },
+  {
+    mutation: 'createVirtualMachine',
     title: 'disks needing more free space than any container has (8 x 60 TiB)',
     input: () => newVm({ disks: Array.from({ length: 8 }, () => disk(60 * TiB)) }),
     expected: {
@@ -251,6 +267,7 @@ const cases: Case[] = [
   { mutation: 'resizeVirtualVolume', title: 'smaller than now', input: () => ({ id: f.off.disks[0], sizeBytes: 5 * GiB }), expected: invalid('input.sizeBytes', /does not shrink/) },
   { mutation: 'resizeVirtualVolume', title: 'above the container\'s max VVOL size', input: () => ({ id: f.off.disks[0], sizeBytes: 17 * TiB }), expected: invalid('input.sizeBytes', /maximum VVOL size/) },
   { mutation: 'resizeVirtualVolume', title: 'a CONFIG VVOL', input: () => ({ id: f.off.config, sizeBytes: 8 * GiB }), expected: invalid('input.id') },
+  { mutation: 'resizeVirtualVolume', plugin: 'ddr', title: 'a replica volume (it grows with its MV)', input: () => ({ id: f.separatedRv, sizeBytes: 20 * GiB }), expected: invalid('input.id', /copy of another volume/) },
   { mutation: 'resizeVirtualVolume', title: 'a snapshot\'s VVOL', input: () => ({ id: f.offSnapshot.vvols[0], sizeBytes: 20 * GiB }), expected: invalid('input.id') },
   ...badIds(() => encodeGlobalID('VirtualVolume', '00000000-0000-4000-8000-000000000000'), () => f.off.id).map(({ what, id }): Case => ({
     mutation: 'resizeVirtualVolume', title: `id: ${what}`, input: () => ({ id: id(), sizeBytes: 20 * GiB }), expected: notFound('input.id'),

@@ -1,9 +1,9 @@
 import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import type { Core } from '../core.ts';
 import { anyOf, type Executor } from '../db/client.ts';
-import { protocolEndpoints, replicaPairs, storageContainers, tasks, virtualDisks, virtualMachines, virtualVolumes } from '../db/tables.ts';
+import { protocolEndpoints, replicaPairs, storageArrays, storageContainers, tasks, virtualDisks, virtualMachines, virtualVolumes } from '../db/tables.ts';
 import { CapacityError, ConflictError, NotFoundError, ValidationError } from '../errors.ts';
-import type { StorageContainerRow, VirtualMachineRow, VirtualVolumeRow } from '../plugin.ts';
+import { isCopyOf, type StorageContainerRow, type VirtualMachineRow, type VirtualVolumeRow } from '../plugin.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
 import { checkContainer, placeAll, type PlacementRequest } from './placement.ts';
 import { findPolicy, rulesByPolicy } from './policies.ts';
@@ -142,10 +142,13 @@ export const isReserved = (vvol: VirtualVolumeRow) => vvol.snapshotId === null;
  */
 export async function chooseContainer(core: Core, db: Executor, request: PlacementRequest, containerId: string | null | undefined, field: string): Promise<StorageContainerRow> {
   if (containerId) {
-    const [container] = await db.select().from(storageContainers).where(eq(storageContainers.id, containerId));
-    if (!container) throw new NotFoundError(field, containerId, `No storage container with id "${containerId}"`);
+    const [row] = await db.select({ container: storageContainers, arrayRole: storageArrays.role }).from(storageContainers).innerJoin(storageArrays, eq(storageArrays.id, storageContainers.arrayId)).where(eq(storageContainers.id, containerId));
+    if (!row) throw new NotFoundError(field, containerId, `No storage container with id "${containerId}"`);
+    const { container } = row;
     const placement = checkContainer(core, container, request);
-    if (!placement.compatible) {
+    // A BACKUP array holds DirectDataShadow's generations and has no protocol endpoint: a VM there could never run.
+    if (row.arrayRole !== 'PRIMARY') placement.checks.push({ capabilityId: 'arrayRole', pass: false, reason: `its array is a ${row.arrayRole} array; VMs go on PRIMARY arrays` });
+    if (!placement.compatible || row.arrayRole !== 'PRIMARY') {
       const failed = placement.checks.filter((c) => !c.pass);
       throw new CapacityError(`Container ${container.name} cannot hold this: ${failed.map((c) => c.reason).join('; ')}`, request.totalBytes, [
         { containerId: container.id, containerName: container.name, failedRules: failed },
@@ -329,6 +332,8 @@ export async function addDisk(core: Core, work: UnitOfWork, vmId: string, disk: 
 export async function resizeVvol(work: UnitOfWork, id: string, sizeBytes: number): Promise<VirtualVolumeRow> {
   const vvol = await findVvol(work.tx, id, 'input.id', true);
   if (vvol.type !== 'DATA' || vvol.snapshotId) throw new ValidationError('input.id', `Only a VM's DATA VVOLs can be resized; this is a ${vvol.snapshotId ? 'snapshot' : vvol.type} VVOL`);
+  // Replicas, backups and points in time follow their source (an RV grows with its MV): only a VM's own disk is resized.
+  if (vvol.vmId === null || isCopyOf(vvol)) throw new ValidationError('input.id', `Only a VM's DATA VVOLs can be resized; this one is a copy of another volume (a replica, backup or point in time)`);
   if (sizeBytes < vvol.provisionedBytes) {
     throw new ValidationError('input.sizeBytes', `VASA does not shrink a VVOL: ${sizeBytes} is smaller than the current ${vvol.provisionedBytes} bytes`);
   }
