@@ -115,7 +115,8 @@ const admittedIn = new WeakMap<UnitOfWork, Set<string>>();
 
 /**
  * Admission: the cache capacities of the pool's VVOLs holding a cache (DATA VVOLs, not snapshots, whose
- * policy enables it and is APPLIED or IN_PROGRESS, or admitted earlier in this pass) plus this one's must
+ * policy enables it and is APPLIED or IN_PROGRESS, or admitted earlier in this pass; not copies such as
+ * replicas, which take their source's policy but are never admitted) plus this one's must
  * fit the pool's L2 cache; else INFEASIBLE with what is left. PENDING VVOLs not yet reached are checked
  * when they are, against this one. Only DATA VVOLs carry I/O, so only they reserve cache. One statement.
  */
@@ -136,6 +137,7 @@ export async function policyApplied(ctx: LifecycleContext, vvol: VirtualVolumeRo
          join policy_rules en on en.policy_id = v.policy_id and en.capability_id = 'nec.pc.enabled' and en.value = 'true'::jsonb
          join policy_rules cap on cap.policy_id = v.policy_id and cap.capability_id = 'nec.pc.capacityGiB'
         where vc.pool_id = p.id and v.id <> ${vvol.id}::uuid and v.type = 'DATA' and v.snapshot_id is null
+          and not v.metadata ? 'vvolgraph.replicaOf'
           and (v.policy_state in ('APPLIED', 'IN_PROGRESS') or v.id = any(${pgArray([...admitted])}::uuid[]))) as used
     from storage_containers c join storage_pools p on p.id = c.pool_id
     where c.id = ${vvol.containerId}::uuid`));

@@ -157,6 +157,22 @@ describe('perforcache on the tick', () => {
   });
 });
 
+describe('admission and replicas', () => {
+  it('a replica volume, which takes its source\'s policy but carries no cache, reserves no L2 cache', async () => {
+    const fresh = await startApp();
+    try {
+      const { containers } = await seedBasics(fresh);
+      // tokyo pool-0 has 2,048 GiB of L2 cache: two VVOLs of 800 GiB fit; with their RVs counted, the second would not.
+      const replicated = await policy(fresh, 'cache-replicated', [['nec.pc.enabled', true], ['nec.pc.capacityGiB', 800], ['nec.ddr.replica', true]]);
+      const first = await runningVm(fresh, 'first', replicated, containers['tokyo-gold'], { readIops: 100, writeIops: 0 });
+      const second = await runningVm(fresh, 'second', replicated, containers['tokyo-gold'], { readIops: 100, writeIops: 0 });
+      for (const disk of [first.disk, second.disk]) expect((await state(fresh, disk)).policyState).toBe('APPLIED');
+    } finally {
+      await fresh.close();
+    }
+  });
+});
+
 describe('determinism', () => {
   it('the same seed and the same operations report the same hit ratios', async () => {
     const run = async () => {
