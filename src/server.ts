@@ -81,6 +81,9 @@ export function createHttpServer(services: Services, schema: GraphQLSchema): Htt
           return new GraphQLError(original.message, { nodes: raised?.nodes, source: raised?.source, positions: raised?.positions, path: raised?.path, extensions: original.extensions });
         }
         if (error instanceof GraphQLError && (!original || original instanceof GraphQLError)) return error;
+        if (isNulInText(original)) {
+          return new GraphQLError('A string argument holds a NUL character (U+0000), which PostgreSQL text cannot store', { path: error instanceof GraphQLError ? error.path : undefined, extensions: { code: 'BAD_USER_INPUT' } });
+        }
         return new GraphQLError(message);
       },
     },
@@ -165,4 +168,12 @@ export function createHttpServer(services: Services, schema: GraphQLSchema): Htt
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** PostgreSQL refused a string with U+0000 in it (SQLSTATE 22021): the client's input, not a server fault. The driver's error may be wrapped (drizzle's `cause`). */
+function isNulInText(error: unknown): boolean {
+  for (let e = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.code === '22021') return true;
+  }
+  return false;
 }

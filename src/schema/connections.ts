@@ -65,10 +65,21 @@ function decode(cursor: string, tableName: string, key: PgColumn[], arg: string)
   } catch {
     values = undefined;
   }
-  if (!Array.isArray(values) || values.length !== key.length || !values.every((v) => typeof v === 'string' || typeof v === 'number')) {
+  if (!Array.isArray(values) || values.length !== key.length || !values.every((v, i) => fitsColumn(v, key[i]))) {
     throw new GraphQLError(`${arg} is not a cursor of this list: "${cursor}"`, { extensions: { code: 'CURSOR' } });
   }
   return values;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Whether a cursor's value casts to its column's type: a forged cursor must be a CURSOR error, not a failed statement. */
+function fitsColumn(value: unknown, column: PgColumn): boolean {
+  const type = column.getSQLType();
+  if (type === 'uuid') return typeof value === 'string' && UUID.test(value);
+  if (type.startsWith('timestamp')) return typeof value === 'string' && Number.isFinite(Date.parse(value));
+  if (type === 'integer') return Number.isInteger(value) && Math.abs(value as number) <= 2 ** 31 - 1;
+  return typeof value === 'string' && !value.includes('\0');
 }
 
 export function addConnectionFields(builder: Builder): void {

@@ -574,3 +574,15 @@ describe('issues lists every rule the capabilities refuse', () => {
     expect(await fingerprint(app)).toEqual(before);
   });
 });
+
+describe('a NUL character (U+0000) in a string', () => {
+  it('is refused as bad input (BAD_USER_INPUT at the field), not masked as an unexpected error, and changes nothing', async () => {
+    const before = await fingerprint(app);
+    const created = await app.gql(`mutation($input: CreateVirtualMachineInput!) { createVirtualMachine(input: $input) { __typename } }`, { input: { name: 'nul\u0000name', policyId: ids.policies.BRONZE, disks: [{ sizeBytes: GiB }] } }, 'vmAdmin');
+    const listed = await app.gql(`query { virtualMachines(filter: { name: "x\\u0000" }) { totalCount } }`);
+    for (const [result, field] of [[created, 'createVirtualMachine'], [listed, 'virtualMachines']] as const) {
+      expect(result.errors?.[0], field).toMatchObject({ message: expect.stringContaining('NUL'), path: [field], extensions: { code: 'BAD_USER_INPUT' } });
+    }
+    expect(await fingerprint(app)).toEqual(before);
+  });
+});

@@ -67,7 +67,8 @@ describe('cursor pagination', () => {
 
   it('refuses a cursor that is not one of the list\'s, naming the argument', async () => {
     const tasksCursor = (await app.query(`{ tasks(first: 1) { pageInfo { endCursor } } }`)).tasks.pageInfo.endCursor;
-    for (const cursor of ['nonsense', tasksCursor, Buffer.from('virtual_machines:["x"]').toString('base64url')]) {
+    const forged = (key: unknown[]) => Buffer.from(`virtual_machines:${JSON.stringify(key)}`).toString('base64url');
+    for (const cursor of ['nonsense', tasksCursor, forged(['x']), forged(['zz', 'not-a-uuid']), forged(['z\u0000', '00000000-0000-4000-8000-000000000000'])]) {
       const response = await app.gql(PAGE, { first: 1, after: cursor });
       expect(response.errors?.[0]).toMatchObject({ message: expect.stringContaining('after is not a cursor of this list'), extensions: { code: 'CURSOR' } });
     }

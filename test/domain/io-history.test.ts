@@ -150,6 +150,9 @@ describe('ioHistory', () => {
     expect(straddling.edges.map((e: any) => e.node.start)).toEqual([started, started + 60]);
     // A VVOL that never ran has no history.
     expect((await history(app, { vvolId: vm.config })).totalCount).toBe(0);
+    // Bounds far beyond any minute (a `to` meaning "no end", a `from` in the far future) are plain bounds.
+    expect((await history(app, { vmId: vm.id, to: 1e12 })).totalCount).toBe(3);
+    expect((await history(app, { vmId: vm.id, from: 1e300 })).totalCount).toBe(0);
   });
 
   it('the same seed and operations give the same history; retention keeps the newest VVOLGRAPH_IO_HISTORY_MINUTES minutes', async () => {

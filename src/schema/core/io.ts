@@ -18,6 +18,8 @@ function subjectOf(args: { vmId?: string | number | null; vvolId?: string | numb
 }
 
 const notNegative = (name: string) => z.number().min(0, `${name} must not be negative`);
+/** `minute` is an integer column: a bound past its range (a far `to`, meaning no end) is its largest value. */
+const minuteColumn = (minute: number) => Math.min(minute, 2 ** 31 - 1);
 
 /** Live I/O: the latest tick's statistics on VMs and VVOLs, the ioStats subscription, and the per-minute ioHistory. */
 export function addIo(builder: Builder, refs: SchemaRefs): void {
@@ -115,8 +117,8 @@ export function addIo(builder: Builder, refs: SchemaRefs): void {
         // Minute m spans (60m, 60m + 60]: it is listed when it ends after `from` (60m + 60 > from) and starts before `to` (60m < to).
         const where = and(
           eq(ioHistory.subjectId, subject.id),
-          gte(ioHistory.minute, Math.floor(from / MINUTE_SECONDS)),
-          Number.isFinite(to) ? lte(ioHistory.minute, Math.ceil(to / MINUTE_SECONDS) - 1) : undefined,
+          gte(ioHistory.minute, minuteColumn(Math.floor(from / MINUTE_SECONDS))),
+          Number.isFinite(to) ? lte(ioHistory.minute, minuteColumn(Math.ceil(to / MINUTE_SECONDS) - 1)) : undefined,
         );
         const db = ctx.services.core.db;
         return tablePage(db, ioHistory, [ioHistory.minute], where, args);
