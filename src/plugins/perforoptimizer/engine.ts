@@ -55,7 +55,9 @@ function volumeOf(state: ArrayState, io: VolumeIo): VolumeTiering {
     vol = { heat: new HeatMap(intervalSeconds, io.workingSetExtents), cycle: new RelocationCycle(intervalSeconds, mode), tierOf: null, relocatedBytes: 0 };
     state.volumes.set(io.vvolId, vol);
   } else if (vol.cycle.analysisIntervalSeconds !== intervalSeconds) {
-    vol.cycle = new RelocationCycle(intervalSeconds, mode);
+    vol.cycle = vol.cycle.withInterval(intervalSeconds);
+    vol.cycle.setMode(mode);
+    vol.heat.halfLifeSeconds = intervalSeconds;
   } else if (vol.cycle.executionMode !== mode) {
     vol.cycle.setMode(mode);
   }

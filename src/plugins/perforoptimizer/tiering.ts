@@ -53,9 +53,25 @@ export class HeatMap {
   private stored: Float64Array;
   private scale = 1;
 
-  constructor(readonly halfLifeSeconds: number, initialExtents = 1024) {
-    if (!(halfLifeSeconds > 0) || !Number.isFinite(halfLifeSeconds)) throw new RangeError(`HeatMap: halfLifeSeconds must be > 0, got ${halfLifeSeconds}`);
+  private halfLife: number;
+
+  constructor(halfLifeSeconds: number, initialExtents = 1024) {
+    this.halfLife = HeatMap.checked(halfLifeSeconds);
     this.stored = new Float64Array(Math.max(1, initialExtents));
+  }
+
+  private static checked(halfLifeSeconds: number): number {
+    if (!(halfLifeSeconds > 0) || !Number.isFinite(halfLifeSeconds)) throw new RangeError(`HeatMap: halfLifeSeconds must be > 0, got ${halfLifeSeconds}`);
+    return halfLifeSeconds;
+  }
+
+  get halfLifeSeconds(): number {
+    return this.halfLife;
+  }
+
+  /** From now on heat halves every `halfLifeSeconds` (the policy's analysis interval changed); the heat so far stays. */
+  set halfLifeSeconds(halfLifeSeconds: number) {
+    this.halfLife = HeatMap.checked(halfLifeSeconds);
   }
 
   /** τ of heat·exp(−dt/τ). */
@@ -79,7 +95,7 @@ export class HeatMap {
 
   decay(seconds: number): void {
     if (!(seconds >= 0)) throw new RangeError(`HeatMap: seconds must be >= 0, got ${seconds}`);
-    this.scale *= 2 ** (-seconds / this.halfLifeSeconds);
+    this.scale *= 2 ** (-seconds / this.halfLife);
     if (this.scale < 2 ** -256) {
       for (let i = 0; i < this.stored.length; i++) this.stored[i] *= this.scale;
       this.scale = 1;
@@ -454,6 +470,13 @@ export class RelocationCycle {
 
   relocateNow(): void {
     this.requested = true;
+  }
+
+  /** The cycle under another analysis interval, counted afresh; a relocateNow not yet acted on still holds. */
+  withInterval(analysisIntervalSeconds: number): RelocationCycle {
+    const next = new RelocationCycle(analysisIntervalSeconds, this.mode);
+    next.requested = this.requested;
+    return next;
   }
 
   tick(seconds: number): RelocationState {

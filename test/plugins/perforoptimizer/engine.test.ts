@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stateOf } from '../../../src/plugins/perforoptimizer/engine.ts';
 import { GiB, seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
 
 const TiB = 1024 * GiB;
@@ -127,6 +128,28 @@ describe('perforoptimizer on the tick', () => {
   it('relocateNow names the field of an id that is not a VVOL', async () => {
     const data = await app.query(`mutation($id: ID!) { relocateNow(input: { vvolId: $id }) { __typename ... on UserError { message } } }`, { id: ids.containers['tokyo-gold'] });
     expect(data.relocateNow.__typename).toBe('NotFoundError');
+  });
+});
+
+describe('a policy whose analysis interval changes', () => {
+  it('keeps a relocateNow not yet acted on, and its heat halves every new interval', async () => {
+    const policyId = await policy(app, 'po-retimed', [['nec.po.analysisIntervalMinutes', 5], ['nec.po.executionMode', 'MANUAL']]);
+    const retimed = await vm(app, 'retimed', policyId, ids.containers['tokyo-gold']);
+    await advance(app, 120);
+    expect((await state(app, retimed.disk)).tiering).toMatchObject({ state: 'IDLE', relocatedBytes: 0 });
+    const asked = await app.query(`mutation($id: ID!) { relocateNow(input: { vvolId: $id }) { __typename } }`, { id: retimed.disk });
+    expect(asked.relocateNow.__typename).toBe('RelocateNowPayload');
+    const updated = await app.query(`mutation($input: UpdateStoragePolicyInput!) { updateStoragePolicy(input: $input) { __typename } }`, {
+      input: { id: policyId, rules: [{ capabilityId: 'nec.po.analysisIntervalMinutes', value: 10 }, { capabilityId: 'nec.po.executionMode', value: 'MANUAL' }] },
+    });
+    expect(updated.updateStoragePolicy.__typename).toBe('UpdateStoragePolicyPayload');
+    await app.settle();
+    await advance(app, 1);
+    expect((await state(app, retimed.disk)).tiering.relocatedBytes).toBeGreaterThan(0);
+    const vvolId = Buffer.from(retimed.disk, 'base64').toString().split(':')[1];
+    const tiering = stateOf(app.core.extents).volumes.get(vvolId)!;
+    expect([tiering.cycle.analysisIntervalSeconds, tiering.heat.halfLifeSeconds]).toEqual([600, 600]);
+    await powerOff(app, retimed.id);
   });
 });
 
