@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GiB, seedBasics, startApp, type TestApp } from '../helpers/app.ts';
+import fc from 'fast-check';
+import { burstFactor } from '../../src/core/engine/io.ts';
+import { presets } from '../../src/core/services/workloads.ts';
 
 let app: TestApp;
 let vmId: string;
@@ -113,5 +116,25 @@ describe('the demo data', () => {
     } finally {
       await demo.close();
     }
+  });
+});
+
+describe('bursts', () => {
+  const profile = { ...presets.IDLE, burst: { periodSeconds: 10, dutyCycle: 0.5, multiplier: 2 } };
+
+  it('are on for the first dutyCycle of each period: the 1-second ticks (0,1] to (4,5] burst, (5,6] to (9,10] do not', () => {
+    const bursting = Array.from({ length: 20 }, (_, i) => i + 1).filter((end) => burstFactor(profile, end, 1) === 2);
+    expect(bursting).toEqual([1, 2, 3, 4, 5, 11, 12, 13, 14, 15]);
+  });
+
+  it('weigh the multiplier by the share of a tick spent in bursts, so any tick length gives the same work over a period', () => {
+    expect(burstFactor(profile, 10, 10)).toBe(1.5);
+    expect(burstFactor(profile, 5.25, 0.5)).toBe(1.5);
+    fc.assert(fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 5 }), (ticksPerPeriod, periods) => {
+      const seconds = 10 / ticksPerPeriod;
+      let work = 0;
+      for (let i = 1; i <= ticksPerPeriod * periods; i++) work += burstFactor(profile, i * seconds, seconds) * seconds;
+      expect(work).toBeCloseTo(periods * 10 * 1.5, 9);
+    }));
   });
 });

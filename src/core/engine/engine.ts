@@ -181,7 +181,7 @@ export class Engine {
       const [{ version }] = resultRows<{ version: string | null }>(await work.tx.execute(sql`select ${demandVersion} as version`));
       const arrays = await this.arrayLocks.acquire(work.tx);
       const demand = await this.demand(work.tx, version, arrays);
-      const io = demandOf(demand, core.config.seed, tick, now);
+      const io = demandOf(demand, core.config.seed, tick, now, seconds);
       const poolIops = new Map(demand.poolIops);
       const ctx: TickContext = { tick, now, seconds, arrays, db: work.tx, extents: core.extents, tasks: core.tasks, copier: core.copier, pairs: core.pairs, volumes: core.volumes, followed: (name) => this.followedTopics.has(name), followedWith: (prefix) => [...this.followedTopics.keys()].filter((name) => name.startsWith(prefix)), work, io, poolIops, written: [] };
       for (const phase of tickPhases) {

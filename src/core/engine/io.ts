@@ -14,10 +14,17 @@ const MAX_EXTENTS_WRITTEN_PER_TICK = 8;
 
 export type IoStats = IoSample;
 
-function burstFactor(profile: WorkloadProfile, now: number): number {
+/**
+ * The workload's multiplier over the tick (now − seconds, now]: a burst is on for the first dutyCycle of
+ * every period, so the factor weighs the multiplier by the share of the tick spent in bursts.
+ */
+export function burstFactor(profile: WorkloadProfile, now: number, seconds: number): number {
   const burst = profile.burst;
   if (!burst) return 1;
-  return now % burst.periodSeconds < burst.dutyCycle * burst.periodSeconds ? burst.multiplier : 1;
+  const on = burst.dutyCycle * burst.periodSeconds;
+  const burstingUntil = (t: number) => Math.floor(t / burst.periodSeconds) * on + Math.min(t % burst.periodSeconds, on);
+  if (!(seconds > 0)) return 1;
+  return 1 + (burst.multiplier - 1) * ((burstingUntil(now) - burstingUntil(now - seconds)) / seconds);
 }
 
 /** One running VM's DATA VVOL as the workload sees it, whatever the tick. */
@@ -153,9 +160,9 @@ export class TickIo implements VolumeIo {
  * The demand of every running VM's DATA VVOLs this tick: the VM's profile (and its burst, if one is
  * on) split over its disks by size. No SQL: the demand set holds what it needs.
  */
-export function demandOf(set: DemandSet, seed: string, tick: number, now: number): TickIo[] {
+export function demandOf(set: DemandSet, seed: string, tick: number, now: number, seconds: number): TickIo[] {
   return set.volumes.map((v) => {
-    const share = v.sizeShare * burstFactor(v.profile, now);
+    const share = v.sizeShare * burstFactor(v.profile, now, seconds);
     const readIops = v.profile.readIops * share;
     const writeIops = v.readOnly ? 0 : v.profile.writeIops * share;
     return new TickIo(v, readIops, writeIops, seed, tick);
