@@ -174,12 +174,14 @@ export async function plan(ctx: Ctx, tx: Executor, group: GroupRow, transition: 
       break;
     case 'PROMOTE':
       requireTarget('INTEST');
+      if (group.targetState === 'INTEST' && !targetVm) blockers.push('The test VM was deleted: there is no VM at the target to promote; stop the test failover');
       to = { source: 'REMOTE_FAILEDOVER', target: 'FAILEDOVER' };
       volumes = [...pairVolumes, ...targetVolumes.map((v) => v.id)];
       bindings = sourceVolumes.filter((v) => v.bound).map((v) => v.id);
       break;
     case 'REVERSE': {
       requireTarget('FAILEDOVER');
+      if (group.targetState === 'FAILEDOVER' && !targetVm) blockers.push('The failed-over VM was deleted: there is nothing at the target to replicate back');
       to = { source: 'SOURCE', target: 'TARGET' };
       if (source && source.power_state !== 'POWERED_OFF') blockers.push(`VM ${source.name} (the old source) is ${source.power_state}; it must be off to become the replica`);
       const old = new Set(sourceVolumes.map((v) => v.id));

@@ -220,6 +220,23 @@ describe('replication groups', () => {
   });
 });
 
+describe('transitions whose target VM is gone', () => {
+  it('promote without the test VM, and reverse without the failed-over VM, are refused with the blocker, changing nothing', async () => {
+    for (const [state, name] of [['INTEST', 'promoteReplicationGroup'], ['FAILEDOVER', 'reverseReplicationGroup']] as const) {
+      const { vmId, groupId } = await replicationGroup(app, ids.policies.BRONZE, ids.containers['tokyo-gold'], state);
+      const target = (await node(groupId, '... on ReplicationGroup { targetVirtualMachine { id } }')).targetVirtualMachine;
+      await mutate(app, 'powerOffVirtualMachine', { id: target.id }, 'vmAdmin'); // a ConflictError when it is off already
+      await ok(app, 'deleteVirtualMachine', { id: target.id }, '__typename', 'vmAdmin');
+      const before = await fingerprint(app);
+      const refused = await transition(name, { groupId });
+      expect(refused.__typename, name).toBe('ConflictError');
+      expect(refused.message, name).toMatch(/deleted/);
+      expect(await fingerprint(app), name).toEqual(before);
+      expect(await node(vmId, 'id'), name).not.toBeNull();
+    }
+  });
+});
+
 describe('remote replicas from the policy', () => {
   it('a policy with nec.rdr.replica gives the VM a group with a remote replica of each volume; without the rules the pairs and replicas go', async () => {
     const policy = await createPolicy(app, [{ capabilityId: 'nec.rdr.replica', value: true }]);
