@@ -36,6 +36,8 @@ interface ArrayState {
   volumes: Map<string, VolumeTiering>;
   /** relocateNow() asked for VVOLs that have no state yet (not running): honoured when they start. */
   requested: Set<string>;
+  /** Per pool, the moves of its recent plans (simulated time, extents moved): its budget is per interval, not per plan. */
+  spent: Map<string, { at: number; moves: number }[]>;
 }
 
 /** Per simulated array (per ExtentStore, one per core): two apps in one process never share state. In memory. */
@@ -43,7 +45,7 @@ const byStore = new WeakMap<ExtentStore, ArrayState>();
 
 export function stateOf(extents: ExtentStore): ArrayState {
   let state = byStore.get(extents);
-  if (!state) byStore.set(extents, (state = { volumes: new Map(), requested: new Set() }));
+  if (!state) byStore.set(extents, (state = { volumes: new Map(), requested: new Set(), spent: new Map() }));
   return state;
 }
 
@@ -148,6 +150,10 @@ export async function background(ctx: TickContext): Promise<void> {
       poolFree[r.tier] = Math.max(0, capacity - Number(r.used));
     }
     const members = due.filter((io) => io.poolId === poolId);
+    // What plans of the last interval (the shortest of the members') moved in this pool counts against this one.
+    const window = Math.min(...members.map((io) => settingsOf(io.rules).intervalSeconds));
+    const recent = (state.spent.get(poolId) ?? []).filter((s) => s.at > ctx.now - window);
+    const budget = Math.max(0, Math.max(1, Math.floor(poolExtents * BUDGET_SHARE)) - recent.reduce((sum, s) => sum + s.moves, 0));
     const result = plan({
       vvols: members.map((io) => {
         const vol = state.volumes.get(io.vvolId)!;
@@ -159,9 +165,11 @@ export async function background(ctx: TickContext): Promise<void> {
         };
       }),
       poolFree,
-      budget: Math.max(1, Math.floor(poolExtents * BUDGET_SHARE)),
+      budget,
       minGain: moveCostHeat(extentBytes),
     });
+    if (result.moves.length > 0) recent.push({ at: ctx.now, moves: result.moves.length });
+    state.spent.set(poolId, recent);
     for (const m of result.moves) {
       // In order: an extent moved twice ends where its last move takes it.
       finalTier.set(`${m.vvolId}/${m.extent}`, { vvolId: m.vvolId, idx: m.extent, tier: m.to });

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stateOf } from '../../../src/plugins/perforoptimizer/engine.ts';
-import { GiB, seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
+import { poolTiers, protocolEndpoints, storageArrays, storageContainers, storagePools } from '../../../src/core/db/tables.ts';
+import { GiB, globalId, seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
 
 const TiB = 1024 * GiB;
+const EXTENT = 32 * 1024 * 1024;
 
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
@@ -128,6 +130,39 @@ describe('perforoptimizer on the tick', () => {
   it('relocateNow names the field of an id that is not a VVOL', async () => {
     const data = await app.query(`mutation($id: ID!) { relocateNow(input: { vvolId: $id }) { __typename ... on UserError { message } } }`, { id: ids.containers['tokyo-gold'] });
     expect(data.relocateNow.__typename).toBe('NotFoundError');
+  });
+});
+
+describe('the migration budget', () => {
+  it('is per analysis interval and pool: VVOLs whose intervals end at different ticks share it', async () => {
+    // A pool of 200 extents (SSD 20, SAS 180): a budget of 2 extents per interval.
+    const container = await app.core.transact(async ({ tx }) => {
+      const [array] = await tx.insert(storageArrays).values({ name: 'tiny', model: 'M110', serialNumber: 'TINY0001', site: 'TOKYO', role: 'PRIMARY' }).returning();
+      const [pool] = await tx.insert(storagePools).values({ arrayId: array.id, name: 'tiny-0', l2CacheBytes: 0 }).returning();
+      await tx.insert(poolTiers).values([
+        { poolId: pool.id, tier: 'SSD', capacityBytes: 20 * EXTENT, maxIops: 100_000 },
+        { poolId: pool.id, tier: 'SAS', capacityBytes: 180 * EXTENT, maxIops: 100_000 },
+      ]);
+      const [created] = await tx.insert(storageContainers).values({ arrayId: array.id, poolId: pool.id, name: 'tiny-c', capacityBytes: 1024 * GiB, maxVvolSizeBytes: 200 * EXTENT, namespaces: ['vasa', 'nec.iolm', 'nec.po'], offers: {} }).returning();
+      await tx.insert(protocolEndpoints).values({ arrayId: array.id, name: 'tiny-fc', protocol: 'FC', identifier: '50:00:00:00:00:00:00:01' });
+      return globalId('StorageContainer', created.id);
+    });
+    const everyMinute = await policy(app, 'po-budget', [['nec.po.analysisIntervalMinutes', 1]]);
+    const vms = [];
+    for (const name of ['budget-a', 'budget-b', 'budget-c', 'budget-d']) vms.push(await vm(app, name, everyMinute, container, 40 * EXTENT, false));
+    // Started a second apart: each one's interval ends a tick after the one before's.
+    for (const started of vms) {
+      await app.query(`mutation($id: ID!) { powerOnVirtualMachine(input: { id: $id }) { __typename } }`, { id: started.id });
+      await app.query(`mutation($id: ID!) { setWorkload(input: { vmId: $id, preset: OLTP }) { __typename } }`, { id: started.id });
+      await advance(app, 1);
+    }
+    await advance(app, 120 - vms.length);
+    let moved = 0;
+    for (const started of vms) moved += (await state(app, started.disk)).tiering.relocatedBytes / EXTENT;
+    // Two intervals have ended: at most two budgets, however many VVOLs planned.
+    expect(moved).toBeGreaterThan(0);
+    expect(moved).toBeLessThanOrEqual(4);
+    for (const started of vms) await powerOff(app, started.id);
   });
 });
 
