@@ -223,10 +223,18 @@ export async function policyApplied(ctx: LifecycleContext, vvol: VirtualVolumeRo
   const bounds = boundsFromRules(rules);
   if (tiers.every((t) => bounds[t].min <= 0)) return;
   const extentBytes = ctx.extents.extentBytes;
+  // What the pool's other VVOLs take of each tier: the extents they hold there, or their own policy's
+  // minimum there if that is more (an admitted minimum is a reservation even before it is filled).
   const rows = resultRows<{ name: string; tier: Tier; capacity: string; others: string }>(await ctx.tx.execute(sql`
     select p.name, t.tier::text as tier, t.capacity_bytes::text as capacity,
-      (select count(*) from extents e join virtual_volumes v on v.id = e.vvol_id join storage_containers vc on vc.id = v.container_id
-        where vc.pool_id = p.id and e.tier = t.tier and e.vvol_id <> ${vvol.id}::uuid)::text as others
+      (select coalesce(sum(greatest(
+          (select count(*) from extents e where e.vvol_id = v.id and e.tier = t.tier),
+          case when v.type = 'DATA' and v.snapshot_id is null and v.policy_state in ('APPLIED', 'IN_PROGRESS') then coalesce(floor((min.value #>> '{}')::numeric * ceil(v.provisioned_bytes::numeric / ${extentBytes}) / 100), 0) else 0 end
+        )), 0)
+        from virtual_volumes v join storage_containers vc on vc.id = v.container_id
+        left join policy_rules min on min.policy_id = v.policy_id
+          and min.capability_id = 'nec.po.' || case t.tier when 'SSD' then 'ssd' when 'SAS' then 'sas' else 'nlsas' end || 'MinPercent'
+        where vc.pool_id = p.id and v.id <> ${vvol.id}::uuid)::text as others
     from storage_containers c join storage_pools p on p.id = c.pool_id join pool_tiers t on t.pool_id = p.id
     where c.id = ${vvol.containerId}::uuid`));
   const capacityExtents = ctx.extents.extentCount(vvol.provisionedBytes);

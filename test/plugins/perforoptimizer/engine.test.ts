@@ -133,20 +133,39 @@ describe('perforoptimizer on the tick', () => {
   });
 });
 
+/** A container on a pool of its own: SSD 20 extents, SAS 180 (a budget of 2 extents per interval). */
+let tinyPools = 0;
+async function tinyPool(name: string) {
+  const n = ++tinyPools;
+  return app.core.transact(async ({ tx }) => {
+    const [array] = await tx.insert(storageArrays).values({ name, model: 'M110', serialNumber: `TINY-${name}`, site: 'TOKYO', role: 'PRIMARY' }).returning();
+    const [pool] = await tx.insert(storagePools).values({ arrayId: array.id, name: `${name}-pool`, l2CacheBytes: 0 }).returning();
+    await tx.insert(poolTiers).values([
+      { poolId: pool.id, tier: 'SSD', capacityBytes: 20 * EXTENT, maxIops: 100_000 },
+      { poolId: pool.id, tier: 'SAS', capacityBytes: 180 * EXTENT, maxIops: 100_000 },
+    ]);
+    const [created] = await tx.insert(storageContainers).values({ arrayId: array.id, poolId: pool.id, name: `${name}-c`, capacityBytes: 1024 * GiB, maxVvolSizeBytes: 200 * EXTENT, namespaces: ['vasa', 'nec.iolm', 'nec.po'], offers: {} }).returning();
+    await tx.insert(protocolEndpoints).values({ arrayId: array.id, name: `${name}-fc`, protocol: 'FC', identifier: `50:00:00:00:00:00:00:${n.toString(16).padStart(2, '0')}` });
+    return globalId('StorageContainer', created.id);
+  });
+}
+
+describe('tier minimums', () => {
+  it('a minimum the pool cannot hold beside the minimums already admitted is INFEASIBLE, though nothing is on SSD yet', async () => {
+    const container = await tinyPool('mins');
+    const sixty = await policy(app, 'ssd-min-60', [['nec.po.ssdMinPercent', 60]]);
+    const first = await vm(app, 'min-first', sixty, container, 20 * EXTENT, false);
+    const second = await vm(app, 'min-second', sixty, container, 20 * EXTENT, false);
+    expect((await state(app, first.disk)).policyState).toBe('APPLIED');
+    const refused = await state(app, second.disk);
+    expect(refused.policyState).toBe('INFEASIBLE');
+    expect(refused.policyReason).toBe('perforoptimizer: nec.po.ssdMinPercent: 60 % of 20 extents needs 12 extents on SSD, but pool mins-pool has 8 SSD extents free');
+  });
+});
+
 describe('the migration budget', () => {
   it('is per analysis interval and pool: VVOLs whose intervals end at different ticks share it', async () => {
-    // A pool of 200 extents (SSD 20, SAS 180): a budget of 2 extents per interval.
-    const container = await app.core.transact(async ({ tx }) => {
-      const [array] = await tx.insert(storageArrays).values({ name: 'tiny', model: 'M110', serialNumber: 'TINY0001', site: 'TOKYO', role: 'PRIMARY' }).returning();
-      const [pool] = await tx.insert(storagePools).values({ arrayId: array.id, name: 'tiny-0', l2CacheBytes: 0 }).returning();
-      await tx.insert(poolTiers).values([
-        { poolId: pool.id, tier: 'SSD', capacityBytes: 20 * EXTENT, maxIops: 100_000 },
-        { poolId: pool.id, tier: 'SAS', capacityBytes: 180 * EXTENT, maxIops: 100_000 },
-      ]);
-      const [created] = await tx.insert(storageContainers).values({ arrayId: array.id, poolId: pool.id, name: 'tiny-c', capacityBytes: 1024 * GiB, maxVvolSizeBytes: 200 * EXTENT, namespaces: ['vasa', 'nec.iolm', 'nec.po'], offers: {} }).returning();
-      await tx.insert(protocolEndpoints).values({ arrayId: array.id, name: 'tiny-fc', protocol: 'FC', identifier: '50:00:00:00:00:00:00:01' });
-      return globalId('StorageContainer', created.id);
-    });
+    const container = await tinyPool('tiny');
     const everyMinute = await policy(app, 'po-budget', [['nec.po.analysisIntervalMinutes', 1]]);
     const vms = [];
     for (const name of ['budget-a', 'budget-b', 'budget-c', 'budget-d']) vms.push(await vm(app, name, everyMinute, container, 40 * EXTENT, false));
