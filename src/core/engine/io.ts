@@ -31,7 +31,8 @@ export function burstFactor(profile: WorkloadProfile, now: number, seconds: numb
 interface DemandVolume {
   vvolId: string;
   vmId: string;
-  vmName: string;
+  /** Names the VM's random streams: its name, with `#n` for the n-th later VM of the same name. */
+  streamName: string;
   unit: number;
   containerId: string;
   poolId: string;
@@ -78,7 +79,8 @@ export async function loadDemandSet(db: Executor, extents: ExtentStore, arrays: 
     .leftJoin(workloads, eq(workloads.vmId, virtualMachines.id))
     .where(and(eq(virtualMachines.powerState, 'POWERED_ON'), eq(virtualVolumes.type, 'DATA'), isNull(virtualVolumes.snapshotId), anyOf(storageContainers.arrayId, [...arrays])))
     // Disks made in one transaction share createdAt: the unit number, not the (random) uuid, decides their order.
-    .orderBy(asc(virtualMachines.name), asc(virtualMachines.id), asc(virtualDisks.unitNumber), asc(virtualVolumes.createdAt), asc(virtualVolumes.id));
+    // VM names need not be unique: VMs of one name go in the order they were made, not by their (random) uuids.
+    .orderBy(asc(virtualMachines.name), asc(virtualMachines.createdAt), asc(virtualMachines.id), asc(virtualDisks.unitNumber), asc(virtualVolumes.createdAt), asc(virtualVolumes.id));
   const rules = await rulesByPolicy(db, [...new Set(rows.map((r) => r.policyId))]);
   const pools = await db
     .select({ poolId: poolTiers.poolId, iops: sql<number>`sum(${poolTiers.maxIops})::int` })
@@ -90,14 +92,23 @@ export async function loadDemandSet(db: Executor, extents: ExtentStore, arrays: 
   const vmBytes = new Map<string, number>();
   for (const r of rows) vmBytes.set(r.vmId!, (vmBytes.get(r.vmId!) ?? 0) + r.provisionedBytes);
   const units = new Map<string, number>();
+  // The random streams are named by VM: a second VM of a name gets a name of its own, or both would draw alike.
+  const streamNames = new Map<string, string>();
+  const namesSeen = new Map<string, number>();
   const volumes = rows.map((r): DemandVolume => {
     const profile = r.workload ?? presets.IDLE;
     const unit = units.get(r.vmId!) ?? 0;
     units.set(r.vmId!, unit + 1);
+    let streamName = streamNames.get(r.vmId!);
+    if (streamName === undefined) {
+      const seen = namesSeen.get(r.vmName) ?? 0;
+      namesSeen.set(r.vmName, seen + 1);
+      streamNames.set(r.vmId!, (streamName = seen === 0 ? r.vmName : `${r.vmName}#${seen}`));
+    }
     const extentCount = extents.extentCount(r.provisionedBytes);
     const workingSetExtents = Math.max(1, Math.ceil(extentCount * profile.workingSetRatio));
     return {
-      vvolId: r.vvolId, vmId: r.vmId!, vmName: r.vmName, unit, containerId: r.containerId, poolId: r.poolId, rules: rules.get(r.policyId) ?? [],
+      vvolId: r.vvolId, vmId: r.vmId!, streamName, unit, containerId: r.containerId, poolId: r.poolId, rules: rules.get(r.policyId) ?? [],
       profile, sizeShare: r.provisionedBytes / vmBytes.get(r.vmId!)!, readOnly: r.readOnly ?? false,
       extentCount, workingSetExtents, zipf: zipfOf(workingSetExtents, profile.zipfAlpha),
     };
@@ -144,11 +155,11 @@ export class TickIo implements VolumeIo {
   }
 
   /**
-   * A random stream fixed by the seed, the tick, the VM's name and the disk's place among its VM's disks
+   * A random stream fixed by the seed, the tick, the VM's stream name (its name, made unique) and the disk's place among its VM's disks
    * (not by uuids): same seed and operations, same draws.
    */
   stream(suffix = ''): () => number {
-    return seededRandom(`${this.seed}:${this.tick}:${this.volume.vmName}:${this.volume.unit}${suffix}`);
+    return seededRandom(`${this.seed}:${this.tick}:${this.volume.streamName}:${this.volume.unit}${suffix}`);
   }
 
   draw(random: () => number, count: number): number[] {

@@ -103,8 +103,12 @@ describe('determinism', () => {
       try {
         const { containers } = await seedBasics(replay);
         const p = await policy(replay, 'p', [['nec.iolm.upperLimit', 5000]]);
-        const vms = [await runningVm(replay, 'x', p, containers['tokyo-gold'], 3000), await runningVm(replay, 'y', p, containers['tokyo-gold'], 8000)];
-        await replay.query(`mutation($id: ID!) { setWorkload(input: { vmId: $id, preset: OLTP }) { __typename } }`, { id: vms[0].id });
+        // Two VMs share a name: names need not be unique, and their uuids differ from run to run.
+        const vms = [
+          await runningVm(replay, 'x', p, containers['tokyo-gold'], 3000), await runningVm(replay, 'y', p, containers['tokyo-gold'], 8000),
+          await runningVm(replay, 'twin', p, containers['tokyo-gold'], 3000), await runningVm(replay, 'twin', p, containers['tokyo-gold'], 3000),
+        ];
+        for (const vm of [vms[0], vms[2], vms[3]]) await replay.query(`mutation($id: ID!) { setWorkload(input: { vmId: $id, preset: OLTP }) { __typename } }`, { id: vm.id });
         const seen = [];
         for (let t = 0; t < 5; t++) {
           await advance(replay);
@@ -113,7 +117,9 @@ describe('determinism', () => {
         const listed = await replay.query(`{ virtualVolumes(first: 100) { edges { node { type contentDigest allocatedBytes } } } }`);
         // Listings tie on creation time and then order by uuid, which differs between runs: compare as sets.
         const digests = listed.virtualVolumes.edges.map((e: any) => e.node).sort((a: any, b: any) => a.contentDigest.localeCompare(b.contentDigest));
-        return { seen, digests };
+        const disks = [];
+        for (const vm of vms) disks.push((await replay.query(`query($id: ID!) { node(id: $id) { ... on VirtualVolume { contentDigest allocatedBytes } } }`, { id: vm.disk })).node);
+        return { seen, digests, disks };
       } finally {
         await replay.close();
       }
