@@ -238,16 +238,22 @@ describe('clones', () => {
     expect(dst.virtualVolumes.every((v: any) => v.origin === 'CLONE' && v.uniqueBytes === v.allocatedBytes)).toBe(true);
   });
 
-  it('cancelling a FULL clone stops it cleanly and releases the clone\'s capacity', async () => {
-    const source = await createVm('cancel-src', 'BRONZE', [4]);
+  /** A FULL clone, in the source's container, of a new VM with a 4 GiB disk written whole: 4 s of copying. */
+  async function fullCloneOfWrittenVm(name: string) {
+    const source = await createVm(`${name}-src`, 'BRONZE', [4]);
     await write(source.virtualVolumes.find((v: any) => v.type === 'DATA').vasaId, Array.from({ length: 128 }, (_, i) => i));
     const container = source.storageContainer.name;
     const used = await containerUsed(container);
     const cloned = await app.query(
-      `mutation($vmId: ID!) { cloneVirtualMachine(input: { vmId: $vmId, name: "cancel-dst", mode: FULL, containerId: "${ids.containers[container]}" }) { ... on CloneVirtualMachinePayload { task { id } virtualMachine { id } } } }`,
+      `mutation($vmId: ID!) { cloneVirtualMachine(input: { vmId: $vmId, name: "${name}-dst", mode: FULL, containerId: "${ids.containers[container]}" }) { ... on CloneVirtualMachinePayload { task { id } virtualMachine { id } } } }`,
       { vmId: source.id },
     );
     const { task, virtualMachine } = cloned.cloneVirtualMachine;
+    return { source, container, used, task, virtualMachine };
+  }
+
+  it('cancelling a FULL clone stops it cleanly and releases the clone\'s capacity', async () => {
+    const { container, used, task, virtualMachine } = await fullCloneOfWrittenVm('cancel');
     expect(await containerUsed(container)).toBe(used + 8 * GiB);
     await app.query(`mutation { advanceSimulation(input: { seconds: 1 }) { __typename } }`);
     const cancel = await app.query(`mutation($id: ID!) { cancelTask(input: { taskId: $id }) { ... on CancelTaskPayload { task { cancelRequested state } } } }`, { id: task.id }, 'vmAdmin');
@@ -265,15 +271,7 @@ describe('clones', () => {
 
   it('a FULL clone whose source, or which itself, is deleted mid-copy fails instead of succeeding half copied, and gives its space back', async () => {
     for (const deleted of ['source', 'clone'] as const) {
-      const source = await createVm(`vanish-${deleted}`, 'BRONZE', [4]);
-      await write(source.virtualVolumes.find((v: any) => v.type === 'DATA').vasaId, Array.from({ length: 128 }, (_, i) => i));
-      const container = source.storageContainer.name;
-      const used = await containerUsed(container);
-      const cloned = await app.query(
-        `mutation($vmId: ID!) { cloneVirtualMachine(input: { vmId: $vmId, name: "vanish-${deleted}-dst", mode: FULL, containerId: "${ids.containers[container]}" }) { ... on CloneVirtualMachinePayload { task { id } virtualMachine { id } } } }`,
-        { vmId: source.id },
-      );
-      const { task, virtualMachine } = cloned.cloneVirtualMachine;
+      const { source, container, used, task, virtualMachine } = await fullCloneOfWrittenVm(`vanish-${deleted}`);
       await app.query(`mutation { advanceSimulation(input: { seconds: 1 }) { __typename } }`);
       const deleteId = deleted === 'source' ? source.id : virtualMachine.id;
       const gone = await app.query(`mutation($id: ID!) { deleteVirtualMachine(input: { id: $id }) { __typename } }`, { id: deleteId }, 'vmAdmin');
