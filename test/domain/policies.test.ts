@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GiB, seedBasics, startApp, type TestApp } from '../helpers/app.ts';
+import { definePlugin } from '../../src/core/plugin.ts';
+import { builtInPlugins } from '../../src/plugins/index.ts';
 
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
@@ -177,5 +179,41 @@ describe('alarms and events', () => {
     expect(all).toEqual([...all].sort((a: number, b: number) => a - b));
     const after = (await app.query(`query($after: Int) { events(after: $after, first: 5) { id } }`, { after: all[10] })).events.map((e: any) => e.id);
     expect(after).toEqual(all.slice(11, 16));
+  });
+});
+
+describe('a plugin that throws while reconciling', () => {
+  it('parks the VVOL it fails (INFEASIBLE with the error) and every other VVOL still reaches its policy', async () => {
+    const failing = definePlugin({
+      name: 'test-failing',
+      version: '1.0.0',
+      capabilities: {
+        namespace: 'test.failing',
+        everyContainer: true,
+        items: [{ id: 'test.failing.always', name: 'Fails', summary: 'The plugin throws for a VVOL under this rule', valueType: 'BOOLEAN', lineOfService: 'INSPECTION' }],
+      },
+      hooks: {
+        policyApplied(_ctx, _vvol, rules) {
+          if (rules.some((r) => r.capabilityId === 'test.failing.always')) throw new Error('the plugin broke');
+        },
+      },
+    });
+    const own = await startApp({ builtIns: [...builtInPlugins, failing] });
+    try {
+      const { policies, containers } = await seedBasics(own);
+      const policyOf = async (name: string, rules: unknown[]) =>
+        (await own.query(`mutation($input: CreateStoragePolicyInput!) { createStoragePolicy(input: $input) { ... on CreateStoragePolicyPayload { storagePolicy { id } } } }`, { input: { name, rules } })).createStoragePolicy.storagePolicy.id;
+      const broken = await policyOf('broken', [{ capabilityId: 'test.failing.always', value: true }]);
+      const vmOn = async (name: string, policyId: string) =>
+        (await own.query(`mutation($p: ID!, $c: ID!) { createVirtualMachine(input: { name: "${name}", policyId: $p, containerId: $c, disks: [{ sizeBytes: ${GiB} }] }) { ... on CreateVirtualMachinePayload { virtualMachine { id } } } }`, { p: policyId, c: containers['tokyo-bulk'] })).createVirtualMachine.virtualMachine.id;
+      const bad = await vmOn('bad', broken);
+      const good = await vmOn('good', policies.BRONZE);
+      await own.settle();
+      const states = async (id: string) => (await own.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { virtualVolumes { policyState policyReason } } } }`, { id })).node.virtualVolumes;
+      expect((await states(good)).every((v: any) => v.policyState === 'APPLIED')).toBe(true);
+      expect(await states(bad)).toContainEqual({ policyState: 'INFEASIBLE', policyReason: 'reconciliation failed: the plugin broke' });
+    } finally {
+      await own.close();
+    }
   });
 });
