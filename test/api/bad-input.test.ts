@@ -1,7 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GiB, seedBasics, startApp, type TestApp } from '../helpers/app.ts';
-import { arrayId, b64, backupGeneration, clone, createPolicy, createVm, deletedVmId, fingerprint, localPair, mutate, ok, replicationGroup, snapshot, type CreatedVm } from './support.ts';
+import { arrayId, b64, backupGeneration, clone, createPolicy, createVm, deletedVmId, fingerprint, localPair, mutate, ok, replicationGroup, snapshot, writeExtents, type CreatedVm } from './support.ts';
 
 const TiB = 1024 * GiB;
 
@@ -48,6 +48,8 @@ interface Fixtures {
   runningGeneration: string;
   /** The VM whose backup is RUNNING. */
   runningVm: string;
+  /** The clone a FULL clone is still filling: started last, so it stays RUNNING. */
+  fillingVm: string;
   /** rdr: array ids, a group never synced (SOURCE/TARGET, no point in time) and one failed over. */
   tokyoArray: string;
   osakaArray: string;
@@ -94,6 +96,7 @@ beforeAll(async () => {
     poweredOnGeneration: '',
     runningGeneration: '',
     runningVm: '',
+    fillingVm: '',
     rulelessPolicy: await createPolicy(app, [], 'ruleless'),
     tokyoArray: await arrayId(app, 'tokyo-m510'),
     osakaArray: await arrayId(app, 'osaka-m310'),
@@ -121,6 +124,9 @@ beforeAll(async () => {
     f.runningVm = (await createVm(app, ids.policies.BRONZE, { name: 'backing-up' })).id;
     f.runningGeneration = await backupGeneration(app, f.runningVm);
   }
+  const filled = await createVm(app, ids.policies.BRONZE, { name: 'clone-source' });
+  await writeExtents(app, filled.disks[0], [0, 1, 2, 3]);
+  f.fillingVm = (await clone(app, filled.id, 'FULL')).vmId;
 });
 afterAll(() => app?.close());
 
@@ -338,6 +344,9 @@ const cases: Case[] = [
   // snapshots
   { mutation: 'snapshotVirtualMachine', title: 'an empty name', input: () => ({ vmId: f.off.id, name: '' }), expected: invalid('input.name') },
   { mutation: 'snapshotVirtualMachine', title: 'a description over 1000 characters', input: () => ({ vmId: f.off.id, name: 's', description: 'x'.repeat(1001) }), expected: invalid('input.description') },
+  { mutation: 'snapshotVirtualMachine', title: 'a VM a FULL clone is still filling', input: () => ({ vmId: f.fillingVm, name: 's' }), expected: conflict('BUSY') },
+  { mutation: 'revertVirtualMachine', title: 'a VM a FULL clone is still filling (checked before the snapshot)', input: () => ({ vmId: f.fillingVm, snapshotId: f.offSnapshot.id }), expected: conflict('BUSY') },
+  { mutation: 'powerOnVirtualMachine', title: 'a VM a FULL clone is still filling', input: () => ({ id: f.fillingVm }), expected: conflict('BUSY') },
   { mutation: 'snapshotVirtualMachine', title: 'with memory, of a powered-off VM', input: () => ({ vmId: f.off.id, name: 's', withMemory: true }), expected: invalid('input.withMemory') },
   ...badIds(() => f.deletedVm, () => f.offSnapshot.id).map(({ what, id }): Case => ({
     mutation: 'snapshotVirtualMachine', title: `vmId: ${what}`, input: () => ({ vmId: id(), name: 's' }), expected: notFound('input.vmId'),

@@ -6,7 +6,7 @@ import { NotFoundError, ValidationError } from '../errors.ts';
 import type { SnapshotRow, VirtualMachineRow } from '../plugin.ts';
 import type { TaskRow } from '../tasks.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
-import { deleteVvols, findVm, isReserved } from './vms.ts';
+import { assertNotBeingFilled, deleteVvols, findVm, isReserved } from './vms.ts';
 
 export interface SnapshotInput {
   vmId: string;
@@ -21,6 +21,7 @@ export interface SnapshotInput {
  */
 export async function snapshotVm(core: Core, work: UnitOfWork, input: SnapshotInput): Promise<SnapshotRow> {
   const vm = await findVm(work.tx, input.vmId, 'input.vmId', true);
+  await assertNotBeingFilled(work, vm);
   const withMemory = Boolean(input.withMemory);
   if (withMemory && vm.powerState !== 'POWERED_ON') {
     throw new ValidationError('input.withMemory', `VM ${vm.name} is ${vm.powerState}: only a running VM has memory to snapshot`);
@@ -58,6 +59,7 @@ export async function findSnapshot(work: UnitOfWork, id: string, field: string):
  */
 export async function revertVm(core: Core, work: UnitOfWork, vmId: string, snapshotId: string): Promise<{ vm: VirtualMachineRow; task: TaskRow }> {
   const vm = await findVm(work.tx, vmId, 'input.vmId', true);
+  await assertNotBeingFilled(work, vm);
   const snapshot = await findSnapshot(work, snapshotId, 'input.snapshotId');
   if (snapshot.vmId !== vm.id) throw new ValidationError('input.snapshotId', `Snapshot ${snapshot.name} belongs to another VM, not ${vm.name}`);
   const held = await work.tx.select().from(virtualVolumes).where(and(eq(virtualVolumes.snapshotId, snapshot.id), eq(virtualVolumes.type, 'DATA')));

@@ -243,11 +243,19 @@ async function choosePe(db: Executor, containerId: string): Promise<string> {
   return pe.id;
 }
 
+/**
+ * A VM that a task is still filling (a FULL clone, a restore onto it) holds half its data: it may not run,
+ * and a snapshot or revert of it would mix the copy's data with other data under a task that then succeeds.
+ */
+export async function assertNotBeingFilled(work: UnitOfWork, vm: VirtualMachineRow): Promise<void> {
+  const [copying] = await work.tx.select({ id: tasks.id }).from(tasks).where(and(eq(tasks.targetId, vm.id), anyOf(tasks.state, ['QUEUED', 'RUNNING']))).limit(1);
+  if (copying) throw new ConflictError(`VM ${vm.name} has a task running (${copying.id}); wait for it`, 'BUSY');
+}
+
 export async function powerOn(core: Core, work: UnitOfWork, id: string): Promise<VirtualMachineRow> {
   const vm = await findVm(work.tx, id, 'input.id', true);
   if (vm.powerState === 'POWERED_ON') throw new ConflictError(`VM ${vm.name} is already POWERED_ON`, vm.powerState);
-  const [copying] = await work.tx.select({ id: tasks.id }).from(tasks).where(and(eq(tasks.targetId, id), anyOf(tasks.state, ['QUEUED', 'RUNNING']))).limit(1);
-  if (copying) throw new ConflictError(`VM ${vm.name} has a task running (${copying.id}); wait for it`, 'BUSY');
+  await assertNotBeingFilled(work, vm);
   await reserve(work, vm.containerId, vm.memoryBytes);
   await insertVvols(core, work, [{ vmId: id, containerId: vm.containerId, policyId: vm.policyId, type: 'SWAP', provisionedBytes: vm.memoryBytes, metadata: { 'VMW_VmID': id, 'VMW_VVolName': `${vm.name}.vswp` } }]);
   const peId = await choosePe(work.tx, vm.containerId);
