@@ -347,6 +347,7 @@ const cases: Case[] = [
   { mutation: 'snapshotVirtualMachine', title: 'a VM a FULL clone is still filling', input: () => ({ vmId: f.fillingVm, name: 's' }), expected: conflict('BUSY') },
   { mutation: 'revertVirtualMachine', title: 'a VM a FULL clone is still filling (checked before the snapshot)', input: () => ({ vmId: f.fillingVm, snapshotId: f.offSnapshot.id }), expected: conflict('BUSY') },
   { mutation: 'powerOnVirtualMachine', title: 'a VM a FULL clone is still filling', input: () => ({ id: f.fillingVm }), expected: conflict('BUSY') },
+  { mutation: 'cloneVirtualMachine', title: 'a VM a FULL clone is still filling', input: () => ({ vmId: f.fillingVm, name: 'half', mode: 'FAST' }), expected: conflict('BUSY') },
   { mutation: 'snapshotVirtualMachine', title: 'with memory, of a powered-off VM', input: () => ({ vmId: f.off.id, name: 's', withMemory: true }), expected: invalid('input.withMemory') },
   ...badIds(() => f.deletedVm, () => f.offSnapshot.id).map(({ what, id }): Case => ({
     mutation: 'snapshotVirtualMachine', title: `vmId: ${what}`, input: () => ({ vmId: id(), name: 's' }), expected: notFound('input.vmId'),

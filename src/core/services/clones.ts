@@ -6,7 +6,7 @@ import type { VirtualMachineRow } from '../plugin.ts';
 import type { TaskRow } from '../tasks.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
 import { findPolicy } from './policies.ts';
-import { deleteVvols, findVm, isReserved, liveVvols } from './vms.ts';
+import { assertNotBeingFilled, deleteVvols, findVm, isReserved, liveVvols } from './vms.ts';
 
 /** How fast an array copies extents between its own volumes (a FULL clone). */
 export const INTERNAL_COPY_BYTES_PER_SECOND = 1024 ** 3;
@@ -26,6 +26,7 @@ export interface CloneInput {
  */
 export async function cloneVm(core: Core, work: UnitOfWork, input: CloneInput): Promise<{ vm: VirtualMachineRow; task: TaskRow }> {
   const source = await findVm(work.tx, input.vmId, 'input.vmId');
+  await assertNotBeingFilled(work, source);
   const policyId = input.policyId ?? source.policyId;
   if (input.policyId) await findPolicy(work.tx, input.policyId, 'input.policyId');
   if (input.mode === 'FAST' && input.containerId && input.containerId !== source.containerId) {
