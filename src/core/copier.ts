@@ -181,7 +181,7 @@ export class ExtentCopier {
       .where(anyOf(extentCopies.taskId, tasks.map((t) => t.id)))
       .groupBy(extentCopies.taskId);
     const kept = new Map(rows.map((r) => [r.taskId, Number(r.bytesTotal)]));
-    return new Set(tasks.filter((t) => (kept.get(t.id) ?? 0) < t.bytesTotal || !kept.has(t.id)).map((t) => t.id));
+    return new Set(tasks.filter((t) => !kept.has(t.id) || kept.get(t.id)! < t.bytesTotal).map((t) => t.id));
   }
 
   async copiesOf(db: Executor, taskIds: readonly string[]): Promise<CopyRow[]> {

@@ -7,6 +7,8 @@ import { rulesByPolicy } from './services/policies.ts';
 import type { UnitOfWork } from './unit-of-work.ts';
 
 const BATCH = 500;
+/** VVOLs not yet at their policy's generation. */
+const waiting = anyOf(virtualVolumes.policyState, ['PENDING', 'IN_PROGRESS']);
 
 type Verdict = { state: 'APPLIED' | 'INFEASIBLE' | 'IN_PROGRESS'; generation: number; reason: string | null };
 
@@ -63,14 +65,14 @@ export class Reconciler {
   private async oneByOne(batchError: unknown): Promise<number> {
     const { core } = this;
     console.error('policy reconciliation failed; reconciling that batch one VVOL at a time', batchError);
-    const ids = (await core.db.select({ id: virtualVolumes.id }).from(virtualVolumes).where(anyOf(virtualVolumes.policyState, ['PENDING', 'IN_PROGRESS'])).orderBy(virtualVolumes.createdAt, virtualVolumes.id).limit(BATCH)).map((v) => v.id);
+    const ids = (await core.db.select({ id: virtualVolumes.id }).from(virtualVolumes).where(waiting).orderBy(virtualVolumes.createdAt, virtualVolumes.id).limit(BATCH)).map((v) => v.id);
     for (const id of ids) {
       try {
         await core.transact((work) => this.reconcile(work, id), { retries: 3 });
       } catch (error) {
         const reason = `reconciliation failed: ${error instanceof Error ? error.message : String(error)}`;
         await core.transact(async (work) => {
-          const [vvol] = await work.tx.select().from(virtualVolumes).where(and(eq(virtualVolumes.id, id), anyOf(virtualVolumes.policyState, ['PENDING', 'IN_PROGRESS']))).for('update');
+          const [vvol] = await work.tx.select().from(virtualVolumes).where(and(eq(virtualVolumes.id, id), waiting)).for('update');
           if (!vvol) return;
           await work.tx.update(virtualVolumes).set({ policyState: 'INFEASIBLE', policyReason: reason }).where(eq(virtualVolumes.id, id));
           emitVerdict(work, vvol, { state: 'INFEASIBLE', generation: vvol.policyGeneration, reason });
@@ -86,7 +88,7 @@ export class Reconciler {
     const vvols = await work.tx
       .select()
       .from(virtualVolumes)
-      .where(and(anyOf(virtualVolumes.policyState, ['PENDING', 'IN_PROGRESS']), onlyId ? eq(virtualVolumes.id, onlyId) : undefined))
+      .where(and(waiting, onlyId ? eq(virtualVolumes.id, onlyId) : undefined))
       .orderBy(virtualVolumes.createdAt)
       .limit(BATCH)
       .for('update', { skipLocked: true });

@@ -9,6 +9,7 @@ import type { Core } from '../core/core.ts';
 import type { Engine } from '../core/engine/engine.ts';
 import { ForbiddenError, ValidationError } from '../core/errors.ts';
 import type { Loaders } from './loaders.ts';
+import { isUuid } from './refs.ts';
 
 export interface Services {
   core: Core;
@@ -33,12 +34,11 @@ export interface SchemaTypes {
 }
 
 /** The scope that failed: a field's `authScopes: { vmAdmin: true }` fails as AnyAuthScopes wrapping one AuthScope failure. */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Whether a decoded global id can name a node at all: a Node type and a uuid. Anything else is simply not found. */
 function nameable(id: { typename: string; id: string }, schema: GraphQLSchema): boolean {
   const type = schema.getType(id.typename);
-  return type instanceof GraphQLObjectType && type.getInterfaces().some((i) => i.name === 'Node') && UUID.test(id.id);
+  return type instanceof GraphQLObjectType && type.getInterfaces().some((i) => i.name === 'Node') && isUuid(id.id);
 }
 
 const requiredRole = (failure: any): string | null =>

@@ -4,6 +4,7 @@ import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import { GraphQLError } from 'graphql';
 import type { Executor } from '../core/db/client.ts';
 import type { Builder } from './builder.ts';
+import { isUuid } from './refs.ts';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 1000;
@@ -71,12 +72,10 @@ function decode(cursor: string, tableName: string, key: PgColumn[], arg: string)
   return values;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** Whether a cursor's value casts to its column's type: a forged cursor must be a CURSOR error, not a failed statement. */
 function fitsColumn(value: unknown, column: PgColumn): boolean {
   const type = column.getSQLType();
-  if (type === 'uuid') return typeof value === 'string' && UUID.test(value);
+  if (type === 'uuid') return typeof value === 'string' && isUuid(value);
   if (type.startsWith('timestamp')) return typeof value === 'string' && Number.isFinite(Date.parse(value));
   if (type === 'integer') return Number.isInteger(value) && Math.abs(value as number) <= 2 ** 31 - 1;
   return typeof value === 'string' && !value.includes('\0');

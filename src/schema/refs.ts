@@ -74,6 +74,8 @@ export interface SchemaRefs {
 export type { Rows };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Whether a string is a uuid, as every row id is: a malformed one must not reach a uuid column. */
+export const isUuid = (value: string) => UUID.test(value);
 
 export function decodeId(id: string, types: string[], field: string): { typename: string; id: string } {
   let decoded: { typename: string; id: string };
@@ -85,7 +87,7 @@ export function decodeId(id: string, types: string[], field: string): { typename
   if (!types.includes(decoded.typename)) {
     throw new NotFoundError(field, id, `"${id}" is a ${decoded.typename || 'malformed'} id; ${field} takes a ${types.join(' or ')} id`);
   }
-  if (!UUID.test(decoded.id)) throw new NotFoundError(field, id, `"${id}" names no ${decoded.typename}`);
+  if (!isUuid(decoded.id)) throw new NotFoundError(field, id, `"${id}" names no ${decoded.typename}`);
   return decoded;
 }
 

@@ -145,11 +145,11 @@ export async function chooseContainer(core: Core, db: Executor, request: Placeme
     const [row] = await db.select({ container: storageContainers, arrayRole: storageArrays.role }).from(storageContainers).innerJoin(storageArrays, eq(storageArrays.id, storageContainers.arrayId)).where(eq(storageContainers.id, containerId));
     if (!row) throw new NotFoundError(field, containerId, `No storage container with id "${containerId}"`);
     const { container } = row;
-    const placement = checkContainer(core, container, request);
+    const { checks } = checkContainer(core, container, request);
     // A BACKUP array holds DirectDataShadow's generations and has no protocol endpoint: a VM there could never run.
-    if (row.arrayRole !== 'PRIMARY') placement.checks.push({ capabilityId: 'arrayRole', pass: false, reason: `its array is a ${row.arrayRole} array; VMs go on PRIMARY arrays` });
-    if (!placement.compatible || row.arrayRole !== 'PRIMARY') {
-      const failed = placement.checks.filter((c) => !c.pass);
+    if (row.arrayRole !== 'PRIMARY') checks.push({ capabilityId: 'arrayRole', pass: false, reason: `its array is a ${row.arrayRole} array; VMs go on PRIMARY arrays` });
+    const failed = checks.filter((c) => !c.pass);
+    if (failed.length > 0) {
       throw new CapacityError(`Container ${container.name} cannot hold this: ${failed.map((c) => c.reason).join('; ')}`, request.totalBytes, [
         { containerId: container.id, containerName: container.name, failedRules: failed },
       ]);

@@ -233,7 +233,7 @@ export async function policyApplied(ctx: LifecycleContext, vvol: VirtualVolumeRo
         )), 0)
         from virtual_volumes v join storage_containers vc on vc.id = v.container_id
         left join policy_rules min on min.policy_id = v.policy_id
-          and min.capability_id = 'nec.po.' || case t.tier when 'SSD' then 'ssd' when 'SAS' then 'sas' else 'nlsas' end || 'MinPercent'
+          and min.capability_id = 'nec.po.' || lower(replace(t.tier::text, '_', '')) || 'MinPercent'
         where vc.pool_id = p.id and v.id <> ${vvol.id}::uuid)::text as others
     from storage_containers c join storage_pools p on p.id = c.pool_id join pool_tiers t on t.pool_id = p.id
     where c.id = ${vvol.containerId}::uuid`));
