@@ -59,7 +59,7 @@ export async function judgeCompliance(core: Core, sources: ComplianceSources, vv
     if (!plugin.hooks?.compliance || judged.length === 0) continue;
     const items = judged.map((j) => ({ vvol: j.vvol, rules: core.rulesOf(plugin, j.rules) })).filter((i) => i.rules.length > 0);
     if (items.length === 0) continue;
-    for (const [vvolId, violations] of await plugin.hooks.compliance({ db, lastIo, pairs: core.pairs }, items)) {
+    for (const [vvolId, violations] of await plugin.hooks.compliance({ db, lastIo, extents: core.extents, pairs: core.pairs }, items)) {
       if (violations.length === 0) continue;
       const current = result.get(vvolId)!;
       result.set(vvolId, { status: 'NON_COMPLIANT', violations: [...current.violations, ...violations] });

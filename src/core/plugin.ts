@@ -104,9 +104,11 @@ export interface ComplianceViolation {
   message: string;
 }
 
-/** What a compliance judge may look at: the database, and each VVOL's I/O in the last tick. */
+/** What a compliance judge may look at: the database, the extent store, and each VVOL's I/O in the last tick. */
 export interface ComplianceContext {
   db: Executor;
+  /** The array's extent model (its extent size: policies in % of a VVOL's capacity are judged in extents). */
+  extents: ExtentStore;
   lastIo(vvolId: string): IoSample | undefined;
   /** Replication pairs, read through `db` (rdr judges its RPO from them). */
   pairs: PairService;

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { pgArray, resultRows, type ExtentStore, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TickContext, type VirtualVolumeRow, type VolumeIo } from '../../core/plugin.ts';
-import { boundsFromRules, HeatMap, ioWeight, moveCostHeat, plan, RelocationCycle, tiers, type ExecutionMode, type Tier } from './tiering.ts';
+import { boundsFromRules, HeatMap, ioWeight, moveCostHeat, plan, RelocationCycle, ruleKeys, tiers, type ExecutionMode, type Tier } from './tiering.ts';
 
 /** Accesses recorded per VVOL per tick at most: a sample of its served I/O (as perforcache feeds its cache). */
 export const MAX_ACCESSES_PER_TICK = 256;
@@ -238,7 +238,6 @@ export async function policyApplied(ctx: LifecycleContext, vvol: VirtualVolumeRo
     from storage_containers c join storage_pools p on p.id = c.pool_id join pool_tiers t on t.pool_id = p.id
     where c.id = ${vvol.containerId}::uuid`));
   const capacityExtents = ctx.extents.extentCount(vvol.provisionedBytes);
-  const keys: Record<Tier, string> = { SSD: 'ssd', SAS: 'sas', NL_SAS: 'nlsas' };
   const poolName = rows[0]?.name ?? 'of the container';
   for (const t of tiers) {
     const min = bounds[t].min;
@@ -247,7 +246,7 @@ export async function policyApplied(ctx: LifecycleContext, vvol: VirtualVolumeRo
     const row = rows.find((r) => r.tier === t);
     const free = row ? Math.max(0, Math.floor(Number(row.capacity) / extentBytes) - Number(row.others)) : 0;
     if (need > free) {
-      return { infeasible: `nec.po.${keys[t]}MinPercent: ${min} % of ${capacityExtents} extents needs ${need} extents on ${t}, but pool ${poolName} has ${free} ${t} extents free` };
+      return { infeasible: `nec.po.${ruleKeys[t]}MinPercent: ${min} % of ${capacityExtents} extents needs ${need} extents on ${t}, but pool ${poolName} has ${free} ${t} extents free` };
     }
   }
 }

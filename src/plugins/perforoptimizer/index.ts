@@ -1,5 +1,6 @@
 import { definePlugin } from '../../core/plugin.ts';
 import { capabilities } from './capabilities.ts';
+import { compliance } from './compliance.ts';
 import { background, policyApplied, serve, vvolDeleted } from './engine.ts';
 import { relocateNowMutation, schema } from './schema.ts';
 
@@ -13,5 +14,5 @@ export default definePlugin({
     schema(builder, refs);
     relocateNowMutation(builder, refs);
   },
-  hooks: { serve, background, policyApplied, vvolDeleted },
+  hooks: { serve, background, policyApplied, vvolDeleted, compliance },
 });

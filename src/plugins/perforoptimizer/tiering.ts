@@ -182,7 +182,8 @@ export function extentLimits(capacityExtents: number, bounds: PolicyBounds = {})
   };
 }
 
-const ruleKeys: Record<Tier, string> = { SSD: 'ssd', SAS: 'sas', NL_SAS: 'nlsas' };
+/** A tier's key in its capability ids: `nec.po.${key}MinPercent`, `nec.po.${key}MaxPercent`. */
+export const ruleKeys: Record<Tier, string> = { SSD: 'ssd', SAS: 'sas', NL_SAS: 'nlsas' };
 
 /** The bounds a policy's nec.po rules set (capabilities.ts), defaults filled in. */
 export function boundsFromRules(rules: readonly PolicyRule[]): Record<Tier, Required<TierBounds>> {

@@ -150,6 +150,52 @@ async function tinyPool(name: string) {
   });
 }
 
+describe('compliance', () => {
+  const compliance = async (id: string) =>
+    (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualVolume { policyState compliance { status violations { capabilityId expected current } } } } }`, { id })).node;
+  const relocate = async (id: string) => {
+    await app.query(`mutation($id: ID!) { relocateNow(input: { vvolId: $id }) { __typename } }`, { id });
+    await advance(app, 1);
+  };
+
+  it('is NON_COMPLIANT while the placement breaks a minimum or a maximum, until relocation mends it', async () => {
+    const atLeastHalf = await policy(app, 'ssd-min-manual', [['nec.po.ssdMinPercent', 50], ['nec.po.executionMode', 'MANUAL']]);
+    // 1 GiB: 32 extents, every one of them written within a few ticks.
+    const m = await vm(app, 'filled', atLeastHalf, ids.containers['tokyo-gold'], GiB);
+    const everywhere = { readIops: 1000, writeIops: 4000, blockSizeBytes: 65536, randomRatio: 1, zipfAlpha: 0.1, workingSetRatio: 1 };
+    await app.query(`mutation($id: ID!, $w: CustomWorkloadInput!) { setWorkload(input: { vmId: $id, custom: $w }) { __typename } }`, { id: m.id, w: everywhere });
+    await advance(app, 1);
+    // A sparse VVOL is not behind on its minimum: what it has not written can still go to SSD.
+    expect((await compliance(m.disk)).compliance.status).toBe('COMPLIANT');
+    await advance(app, 60);
+    expect((await state(app, m.disk)).tiering.bytesByTier).toEqual({ ssd: 0, sas: GiB, nlSas: 0 });
+    expect((await compliance(m.disk)).compliance).toEqual({
+      status: 'NON_COMPLIANT',
+      violations: [{ capabilityId: 'nec.po.ssdMinPercent', expected: 'at least 16 extents on SSD (50 % of 32)', current: '0 extents on SSD' }],
+    });
+
+    await relocate(m.disk);
+    expect((await state(app, m.disk)).tiering.bytesByTier.ssd).toBeGreaterThanOrEqual(GiB / 2);
+    expect((await compliance(m.disk)).compliance).toEqual({ status: 'COMPLIANT', violations: [] });
+
+    // A lower maximum: over it from the moment the policy applies, until the next relocation.
+    const atMostTenth = await policy(app, 'ssd-max-manual', [['nec.po.ssdMaxPercent', 10], ['nec.po.executionMode', 'MANUAL']]);
+    const applied = await app.query(`mutation($p: ID!, $t: ID!) { applyStoragePolicy(input: { policyId: $p, targetId: $t }) { __typename } }`, { p: atMostTenth, t: m.id });
+    expect(applied.applyStoragePolicy.__typename).toBe('ApplyStoragePolicyPayload');
+    await app.settle();
+    const over = await compliance(m.disk);
+    expect(over.policyState).toBe('APPLIED');
+    expect(over.compliance).toEqual({
+      status: 'NON_COMPLIANT',
+      violations: [{ capabilityId: 'nec.po.ssdMaxPercent', expected: 'at most 4 extents on SSD (10 % of 32)', current: expect.stringMatching(/^(1[6-9]|2\d|3[0-2]) extents on SSD$/) }],
+    });
+    await relocate(m.disk);
+    expect((await state(app, m.disk)).tiering.bytesByTier.ssd).toBeLessThanOrEqual(4 * EXTENT);
+    expect((await compliance(m.disk)).compliance).toEqual({ status: 'COMPLIANT', violations: [] });
+    await powerOff(app, m.id);
+  });
+});
+
 describe('tier minimums', () => {
   it('a minimum the pool cannot hold beside the minimums already admitted is INFEASIBLE, though nothing is on SSD yet', async () => {
     const container = await tinyPool('mins');
