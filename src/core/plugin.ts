@@ -11,6 +11,7 @@ import type { ExtentCopier } from './copier.ts';
 import type { TaskRow, TaskService } from './tasks.ts';
 import type { CopyControl, PairService } from './pairs.ts';
 import type { VolumeService } from './volumes.ts';
+import type { PolicyVerdictState } from './policy-verdicts.ts';
 
 export type ValueType = 'BOOLEAN' | 'INT' | 'FLOAT' | 'STRING' | 'ENUM' | 'RANGE';
 export const valueTypes: readonly ValueType[] = ['BOOLEAN', 'INT', 'FLOAT', 'STRING', 'ENUM', 'RANGE'];
@@ -91,6 +92,16 @@ export interface LifecycleContext {
   volumes: VolumeService;
 }
 
+/** What `policyApplied` gets: a lifecycle context, and what its reconciling pass has decided so far. */
+export interface PolicyContext extends LifecycleContext {
+  /**
+   * The verdicts this pass reached for the VVOLs before this one, not yet written (their rows still say
+   * PENDING, or their previous state): an admission check that counts what other VVOLs hold counts these
+   * by their verdict (`holdsPolicy` does in SQL).
+   */
+  reconciled: ReadonlyMap<string, PolicyVerdictState>;
+}
+
 /**
  * The outcome of reconciling a policy onto one VVOL: nothing (done), `infeasible` (the VVOL cannot have
  * it: INFEASIBLE with the reason) or `inProgress` (work has started: IN_PROGRESS, retried next tick).
@@ -131,7 +142,7 @@ export interface PluginHooks {
   vvolCreated?(ctx: LifecycleContext, vvol: VirtualVolumeRow): Promise<void> | void;
   vvolDeleted?(ctx: LifecycleContext, vvol: VirtualVolumeRow): Promise<void> | void;
   /** Called while reconciling: `rules` are the policy's rules of this plugin's namespace. */
-  policyApplied?(ctx: LifecycleContext, vvol: VirtualVolumeRow, rules: PolicyRule[]): Promise<PolicyOutcome> | PolicyOutcome;
+  policyApplied?(ctx: PolicyContext, vvol: VirtualVolumeRow, rules: PolicyRule[]): Promise<PolicyOutcome> | PolicyOutcome;
   vmPoweredOn?(ctx: LifecycleContext, vm: VirtualMachineRow): Promise<void> | void;
   vmPoweredOff?(ctx: LifecycleContext, vm: VirtualMachineRow): Promise<void> | void;
   snapshotTaken?(ctx: LifecycleContext, snapshot: SnapshotRow, vvols: VirtualVolumeRow[]): Promise<void> | void;
@@ -256,3 +267,4 @@ export { simulatedNow } from './clock.ts';
 export type { Executor } from './db/client.ts';
 export type { SchemaBuilder, SchemaRefs } from '../schema/refs.ts';
 export { anyOf, pgArray, resultRows } from './db/client.ts';
+export { holdsPolicy, type PolicyVerdictState } from './policy-verdicts.ts';

@@ -1,16 +1,19 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { anyOf } from './db/client.ts';
 import type { Core } from './core.ts';
-import { storageContainers, storagePolicies, virtualVolumes } from './db/tables.ts';
+import { storageContainers, storagePolicies, virtualDisks, virtualVolumes } from './db/tables.ts';
 import { isCopyOf, type PolicyOutcome, type VirtualVolumeRow } from './plugin.ts';
+import type { PolicyVerdictState } from './policy-verdicts.ts';
 import { rulesByPolicy } from './services/policies.ts';
 import type { UnitOfWork } from './unit-of-work.ts';
 
 const BATCH = 500;
+/** The unit number of the disk a VVOL backs (null for the others). */
+const diskUnit = sql`(select d.unit_number from ${virtualDisks} d where d.vm_id = ${virtualVolumes.vmId} and d.vvol_id = ${virtualVolumes.id})`;
 /** VVOLs not yet at their policy's generation. */
 const waiting = anyOf(virtualVolumes.policyState, ['PENDING', 'IN_PROGRESS']);
 
-type Verdict = { state: 'APPLIED' | 'INFEASIBLE' | 'IN_PROGRESS'; generation: number; reason: string | null };
+type Verdict = { state: PolicyVerdictState; generation: number; reason: string | null };
 
 /**
  * Brings every VVOL to its policy's current generation, as Kubernetes does for VolumeAttributesClass:
@@ -65,7 +68,7 @@ export class Reconciler {
   private async oneByOne(batchError: unknown): Promise<number> {
     const { core } = this;
     console.error('policy reconciliation failed; reconciling that batch one VVOL at a time', batchError);
-    const ids = (await core.db.select({ id: virtualVolumes.id }).from(virtualVolumes).where(waiting).orderBy(virtualVolumes.createdAt, virtualVolumes.id).limit(BATCH)).map((v) => v.id);
+    const ids = (await core.db.select({ id: virtualVolumes.id }).from(virtualVolumes).where(waiting).orderBy(virtualVolumes.createdAt, virtualVolumes.type, diskUnit, virtualVolumes.id).limit(BATCH)).map((v) => v.id);
     for (const id of ids) {
       try {
         await core.transact((work) => this.reconcile(work, id), { retries: 3 });
@@ -89,7 +92,9 @@ export class Reconciler {
       .select()
       .from(virtualVolumes)
       .where(and(waiting, onlyId ? eq(virtualVolumes.id, onlyId) : undefined))
-      .orderBy(virtualVolumes.createdAt)
+      // Admission takes them in this order (of one VM's disks, the first that fits gets the room), so it is
+      // the same every run: a VM's volumes share their creation time.
+      .orderBy(virtualVolumes.createdAt, virtualVolumes.type, diskUnit, virtualVolumes.id)
       .limit(BATCH)
       .for('update', { skipLocked: true });
     if (vvols.length === 0) return 0;
@@ -101,8 +106,9 @@ export class Reconciler {
     const containers = new Map(
       (await work.tx.select().from(storageContainers).where(anyOf(storageContainers.id, [...new Set(vvols.map((v) => v.containerId))]))).map((c) => [c.id, c]),
     );
-    const ctx = core.context(work);
     const verdicts = new Map<string, Verdict>();
+    const reconciled = new Map<string, PolicyVerdictState>();
+    const ctx = { ...core.context(work), reconciled };
     for (const vvol of vvols) {
       const policyRules = rules.get(vvol.policyId) ?? [];
       const generation = generations.get(vvol.policyId)!;
@@ -118,6 +124,7 @@ export class Reconciler {
         else if (outcome && 'inProgress' in outcome) verdict = { state: 'IN_PROGRESS', generation, reason: `${plugin.name}: ${outcome.inProgress}` };
       }
       verdicts.set(vvol.id, verdict);
+      reconciled.set(vvol.id, verdict.state);
       emitVerdict(work, vvol, verdict);
     }
     const rows = [...verdicts].map(([id, v]) => ({ id, state: v.state, generation: v.generation, reason: v.reason }));

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { pgArray, resultRows, type ExtentStore, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TickContext, type UnitOfWork, type VirtualVolumeRow } from '../../core/plugin.ts';
+import { holdsPolicy, pgArray, resultRows, type ExtentStore, type LifecycleContext, type PolicyContext, type PolicyOutcome, type PolicyRule, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
 import { S3FifoCache, type CacheMode } from './cache.ts';
 
 const GiB = 1024 ** 3;
@@ -110,25 +110,20 @@ function feed(cache: S3FifoCache, io: TickContext['io'][number], seconds: number
   io.serviceTimeMs = hit * HIT_SERVICE_TIME_MS + (1 - hit) * io.serviceTimeMs;
 }
 
-/** VVOLs admitted by each reconciling pass: still PENDING in the database until the pass writes its verdicts. */
-const admittedIn = new WeakMap<UnitOfWork, Set<string>>();
-
 /**
  * Admission: the cache capacities of the pool's VVOLs holding a cache (DATA VVOLs, not snapshots, whose
- * policy enables it and is APPLIED or IN_PROGRESS, or admitted earlier in this pass; not copies such as
+ * policy enables it and is APPLIED or IN_PROGRESS, as this pass has decided or else as their rows say; not copies such as
  * replicas, which take their source's policy but are never admitted) plus this one's must
  * fit the pool's L2 cache; else INFEASIBLE with what is left. PENDING VVOLs not yet reached are checked
  * when they are, against this one. Only DATA VVOLs carry I/O, so only they reserve cache. One statement.
  */
-export async function policyApplied(ctx: LifecycleContext, vvol: VirtualVolumeRow, rules: PolicyRule[]): Promise<PolicyOutcome> {
+export async function policyApplied(ctx: PolicyContext, vvol: VirtualVolumeRow, rules: PolicyRule[]): Promise<PolicyOutcome> {
   const settings = settingsOf(rules);
   if (!settings) {
     cachesOf(ctx.extents).delete(vvol.id);
     return;
   }
   if (vvol.type !== 'DATA' || vvol.snapshotId !== null) return;
-  let admitted = admittedIn.get(ctx.work);
-  if (!admitted) admittedIn.set(ctx.work, (admitted = new Set()));
   const [pool] = resultRows<{ name: string; l2: string; used: string }>(await ctx.tx.execute(sql`
     select p.name, p.l2_cache_bytes::text as l2,
       (select coalesce(sum((cap.value #>> '{}')::bigint), 0)::text
@@ -138,7 +133,7 @@ export async function policyApplied(ctx: LifecycleContext, vvol: VirtualVolumeRo
          join policy_rules cap on cap.policy_id = v.policy_id and cap.capability_id = 'nec.pc.capacityGiB'
         where vc.pool_id = p.id and v.id <> ${vvol.id}::uuid and v.type = 'DATA' and v.snapshot_id is null
           and not v.metadata ? 'vvolgraph.replicaOf'
-          and (v.policy_state in ('APPLIED', 'IN_PROGRESS') or v.id = any(${pgArray([...admitted])}::uuid[]))) as used
+          and ${holdsPolicy('v', ctx.reconciled)}) as used
     from storage_containers c join storage_pools p on p.id = c.pool_id
     where c.id = ${vvol.containerId}::uuid`));
   if (!pool) return;
@@ -147,7 +142,6 @@ export async function policyApplied(ctx: LifecycleContext, vvol: VirtualVolumeRo
     const free = Math.max(0, Math.floor(freeBytes / GiB));
     return { infeasible: `nec.pc.capacityGiB: pool ${pool.name} has ${free} GiB of L2 cache left, the policy asks ${settings.capacityGiB} GiB` };
   }
-  admitted.add(vvol.id);
 }
 
 /** A deleted VVOL's cache goes with it. */

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { pgArray, resultRows, type ExtentStore, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TickContext, type VirtualVolumeRow, type VolumeIo } from '../../core/plugin.ts';
+import { holdsPolicy, pgArray, resultRows, type ExtentStore, type LifecycleContext, type PolicyContext, type PolicyOutcome, type PolicyRule, type TickContext, type VirtualVolumeRow, type VolumeIo } from '../../core/plugin.ts';
 import { boundsFromRules, HeatMap, ioWeight, moveCostHeat, plan, RelocationCycle, ruleKeys, tiers, type ExecutionMode, type Tier } from './tiering.ts';
 
 /** Accesses recorded per VVOL per tick at most: a sample of its served I/O (as perforcache feeds its cache). */
@@ -214,7 +214,7 @@ export function requestRelocation(extents: ExtentStore, vvolId: string): void {
  * capacity less the extents other VVOLs hold on it (its own extents there are room it keeps); else
  * INFEASIBLE with the numbers. One statement.
  */
-export async function policyApplied(ctx: LifecycleContext, vvol: VirtualVolumeRow, rules: PolicyRule[]): Promise<PolicyOutcome> {
+export async function policyApplied(ctx: PolicyContext, vvol: VirtualVolumeRow, rules: PolicyRule[]): Promise<PolicyOutcome> {
   if (!isTiered(rules)) {
     stateOf(ctx.extents).volumes.delete(vvol.id);
     return;
@@ -224,12 +224,12 @@ export async function policyApplied(ctx: LifecycleContext, vvol: VirtualVolumeRo
   if (tiers.every((t) => bounds[t].min <= 0)) return;
   const extentBytes = ctx.extents.extentBytes;
   // What the pool's other VVOLs take of each tier: the extents they hold there, or their own policy's
-  // minimum there if that is more (an admitted minimum is a reservation even before it is filled).
+  // minimum there if that is more (an admitted minimum, earlier in this reconciling pass too, is a reservation even before it is filled).
   const rows = resultRows<{ name: string; tier: Tier; capacity: string; others: string }>(await ctx.tx.execute(sql`
     select p.name, t.tier::text as tier, t.capacity_bytes::text as capacity,
       (select coalesce(sum(greatest(
           (select count(*) from extents e where e.vvol_id = v.id and e.tier = t.tier),
-          case when v.type = 'DATA' and v.snapshot_id is null and v.policy_state in ('APPLIED', 'IN_PROGRESS') then coalesce(floor((min.value #>> '{}')::numeric * ceil(v.provisioned_bytes::numeric / ${extentBytes}) / 100), 0) else 0 end
+          case when v.type = 'DATA' and v.snapshot_id is null and ${holdsPolicy('v', ctx.reconciled)} then coalesce(floor((min.value #>> '{}')::numeric * ceil(v.provisioned_bytes::numeric / ${extentBytes}) / 100), 0) else 0 end
         )), 0)
         from virtual_volumes v join storage_containers vc on vc.id = v.container_id
         left join policy_rules min on min.policy_id = v.policy_id

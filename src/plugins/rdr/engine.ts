@@ -1,5 +1,5 @@
 import { eq } from 'drizzle-orm';
-import { NotFoundError, type AlarmChange, simulatedNow, topic, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
+import { NotFoundError, simulatedNow, topic, type AlarmChange, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
 import { createGroup, dropGroups, groupOfVm, groupsProgress, pairLag, pairProgress, pointCopyFinished, rpoOf } from './groups.ts';
 import { pairRemote } from './pairing.ts';
 import { rdrGroups } from './tables.ts';
@@ -80,7 +80,7 @@ export function taskFinished(ctx: LifecycleContext, task: TaskRow): Promise<void
  * VM's group, made on its first volume), copied FULL; IN_PROGRESS until in step. Without the rule any
  * more, its pair goes (forced) with the RV.
  */
-export async function policyApplied(ctx: LifecycleContext, vvol: VirtualVolumeRow, rules: PolicyRule[]): Promise<PolicyOutcome> {
+export async function policyApplied(ctx: PolicyContext, vvol: VirtualVolumeRow, rules: PolicyRule[]): Promise<PolicyOutcome> {
   if ((vvol.type !== 'CONFIG' && vvol.type !== 'DATA') || vvol.snapshotId) return;
   const value = (id: string) => rules.find((r) => r.capabilityId === id)?.value;
   let [pair] = await ctx.pairs.ofVolumes(ctx.tx, [vvol.id], 'mv', 'rdr');

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GiB, seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
+import { poolTiers, protocolEndpoints, storageArrays, storageContainers, storagePools } from '../../../src/core/db/tables.ts';
+import { GiB, globalId, seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
 
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
@@ -158,6 +159,31 @@ describe('perforcache on the tick', () => {
 });
 
 describe('admission and replicas', () => {
+  it('a VVOL another plugin makes INFEASIBLE later in the same pass holds no L2 cache for the VVOLs after it', async () => {
+    // 15 GiB of L2 cache: one 10 GiB share. 100 GiB of capacity: the 60 GiB disk's replica does not fit, the 10 GiB one's does.
+    const container = await app.core.transact(async ({ tx }) => {
+      const [array] = await tx.insert(storageArrays).values({ name: 'small', model: 'M110', serialNumber: 'SMALL-1', site: 'TOKYO', role: 'PRIMARY' }).returning();
+      const [pool] = await tx.insert(storagePools).values({ arrayId: array.id, name: 'small-pool', l2CacheBytes: 15 * GiB }).returning();
+      await tx.insert(poolTiers).values({ poolId: pool.id, tier: 'SAS', capacityBytes: 1024 * GiB, maxIops: 100_000 });
+      const [created] = await tx.insert(storageContainers).values({ arrayId: array.id, poolId: pool.id, name: 'small-c', capacityBytes: 100 * GiB, maxVvolSizeBytes: 100 * GiB, namespaces: ['vasa', 'nec.pc', 'nec.ddr'], offers: {} }).returning();
+      await tx.insert(protocolEndpoints).values({ arrayId: array.id, name: 'small-fc', protocol: 'FC', identifier: '50:00:00:00:00:00:01:01' });
+      return globalId('StorageContainer', created.id);
+    });
+    const cachedAndReplicated = await policy(app, 'cache-10-replica', [['nec.pc.enabled', true], ['nec.pc.capacityGiB', 10], ['nec.ddr.replica', true]]);
+    const created = await app.query(
+      `mutation($p: ID!, $c: ID!, $d: [VirtualDiskInput!]!) { createVirtualMachine(input: { name: "big-and-small", policyId: $p, containerId: $c, disks: $d, memoryBytes: 1073741824 }) { ... on CreateVirtualMachinePayload { virtualMachine { virtualVolumes { id type } } } ... on UserError { message } } }`,
+      { p: cachedAndReplicated, c: container, d: [{ sizeBytes: 60 * GiB }, { sizeBytes: 10 * GiB }] },
+    );
+    expect(created.createVirtualMachine.virtualMachine, JSON.stringify(created)).toBeTruthy();
+    await app.settle();
+    const [big, small] = created.createVirtualMachine.virtualMachine.virtualVolumes.filter((v: any) => v.type === 'DATA');
+    const refused = await state(app, big.id);
+    expect(refused.policyState).toBe('INFEASIBLE');
+    expect(refused.policyReason).toMatch(/^ddr: no room for replica 1 of 1/);
+    expect((await state(app, small.id)).policyState).toBe('APPLIED');
+  });
+
+
   it('a replica volume, which takes its source\'s policy but carries no cache, reserves no L2 cache', async () => {
     const fresh = await startApp();
     try {

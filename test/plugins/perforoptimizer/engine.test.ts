@@ -207,6 +207,19 @@ describe('tier minimums', () => {
     expect(refused.policyState).toBe('INFEASIBLE');
     expect(refused.policyReason).toBe('perforoptimizer: nec.po.ssdMinPercent: 60 % of 20 extents needs 12 extents on SSD, but pool mins-pool has 8 SSD extents free');
   });
+
+  it('counts the minimums admitted earlier in the same reconciling pass: of one VM\'s two disks, one is admitted', async () => {
+    const container = await tinyPool('pass');
+    const sixty = await policy(app, 'ssd-min-60-pass', [['nec.po.ssdMinPercent', 60]]);
+    const created = await app.query(
+      `mutation($p: ID!, $c: ID!, $d: [VirtualDiskInput!]!) { createVirtualMachine(input: { name: "two-disks", policyId: $p, containerId: $c, disks: $d }) { ... on CreateVirtualMachinePayload { virtualMachine { virtualVolumes { id type } } } } }`,
+      { p: sixty, c: container, d: [{ sizeBytes: 20 * EXTENT }, { sizeBytes: 20 * EXTENT }] },
+    );
+    await app.settle();
+    const disks = created.createVirtualMachine.virtualMachine.virtualVolumes.filter((v: any) => v.type === 'DATA');
+    const states = await Promise.all(disks.map(async (d: any) => (await state(app, d.id)).policyState));
+    expect(states.sort()).toEqual(['APPLIED', 'INFEASIBLE']);
+  });
 });
 
 describe('the migration budget', () => {
