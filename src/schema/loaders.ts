@@ -5,7 +5,7 @@ import { judgeCompliance, type Compliance } from '../core/compliance.ts';
 import type { Core } from '../core/core.ts';
 import { anyOf } from '../core/db/client.ts';
 import {
-  poolTiers, protocolEndpoints, snapshots, storageArrays, storageContainers, storagePolicies, storagePools,
+  poolTiers, protocolEndpoints, simulationState, snapshots, storageArrays, storageContainers, storagePolicies, storagePools,
   tasks, virtualDisks, virtualMachines, virtualVolumes, workloads,
 } from '../core/db/tables.ts';
 import type { IoSample, PolicyRule, VirtualVolumeRow } from '../core/plugin.ts';
@@ -118,6 +118,17 @@ export class Loaders {
       }, vvols);
       return vvols.map((v) => results.get(v.id) as Compliance);
     }, { cacheKeyFn: (v) => v.id });
+  }
+
+  /**
+   * The shared simulation clock as the database holds it (key: its row, 1): every instance on one database
+   * moves it, so this process's own last tick may be behind it. Null before the first start wrote it.
+   */
+  get simulationClock() {
+    return this.loader('simulationClock', async (ids: readonly number[]) => {
+      const rows = await this.core.db.select({ id: simulationState.id, tick: simulationState.tick, simulatedSeconds: simulationState.simulatedSeconds }).from(simulationState);
+      return ids.map((id) => rows.find((r) => r.id === id) ?? null);
+    });
   }
 
   /** A VM's workload profile; IDLE when none was set. */

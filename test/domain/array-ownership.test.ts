@@ -77,4 +77,21 @@ describe.skipIf(!process.env.DATABASE_URL)('one ticking process per array (two i
     expect((await ticked(first)).sort()).toEqual(ARRAYS);
     expect(await lastIo(first, vm.id)).toMatchObject({ time: now });
   });
+
+  it('simulation { tick simulatedSeconds } is the shared clock: an instance shows what another one\'s advance moved it to', async () => {
+    const database = await createThrowawayDatabase(process.env.DATABASE_URL!, 'vvolgraph_scale');
+    cleanups.push(() => database.drop());
+    const first = await startApp({ sharedDatabaseUrl: database.url });
+    cleanups.push(() => first.close());
+    await seedBasics(first);
+    await advance(first);
+    const second = await startApp({ sharedDatabaseUrl: database.url });
+    cleanups.push(() => second.close());
+    await advance(first);
+    await advance(first);
+    const clock = `{ simulation { tick simulatedSeconds } }`;
+    expect((await second.query(clock)).simulation).toEqual({ tick: 3, simulatedSeconds: 3 });
+    await advance(second);
+    expect((await first.query(clock)).simulation).toEqual({ tick: 4, simulatedSeconds: 4 });
+  });
 });

@@ -92,8 +92,9 @@ export function addOperations(builder: Builder, refs: SchemaRefs, enums: Enums):
   const Simulation = builder.objectRef<Context['services']>('Simulation').implement({
     fields: (t) => ({
       clock: t.string({ description: 'realtime or manual.', resolve: (s) => s.engine.clock }),
-      tick: t.int({ resolve: (s) => s.engine.tick }),
-      simulatedSeconds: t.float({ resolve: (s) => s.engine.now }),
+      // The shared clock row, not this process's last tick: another instance on the database may have moved it since.
+      tick: t.int({ description: 'Ticks run so far, by any instance on this database.', resolve: async (s, _args, ctx) => (await ctx.loaders.simulationClock.load(1))?.tick ?? s.engine.tick }),
+      simulatedSeconds: t.float({ description: 'Simulated seconds since the simulation began, as every instance on this database sees them.', resolve: async (s, _args, ctx) => (await ctx.loaders.simulationClock.load(1))?.simulatedSeconds ?? s.engine.now }),
       tickSeconds: t.float({ resolve: (s) => s.engine.tickSeconds }),
       seed: t.string({ resolve: (s) => s.core.config.seed }),
       tickDuration: t.field({ type: TickStats, resolve: (s) => s.engine.statistics }),
