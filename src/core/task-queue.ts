@@ -54,9 +54,20 @@ export class TaskQueue {
     this.heartbeat.unref();
   }
 
+  /**
+   * Gives the held jobs back before stopping (the engine has stopped, so no tick holds them): a job left
+   * active would wait for its missed heartbeat (10 s of wall time) before any instance, or this one
+   * restarted, took it again, so the first ticks after a clean restart or hand-over would leave the task
+   * where it was. Failed with retries left, a job is waiting again at once; its rows keep the progress.
+   */
   async stop(): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = null;
+    const held = [...this.held.values()].map((job) => job.id);
+    this.held.clear();
+    if (this.boss && held.length > 0) {
+      await this.boss.fail(QUEUE, held, { message: 'handed back at shutdown' }).catch((error: unknown) => console.error('task queue: could not hand jobs back:', error));
+    }
     await this.boss?.stop({ graceful: false, close: true } as never);
     this.boss = null;
   }

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -40,6 +42,8 @@ export interface StartOptions extends AppOptions {
   env?: Record<string, string>;
   /** Join this PostgreSQL database (another instance's) instead of a fresh one; closing the app leaves it. */
   sharedDatabaseUrl?: string;
+  /** Open the embedded database stored in this directory instead of a fresh one; closing the app leaves it. */
+  dataDir?: string;
 }
 
 export async function startApp(options: StartOptions = {}): Promise<TestApp> {
@@ -54,7 +58,9 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
   });
   const { database, drop } = options.sharedDatabaseUrl
     ? { database: await openDatabase({ kind: 'postgres', url: options.sharedDatabaseUrl }), drop: async () => {} }
-    : await freshDatabase();
+    : options.dataDir
+      ? { database: await openDatabase({ kind: 'pglite', dataDir: options.dataDir }), drop: async () => {} }
+      : await freshDatabase();
   const app = await createApp({ ...config, databaseUrl: undefined }, { ...options, database }).catch(async (error: unknown) => {
     await drop();
     throw error;
@@ -84,6 +90,19 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
       await drop();
     },
   };
+}
+
+/**
+ * A database that outlives the apps started on it, for restarts: a fresh PostgreSQL database with
+ * DATABASE_URL, else an embedded one stored in a temporary directory. `options` starts an app on it.
+ */
+export async function lastingDatabase(): Promise<{ options: Pick<StartOptions, 'sharedDatabaseUrl' | 'dataDir'>; drop: () => Promise<void> }> {
+  if (process.env.DATABASE_URL) {
+    const { url, drop } = await createThrowawayDatabase(process.env.DATABASE_URL, 'vvolgraph_restart');
+    return { options: { sharedDatabaseUrl: url }, drop };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'vvolgraph-restart-'));
+  return { options: { dataDir: dir }, drop: async () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 export const globalId = (type: string, id: string) => encodeGlobalID(type, id);
