@@ -1,9 +1,18 @@
+import { createConnection } from 'node:net';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createThrowawayDatabase } from '../../src/core/db/client.ts';
 import { ARRAY_LOCK_SPACE } from '../../src/core/engine/array-locks.ts';
-import { GiB, seedBasics, startApp, type TestApp } from '../helpers/app.ts';
+import { GiB, seedBasics, startApp, wsClient, type TestApp } from '../helpers/app.ts';
 import { createVm, ok } from '../api/support.ts';
+
+/** Redis for the cross-instance bus: REDIS_URL, or the local default when it answers. */
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const redisAnswers = await new Promise<boolean>((resolve) => {
+  const { hostname, port } = new URL(redisUrl);
+  const socket = createConnection({ host: hostname, port: Number(port || 6379) }, () => (socket.end(), resolve(true)));
+  socket.on('error', () => resolve(false));
+});
 
 const ARRAYS = ['osaka-hs', 'osaka-m310', 'tokyo-m510'];
 const SIMULATION = `{ simulation { simulatedSeconds arraysTicked { name } } }`;
@@ -93,5 +102,42 @@ describe.skipIf(!process.env.DATABASE_URL)('one ticking process per array (two i
     expect((await second.query(clock)).simulation).toEqual({ tick: 3, simulatedSeconds: 3 });
     await advance(second);
     expect((await first.query(clock)).simulation).toEqual({ tick: 4, simulatedSeconds: 4 });
+  });
+
+  it.skipIf(!redisAnswers)('with Redis, ioStats on an instance that does not tick the VM\'s array streams the holder\'s samples, and no idle ones of its own', async () => {
+    const database = await createThrowawayDatabase(process.env.DATABASE_URL!, 'vvolgraph_scale');
+    cleanups.push(() => database.drop());
+    const env = { REDIS_URL: redisUrl };
+    const holder = await startApp({ sharedDatabaseUrl: database.url, env });
+    cleanups.push(() => holder.close());
+    const { policies } = await seedBasics(holder);
+    const vm = await createVm(holder, policies.BRONZE, { disks: [GiB], powerOn: true });
+    await ok(holder, 'setWorkload', { vmId: vm.id, preset: 'OLTP' }, '... on SetWorkloadPayload { __typename }', 'vmAdmin');
+    await holder.settle();
+    await advance(holder);
+    const other = await startApp({ sharedDatabaseUrl: database.url, env });
+    cleanups.push(() => other.close());
+
+    const samples: { time: number; servedIops: number }[] = [];
+    const client = wsClient(other);
+    cleanups.push(async () => client.dispose());
+    client.subscribe<{ ioStats: { time: number; servedIops: number } }>(
+      { query: 'subscription($id: ID!) { ioStats(vmId: $id) { time servedIops } }', variables: { id: vm.id } },
+      { next: (message) => samples.push(message.data!.ioStats), error: (error) => samples.push({ time: -1, servedIops: Number.NaN, error } as never), complete: () => {} },
+    );
+    // The subscription reaches the holder through Redis asynchronously (and is repeated every few seconds): tick until it has.
+    for (let attempt = 0; attempt < 60 && samples.length === 0; attempt++) {
+      await advance(holder);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(samples.length).toBeGreaterThan(0);
+    expect(samples[0].servedIops).toBeGreaterThan(0);
+    // A tick of the instance without the array simulates nothing of the VM: it says nothing of it either.
+    const seen = samples.length;
+    await advance(other);
+    const last = (await advance(holder)).simulation.simulatedSeconds;
+    for (let attempt = 0; attempt < 40 && samples.at(-1)!.time !== last; attempt++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(samples.slice(seen).map((sample) => sample.time)).toEqual([last]);
+    expect(samples.at(-1)!.servedIops).toBeGreaterThan(0);
   });
 });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import type { Core } from '../core.ts';
 import { simulationState } from '../db/tables.ts';
@@ -30,6 +31,16 @@ function hold(holders: Map<string, number>, key: string): () => void {
   };
 }
 
+/** How often an instance tells the others which ids its ioStats subscribers follow, and how long such word lasts. */
+export const WATCH_ANNOUNCE_MS = 5_000;
+const WATCH_EXPIRES_MS = 3 * WATCH_ANNOUNCE_MS;
+
+/** What an instance tells the others (topic `io-watching`): ids its ioStats subscribers follow, with their arrays. */
+interface WatchAnnouncement {
+  from: string;
+  watched: [id: string, arrayId: string | null][];
+}
+
 /** The largest single advance: an hour of simulated time (one transaction, so a few seconds of work); loop for more. */
 export const MAX_ADVANCE_SECONDS = 3600;
 
@@ -60,6 +71,16 @@ export class Engine {
   readonly arrayLocks: ArrayLocks;
   /** Ids (VVOL or VM) with a live ioStats subscription in this process, and how many. */
   private readonly watched = new Map<string, number>();
+  /** The array of each watched id (null: none, e.g. deleted): only its holder says the id is idle. */
+  private readonly watchedArrays = new Map<string, string | null>();
+  /**
+   * Ids other instances' subscribers follow, heard on the bus (`io-watching`, through Redis): the ticking
+   * instance publishes their samples too, whatever instance the subscriber is connected to. Word expires
+   * unless repeated, so an instance that died stops costing anything.
+   */
+  private readonly remoteWatched = new Map<string, { arrayId: string | null; until: number }>();
+  private readonly instanceId = randomUUID();
+  private announcements: { timer: NodeJS.Timeout; heard: AsyncIterator<unknown> } | null = null;
   private timer: NodeJS.Timeout | null = null;
   private queue: Promise<void> = Promise.resolve();
 
@@ -101,9 +122,45 @@ export class Engine {
     return hold(this.followedTopics, topicName);
   }
 
-  /** Starts publishing an id's ioStats each tick; the returned function stops it. */
-  watch(id: string): () => void {
-    return hold(this.watched, id);
+  /**
+   * Starts publishing an id's ioStats each tick, in whichever instance ticks `arrayId` (the VM's or VVOL's
+   * array); the returned function stops it.
+   */
+  watch(id: string, arrayId: string | null): () => void {
+    this.watchedArrays.set(id, arrayId);
+    const release = hold(this.watched, id);
+    this.announce([id]);
+    return () => {
+      release();
+      if (!this.watched.has(id)) this.watchedArrays.delete(id);
+    };
+  }
+
+  /** Tells the other instances that these ids are followed here (all of them when none are named). */
+  private announce(ids: Iterable<string> = this.watched.keys()): void {
+    const watched = [...ids].map((id): [string, string | null] => [id, this.watchedArrays.get(id) ?? null]);
+    if (watched.length > 0) this.core.bus.publish(topic('io-watching'), { from: this.instanceId, watched } satisfies WatchAnnouncement);
+  }
+
+  /** Hears the other instances' announcements until stopped. */
+  private async hear(heard: AsyncIterator<unknown>): Promise<void> {
+    for (let next = await heard.next(); !next.done; next = await heard.next()) {
+      const announcement = next.value as WatchAnnouncement;
+      if (announcement.from === this.instanceId) continue;
+      const until = Date.now() + WATCH_EXPIRES_MS;
+      for (const [id, arrayId] of announcement.watched) this.remoteWatched.set(id, { arrayId, until });
+    }
+  }
+
+  /** Every id followed here or, as last heard, in another instance, with its array. */
+  private followedIds(): Map<string, string | null> {
+    const ids = new Map(this.watchedArrays);
+    const now = Date.now();
+    for (const [id, { arrayId, until }] of this.remoteWatched) {
+      if (until < now) this.remoteWatched.delete(id);
+      else if (!ids.has(id)) ids.set(id, arrayId);
+    }
+    return ids;
   }
 
   get clock(): 'realtime' | 'manual' {
@@ -124,6 +181,11 @@ export class Engine {
       await db.insert(simulationState).values({ id: 1, seed: config.seed }).onConflictDoNothing();
     }
     await this.arrayLocks.acquire(db);
+    const heard = this.core.bus.subscribe(topic('io-watching'))[Symbol.asyncIterator]();
+    void this.hear(heard);
+    const timer = setInterval(() => this.announce(), WATCH_ANNOUNCE_MS);
+    timer.unref();
+    this.announcements = { timer, heard };
     if (this.clock === 'realtime') {
       let busy = false;
       // A tick slower than the interval makes the next one wait its turn rather than pile up behind it.
@@ -141,6 +203,11 @@ export class Engine {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    if (this.announcements) {
+      clearInterval(this.announcements.timer);
+      await this.announcements.heard.return?.();
+      this.announcements = null;
+    }
     await this.queue.catch(() => {});
     await this.arrayLocks.release(this.core.db);
   }
@@ -243,9 +310,13 @@ export class Engine {
       this.io.push(vmId, sample);
       this.history.add(vmId, sample, ctx.seconds);
     }
-    for (const id of this.watched.keys()) {
+    // A sample of this tick for what this instance simulated; an idle one only for what sits on an array it
+    // ticks (a powered-off VM): an instance that does not tick the array has nothing to say of it, and an
+    // idle sample from it would reach, through Redis, the subscribers of the holder's real ones.
+    for (const [id, arrayId] of this.followedIds()) {
       const sample = this.io.last(id);
-      work.publishAfterCommit(topic('io', id), sample?.time === now ? sample : rollUp([], now));
+      if (sample?.time === now) work.publishAfterCommit(topic('io', id), sample);
+      else if (arrayId !== null && ctx.arrays.has(arrayId)) work.publishAfterCommit(topic('io', id), rollUp([], now));
     }
   }
 }

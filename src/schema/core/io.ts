@@ -57,7 +57,7 @@ export function addIo(builder: Builder, refs: SchemaRefs): void {
       type: Stats,
       description: 'Every tick\'s I/O of one VM or one VVOL (give exactly one of vmId, vvolId).',
       args: { vmId: t.arg.id(), vvolId: t.arg.id() },
-      subscribe: (_root, args, ctx) => follow(ctx, subjectOf(args).id),
+      subscribe: (_root, args, ctx) => follow(ctx, subjectOf(args)),
       resolve: (sample) => sample,
     }),
   );
@@ -127,8 +127,15 @@ export function addIo(builder: Builder, refs: SchemaRefs): void {
   );
 }
 
-async function* follow(ctx: Context, id: string): AsyncGenerator<IoStats> {
-  const stop = ctx.services.engine.watch(id);
+/** The storage array a VM or VVOL sits on (its container's); null when it is gone. */
+async function arrayOf(ctx: Context, typename: 'VirtualMachine' | 'VirtualVolume', id: string): Promise<string | null> {
+  const row = typename === 'VirtualMachine' ? await ctx.loaders.vms.load(id) : await ctx.loaders.vvols.load(id);
+  return row ? ((await ctx.loaders.containers.load(row.containerId))?.arrayId ?? null) : null;
+}
+
+async function* follow(ctx: Context, subject: ReturnType<typeof subjectOf>): AsyncGenerator<IoStats> {
+  const { id } = subject;
+  const stop = ctx.services.engine.watch(id, await arrayOf(ctx, subject.typename, id));
   const samples = ctx.services.core.bus.subscribe(topic('io', id))[Symbol.asyncIterator]() as AsyncIterator<IoStats>;
   try {
     for (let next = await samples.next(); !next.done; next = await samples.next()) yield next.value;
