@@ -34,4 +34,28 @@ describe('a clean restart on the same database', () => {
     await advance(second, 7);
     expect((await second.query(TASK, { id: taskId })).node).toMatchObject({ state: 'SUCCEEDED', bytesDone: before.bytesTotal });
   });
+
+  it('keeps the seed the simulation began with: restarted with another VVOLGRAPH_SEED, it draws the same I/O and data as without the restart', async () => {
+    const run = async (restartWithSeed: string | null) => {
+      const database = await lastingDatabase();
+      cleanups.push(database.drop);
+      let app = await startApp({ ...database.options, env: { VVOLGRAPH_SEED: 'first' } });
+      const { policies } = await seedBasics(app);
+      const vm = await createVm(app, policies.BRONZE, { name: 'db', disks: [8 * GiB], powerOn: true });
+      await ok(app, 'setWorkload', { vmId: vm.id, preset: 'VDI_BOOT_STORM' }, '... on SetWorkloadPayload { __typename }', 'vmAdmin');
+      await app.settle();
+      await advance(app, 2);
+      if (restartWithSeed) {
+        await app.close();
+        app = await startApp({ ...database.options, env: { VVOLGRAPH_SEED: restartWithSeed } });
+      }
+      await advance(app, 2);
+      const { simulation, node } = await app.query(`query($id: ID!) { simulation { seed } node(id: $id) { ... on VirtualMachine { io { readIops writeIops } virtualVolumes { type contentDigest } } } }`, { id: vm.id });
+      await app.close();
+      return { seed: simulation.seed, io: node.io, digests: node.virtualVolumes.map((v: { type: string; contentDigest: string }) => `${v.type}:${v.contentDigest}`).sort() };
+    };
+    const straight = await run(null);
+    expect(straight.seed).toBe('first');
+    expect(await run('second')).toEqual(straight);
+  });
 });

@@ -60,6 +60,11 @@ export class Engine {
   tick = 0;
   /** Simulated seconds since the simulation began. */
   now = 0;
+  /**
+   * The seed of the simulation's random draws: the one the database's simulation began with, so a restart
+   * (or another instance) with another VVOLGRAPH_SEED goes on drawing as before.
+   */
+  seed: string;
   readonly statistics: TickStatistics = { ticks: 0, lastMs: 0, meanMs: 0, maxMs: 0 };
   /** The last samples of each VVOL and VM. */
   readonly io = new RingBuffers();
@@ -93,6 +98,7 @@ export class Engine {
   private demandSet: { set: DemandSet; version: string | null; arrays: string } | null = null;
 
   constructor(private readonly core: Core) {
+    this.seed = core.config.seed;
     this.arrayLocks = new ArrayLocks(core.database);
   }
 
@@ -173,12 +179,14 @@ export class Engine {
 
   async start(): Promise<void> {
     const { db, config } = this.core;
+    // The first start on a database fixes the simulation's seed (another instance may be starting beside this one).
+    await db.insert(simulationState).values({ id: 1, seed: config.seed }).onConflictDoNothing();
     const [state] = await db.select().from(simulationState).where(eq(simulationState.id, 1));
-    if (state) {
-      this.tick = state.tick;
-      this.now = state.simulatedSeconds;
-    } else {
-      await db.insert(simulationState).values({ id: 1, seed: config.seed }).onConflictDoNothing();
+    this.tick = state.tick;
+    this.now = state.simulatedSeconds;
+    this.seed = state.seed;
+    if (state.seed !== config.seed) {
+      console.warn(`simulation: this database's simulation runs with seed "${state.seed}"; VVOLGRAPH_SEED "${config.seed}" applies to a new database only`);
     }
     await this.arrayLocks.acquire(db);
     const heard = this.core.bus.subscribe(topic('io-watching'))[Symbol.asyncIterator]();
@@ -248,7 +256,7 @@ export class Engine {
       const [{ version }] = resultRows<{ version: string | null }>(await work.tx.execute(sql`select ${demandVersion} as version`));
       const arrays = await this.arrayLocks.acquire(work.tx);
       const demand = await this.demand(work.tx, version, arrays);
-      const io = demandOf(demand, core.config.seed, tick, now, seconds);
+      const io = demandOf(demand, this.seed, tick, now, seconds);
       const poolIops = new Map(demand.poolIops);
       const ctx: TickContext = { tick, now, seconds, arrays, db: work.tx, extents: core.extents, tasks: core.tasks, copier: core.copier, pairs: core.pairs, volumes: core.volumes, followed: (name) => this.followedTopics.has(name), followedWith: (prefix) => [...this.followedTopics.keys()].filter((name) => name.startsWith(prefix)), work, io, poolIops, written: [] };
       for (const phase of tickPhases) {

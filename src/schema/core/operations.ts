@@ -96,7 +96,7 @@ export function addOperations(builder: Builder, refs: SchemaRefs, enums: Enums):
       tick: t.int({ description: 'Ticks run so far, by any instance on this database.', resolve: async (s, _args, ctx) => (await ctx.loaders.simulationClock.load(1))?.tick ?? s.engine.tick }),
       simulatedSeconds: t.float({ description: 'Simulated seconds since the simulation began, as every instance on this database sees them.', resolve: async (s, _args, ctx) => (await ctx.loaders.simulationClock.load(1))?.simulatedSeconds ?? s.engine.now }),
       tickSeconds: t.float({ resolve: (s) => s.engine.tickSeconds }),
-      seed: t.string({ resolve: (s) => s.core.config.seed }),
+      seed: t.string({ description: 'The seed of the simulation\'s random draws, fixed when it began on this database (VVOLGRAPH_SEED of the first start).', resolve: (s) => s.engine.seed }),
       tickDuration: t.field({ type: TickStats, resolve: (s) => s.engine.statistics }),
       arraysTicked: t.field({
         type: [refs.StorageArray],
