@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { ValidationError } from './errors.ts';
 import { anyOf, type Executor, pgArray, resultRows } from './db/client.ts';
 import { CONTENT_BLOCK, extents, virtualVolumes } from './db/tables.ts';
@@ -214,7 +214,7 @@ export class ExtentStore {
       const content = this.known.get(r.id);
       return !content || content.provisionedBytes !== r.provisionedBytes || formatDigest(content.digest) !== r.contentDigest;
     });
-    this.known.forget(stale.map((r) => r.id));
+    this.forget(stale.map((r) => r.id));
     await this.load(db, stale.map((r) => r.id));
     const result = new Map<string, { indexes: number[]; bytes: number }>();
     for (const [a, b] of pairs) {
@@ -294,9 +294,28 @@ export class ExtentStore {
     for (const [id, content] of contents) this.known.set(id, content);
   }
 
-  /** Drops what memory holds of these VVOLs (their maps were replaced or deleted in SQL, or they are gone): the next write reads them. */
+  /** Per VVOL whose map may have been replaced since this process started: a number that changes each time. */
+  private readonly epochs = new Map<string, number>();
+  private lastEpoch = 0;
+
+  /** Drops what memory holds of these VVOLs (their maps were replaced in SQL, or changed elsewhere): the next write reads them. */
   forget(vvolIds: readonly string[]): void {
     this.known.forget(vvolIds);
+    for (const id of vvolIds) this.epochs.set(id, ++this.lastEpoch);
+  }
+
+  /** These VVOLs are gone: nothing of them is kept. */
+  deleted(vvolIds: readonly string[]): void {
+    this.known.forget(vvolIds);
+    for (const id of vvolIds) this.epochs.delete(id);
+  }
+
+  /**
+   * Changes whenever the VVOL's map may have been replaced (a revert, a change another process made and a
+   * write of this one found): what plugins keep per extent in memory (tiers, cache contents) is stale then.
+   */
+  contentEpoch(vvolId: string): number {
+    return this.epochs.get(vvolId) ?? 0;
   }
 
   /** The engine's tick ended: what no write, copy or pair used in the last 64 ticks leaves memory. */
@@ -375,10 +394,5 @@ export class ExtentStore {
         group by e.vvol_id`),
     );
     return new Map(rows.map((r) => [r.vvol_id, Number(r.bytes)]));
-  }
-
-  async deleteAll(db: Executor, vvolIds: string[]): Promise<void> {
-    this.forget(vvolIds);
-    if (vvolIds.length > 0) await db.delete(extents).where(and(anyOf(extents.vvolId, vvolIds)));
   }
 }

@@ -123,7 +123,7 @@ export async function deleteVvols(core: Core, work: UnitOfWork, vvols: VirtualVo
   await work.tx.update(virtualVolumes).set({ parentId: null }).where(anyOf(virtualVolumes.parentId, ids));
   await work.tx.delete(virtualDisks).where(anyOf(virtualDisks.vvolId, ids));
   await work.tx.delete(virtualVolumes).where(anyOf(virtualVolumes.id, ids));
-  core.extents.forget(ids);
+  core.extents.deleted(ids);
   const perContainer = new Map<string, number>();
   for (const vvol of vvols) {
     if (reserved(vvol)) perContainer.set(vvol.containerId, (perContainer.get(vvol.containerId) ?? 0) + vvol.provisionedBytes);

@@ -29,6 +29,8 @@ export interface VolumeTiering {
   cycle: RelocationCycle;
   /** Tiers of the VVOL's extents that are not on DEFAULT_TIER (loaded once, then kept in step with the moves). */
   tierOf: Map<number, Tier> | null;
+  /** The extent store's content epoch of the VVOL when tierOf was loaded: a replaced map (a revert) brings its own tiers. */
+  epoch: number;
   relocatedBytes: number;
 }
 
@@ -54,7 +56,7 @@ function volumeOf(state: ArrayState, io: VolumeIo): VolumeTiering {
   let vol = state.volumes.get(io.vvolId);
   if (!vol) {
     // Heat halves every analysis interval: an interval's plan sees mostly that interval's accesses.
-    vol = { heat: new HeatMap(intervalSeconds, io.workingSetExtents), cycle: new RelocationCycle(intervalSeconds, mode), tierOf: null, relocatedBytes: 0 };
+    vol = { heat: new HeatMap(intervalSeconds, io.workingSetExtents), cycle: new RelocationCycle(intervalSeconds, mode), tierOf: null, epoch: 0, relocatedBytes: 0 };
     state.volumes.set(io.vvolId, vol);
   } else if (vol.cycle.analysisIntervalSeconds !== intervalSeconds) {
     vol.cycle = vol.cycle.withInterval(intervalSeconds);
@@ -72,19 +74,24 @@ function volumeOf(state: ArrayState, io: VolumeIo): VolumeTiering {
  * The serve phase, for running DATA VVOLs whose policy has a nec.po rule: the tick's sampled accesses
  * heat their extents (weights from the read/write split, random ratio and block size; each access stands
  * for servedIops·seconds / n I/Os), heat decays by the tick's seconds, and the share of accesses on SSD
- * extents and the tier-weighted service time are set. One statement, and only for VVOLs seen first.
+ * extents and the tier-weighted service time are set. One statement, and only for VVOLs seen first or
+ * whose map was replaced since (a revert brings the snapshot's tiers).
  */
 export async function serve(ctx: TickContext): Promise<void> {
   const state = stateOf(ctx.extents);
   const tiered = ctx.io.filter((io) => isTiered(io.rules));
   if (tiered.length === 0) return;
   const volumes = tiered.map((io) => volumeOf(state, io));
-  const fresh = tiered.filter((_, i) => volumes[i].tierOf === null).map((io) => io.vvolId);
+  const fresh = tiered.filter((io, i) => volumes[i].tierOf === null || volumes[i].epoch !== ctx.extents.contentEpoch(io.vvolId)).map((io) => io.vvolId);
   if (fresh.length > 0) {
     const rows = resultRows<{ vvol_id: string; idx: number; tier: Tier }>(await ctx.db.execute(
       sql`select vvol_id::text as vvol_id, idx, tier::text as tier from extents where vvol_id = any(${pgArray(fresh)}::uuid[]) and tier <> ${DEFAULT_TIER}`,
     ));
-    for (const id of fresh) state.volumes.get(id)!.tierOf = new Map();
+    for (const id of fresh) {
+      const vol = state.volumes.get(id)!;
+      vol.tierOf = new Map();
+      vol.epoch = ctx.extents.contentEpoch(id);
+    }
     for (const r of rows) state.volumes.get(r.vvol_id)!.tierOf!.set(Number(r.idx), r.tier);
   }
   tiered.forEach((io, i) => record(volumes[i], io, ctx.seconds));

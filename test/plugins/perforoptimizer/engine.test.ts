@@ -150,6 +150,28 @@ async function tinyPool(name: string) {
   });
 }
 
+describe('a reverted VVOL', () => {
+  it("is served from the snapshot's tiers at once, not from the placement it had before the revert", async () => {
+    const tiered = await policy(app, 'ssd-20-revert', [['nec.po.ssdMaxPercent', 20], ['nec.po.analysisIntervalMinutes', 1]]);
+    const m = await vm(app, 'reverted', tiered, ids.containers['tokyo-gold']);
+    await advance(app, 30);
+    const taken = await app.query(`mutation($id: ID!) { snapshotVirtualMachine(input: { vmId: $id, name: "all-sas" }) { ... on SnapshotVirtualMachinePayload { snapshot { id } } } }`, { id: m.id });
+    const snapshotId = taken.snapshotVirtualMachine.snapshot.id;
+    await advance(app, 150);
+    const promoted = await state(app, m.disk);
+    expect(promoted.tiering.bytesByTier.ssd).toBeGreaterThan(0);
+    expect(promoted.io.ssdServedRatio).toBeGreaterThan(0);
+
+    const reverted = await app.query(`mutation($vm: ID!, $s: ID!) { revertVirtualMachine(input: { vmId: $vm, snapshotId: $s }) { __typename } }`, { vm: m.id, s: snapshotId });
+    expect(reverted.revertVirtualMachine.__typename).toBe('RevertVirtualMachinePayload');
+    await advance(app, 1);
+    const after = await state(app, m.disk);
+    expect(after.tiering.bytesByTier.ssd).toBe(0);
+    expect(after.io.ssdServedRatio).toBe(0);
+    await powerOff(app, m.id);
+  });
+});
+
 describe('compliance', () => {
   const compliance = async (id: string) =>
     (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualVolume { policyState compliance { status violations { capabilityId expected current } } } } }`, { id })).node;
