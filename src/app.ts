@@ -7,7 +7,7 @@ import { openDatabase, type DatabaseHandle } from './core/db/client.ts';
 import { seedDemo } from './core/demo.ts';
 import { Engine } from './core/engine/engine.ts';
 import type { Plugin } from './core/plugin.ts';
-import { importPlugins, selectPlugins } from './core/plugin-loader.ts';
+import { importPlugins, migrationsJournal, selectPlugins } from './core/plugin-loader.ts';
 import { vasaPlugin } from './core/vasa.ts';
 import { builtInPlugins } from './plugins/index.ts';
 import { buildSchema } from './schema/index.ts';
@@ -49,7 +49,7 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
   const database = options.database ?? (await openConfiguredDatabase(config));
   await database.migrate();
   for (const plugin of plugins) {
-    if (plugin.migrationsFolder) await database.migrate(plugin.migrationsFolder, `__drizzle_migrations_${plugin.name.replace(/\W/g, '_')}`);
+    if (plugin.migrationsFolder) await database.migrate(plugin.migrationsFolder, migrationsJournal(plugin));
   }
   const bus = await createBus(config.redisUrl);
   const core = new Core(config, database, bus.bus, plugins);

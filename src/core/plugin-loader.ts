@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { registerHooks } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Plugin } from './plugin.ts';
+import { hookNames, type Plugin } from './plugin.ts';
+import { vasaPlugin } from './vasa.ts';
 
 /**
  * Imports plugins named by `VVOLGRAPH_PLUGINS`: a file path (relative to the working directory, with or
@@ -35,12 +36,40 @@ function resolveVvolgraphForPlugins(): void {
   });
 }
 
+/**
+ * What a plugin object must look like. A plugin may be plain JavaScript, with no type check: a misspelt
+ * hook would never run and a malformed field would fail far from its cause, so either stops the start-up here.
+ */
 function checkPlugin(value: unknown, source: string): Plugin {
   const plugin = value as Plugin;
   if (typeof plugin !== 'object' || plugin === null || typeof plugin.name !== 'string' || typeof plugin.version !== 'string') {
     throw new Error(`${source} does not export a plugin (an object with a name and a version) as default`);
   }
+  const problem = (what: string) => new Error(`Plugin ${plugin.name} (${source}): ${what}`);
+  if (plugin.after !== undefined && !(Array.isArray(plugin.after) && plugin.after.every((name) => typeof name === 'string'))) {
+    throw problem('after must be an array of plugin names');
+  }
+  if (plugin.schema !== undefined && typeof plugin.schema !== 'function') throw problem('schema must be a function');
+  if (plugin.migrationsFolder !== undefined && typeof plugin.migrationsFolder !== 'string') throw problem('migrationsFolder must be a path');
+  if (plugin.hooks !== undefined) {
+    if (typeof plugin.hooks !== 'object' || plugin.hooks === null) throw problem('hooks must be an object of functions');
+    for (const [name, hook] of Object.entries(plugin.hooks)) {
+      if (!(hookNames as string[]).includes(name)) throw problem(`hooks.${name} is not a hook; the hooks are ${hookNames.join(', ')}`);
+      if (typeof hook !== 'function') throw problem(`hooks.${name} must be a function`);
+    }
+  }
   return plugin;
+}
+
+/**
+ * Names no plugin may take: `core` owns the core's tasks and pairs (a plugin of that name would get their
+ * taskFinished), and the core's own capabilities are registered as the plugin `vasa`.
+ */
+const coreNames = ['core', vasaPlugin.name];
+
+/** The table in the `drizzle` schema that records which of a plugin's own migrations have run. */
+export function migrationsJournal(plugin: Plugin): string {
+  return `__drizzle_migrations_${plugin.name.replace(/\W/g, '_')}`;
 }
 
 /**
@@ -74,5 +103,15 @@ export function orderPlugins(plugins: Plugin[]): Plugin[] {
 export function selectPlugins(builtIns: Plugin[], extra: Plugin[], disabled: string[]): Plugin[] {
   const unknown = disabled.filter((name) => !builtIns.some((p) => p.name === name));
   if (unknown.length > 0) throw new Error(`VVOLGRAPH_DISABLE_PLUGINS names no built-in plugin: ${unknown.join(', ')}`);
-  return orderPlugins([...builtIns.filter((p) => !disabled.includes(p.name)), ...extra]);
+  const selected = [...builtIns.filter((p) => !disabled.includes(p.name)), ...extra];
+  const taken = selected.find((p) => coreNames.includes(p.name));
+  if (taken) throw new Error(`Plugin name ${taken.name} is the core's own: choose another`);
+  // Names that differ only in punctuation would share one journal, and the second plugin's migrations would be taken as run.
+  const journals = new Map<string, string>();
+  for (const plugin of selected.filter((p) => p.migrationsFolder)) {
+    const other = journals.get(migrationsJournal(plugin));
+    if (other) throw new Error(`Plugins ${other} and ${plugin.name} would share the migrations journal drizzle.${migrationsJournal(plugin)}: rename one`);
+    journals.set(migrationsJournal(plugin), plugin.name);
+  }
+  return orderPlugins(selected);
 }

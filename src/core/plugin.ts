@@ -165,6 +165,13 @@ export interface PluginHooks {
 export const tickPhases = ['demand', 'schedule', 'serve', 'background', 'observe'] as const;
 export type TickPhase = (typeof tickPhases)[number];
 
+/** Every hook a plugin may have, so that a misspelt one (a plain-JavaScript plugin has no type check) is refused at load instead of never running. */
+const everyHook: Record<keyof PluginHooks, true> = {
+  vvolCreated: true, vvolDeleted: true, policyApplied: true, vmPoweredOn: true, vmPoweredOff: true, snapshotTaken: true, cloned: true,
+  taskFinished: true, compliance: true, demand: true, schedule: true, serve: true, background: true, observe: true,
+};
+export const hookNames = Object.keys(everyHook) as (keyof PluginHooks)[];
+
 export interface TickContext {
   tick: number;
   /** Simulated seconds since the simulation began. */

@@ -93,6 +93,32 @@ describe('loading and ordering', () => {
     }
   });
 
+  it('refuses a plain JavaScript plugin with a misspelt hook, a hook that is no function or a malformed after, naming the plugin and the field', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'vvolgraph-plugin-'));
+    const load = (name: string, body: string) => {
+      writeFileSync(join(folder, `${name}.mjs`), `export default { name: '${name}', version: '1.0.0', ${body} };\n`);
+      return importPlugins([join(folder, `${name}.mjs`)]);
+    };
+    try {
+      await expect(load('typo', 'hooks: { obsrve() {} }')).rejects.toThrow(/^Plugin typo \(.*typo\.mjs\): hooks\.obsrve is not a hook; the hooks are vvolCreated, .*observe$/);
+      await expect(load('not-a-function', "hooks: { observe: 'yes' }")).rejects.toThrow('Plugin not-a-function (');
+      await expect(load('not-a-function', "hooks: { observe: 'yes' }")).rejects.toThrow('hooks.observe must be a function');
+      await expect(load('one-name', "after: 'ddr'")).rejects.toThrow('after must be an array of plugin names');
+      expect((await load('fine', 'after: [\'ddr\'], hooks: { observe() {}, taskFinished() {} }'))[0].name).toBe('fine');
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses the names the core uses itself, and names that would share a migrations journal', () => {
+    // `core` owns the core's tasks: a plugin of that name got their taskFinished in place of the core.
+    expect(() => selectPlugins(builtInPlugins, [plugin('core')], [])).toThrow("Plugin name core is the core's own");
+    expect(() => selectPlugins(builtInPlugins, [plugin('vasa')], [])).toThrow("Plugin name vasa is the core's own");
+    const withMigrations = (name: string) => ({ ...plugin(name), migrationsFolder: '/somewhere' });
+    expect(() => selectPlugins([], [withMigrations('acme-quota'), withMigrations('acme_quota')], [])).toThrow('Plugins acme-quota and acme_quota would share the migrations journal drizzle.__drizzle_migrations_acme_quota');
+    expect(selectPlugins([], [withMigrations('acme-quota'), plugin('acme_quota')], []).map((p) => p.name)).toEqual(['acme-quota', 'acme_quota']);
+  });
+
   it('VVOLGRAPH_DISABLE_PLUGINS removes built-ins, and must name built-ins', () => {
     const names = builtInPlugins.map((p) => p.name);
     expect(selectPlugins(builtInPlugins, [], [names[0]]).map((p) => p.name)).toEqual(names.slice(1));
