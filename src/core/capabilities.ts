@@ -1,5 +1,5 @@
 import type { ValidationIssue, RuleCheck } from './errors.ts';
-import type { CapabilityDefinition, CapabilityNamespace, PolicyRule, StorageContainerRow } from './plugin.ts';
+import { linesOfService, valueTypes, type CapabilityDefinition, type CapabilityNamespace, type PolicyRule, type StorageContainerRow } from './plugin.ts';
 
 export interface RegisteredNamespace extends CapabilityNamespace {
   plugin: string;
@@ -19,15 +19,43 @@ export class CapabilityRegistry {
   readonly capabilities = new Map<string, Capability>();
 
   register(plugin: string, namespace: CapabilityNamespace): void {
+    if (typeof namespace.namespace !== 'string' || namespace.namespace === '' || !Array.isArray(namespace.items)) {
+      throw new Error(`Plugin ${plugin}: capabilities must have a namespace and a list of items`);
+    }
+    if (namespace.validate !== undefined && typeof namespace.validate !== 'function') throw new Error(`Plugin ${plugin}: capabilities.validate must be a function`);
     if (this.namespaces.has(namespace.namespace)) {
       throw new Error(`Capability namespace ${namespace.namespace} of ${plugin} is already registered by ${this.namespaces.get(namespace.namespace)!.plugin}`);
     }
     for (const item of namespace.items) {
-      if (!item.id.startsWith(`${namespace.namespace}.`)) throw new Error(`Capability ${item.id} is not in namespace ${namespace.namespace}`);
+      if (typeof item.id !== 'string' || !item.id.startsWith(`${namespace.namespace}.`)) throw new Error(`Capability ${item.id} is not in namespace ${namespace.namespace}`);
       if (this.capabilities.has(item.id)) throw new Error(`Capability ${item.id} is registered twice`);
-      this.capabilities.set(item.id, { ...item, namespace: namespace.namespace });
+      const capability = { ...item, namespace: namespace.namespace };
+      const problem = this.metadataProblem(capability);
+      if (problem) throw new Error(`Capability ${item.id} of ${plugin}: ${problem}`);
+      this.capabilities.set(item.id, capability);
     }
     this.namespaces.set(namespace.namespace, { ...namespace, plugin });
+  }
+
+  /**
+   * What is wrong with a capability's metadata, or null. A plain-JavaScript plugin has no type check: an
+   * unknown value type would accept any value and, like an unknown line of service, fail every
+   * capabilityNamespaces query; a default outside the capability's own range would be offered to clients.
+   */
+  private metadataProblem(capability: Capability): string | null {
+    const { name, summary, valueType, lineOfService, unit, min, max, allowedValues } = capability;
+    if (typeof name !== 'string' || name === '' || typeof summary !== 'string') return 'name and summary must be strings, name not empty';
+    if (!valueTypes.includes(valueType)) return `valueType must be one of ${valueTypes.join(', ')}, got ${describe(valueType)}`;
+    if (!linesOfService.includes(lineOfService)) return `lineOfService must be one of ${linesOfService.join(', ')}, got ${describe(lineOfService)}`;
+    if (unit !== undefined && typeof unit !== 'string') return `unit must be a string, got ${describe(unit)}`;
+    for (const [key, bound] of [['min', min], ['max', max]] as const) {
+      if (bound !== undefined && !isNumber(bound)) return `${key} must be a number, got ${describe(bound)}`;
+    }
+    if (min !== undefined && max !== undefined && min > max) return `min (${min}) exceeds max (${max})`;
+    if (allowedValues !== undefined && !(Array.isArray(allowedValues) && allowedValues.every((v) => typeof v === 'string'))) return 'allowedValues must be a list of strings';
+    if (valueType === 'ENUM' && !allowedValues?.length) return 'an ENUM needs allowedValues';
+    const badDefault = capability.default === undefined ? null : this.checkValue(capability, capability.default);
+    return badDefault && `its default does not fit: ${badDefault}`;
   }
 
   namespaceOf(capabilityId: string): string | undefined {

@@ -136,6 +136,21 @@ describe('loading and ordering', () => {
     expect(() => registry.register('b', { namespace: 'x', items: [] })).toThrow('already registered by a');
     expect(() => registry.register('c', { namespace: 'y', items: [{ id: 'z.q', name: 'q', summary: '', valueType: 'BOOLEAN', lineOfService: 'PERSISTENCE' }] })).toThrow('not in namespace y');
   });
+
+  it('refuses capability metadata a plain JavaScript plugin got wrong, naming the capability, the plugin and what is wrong', () => {
+    const item = { id: 'acme.level', name: 'Level', summary: 'How much', valueType: 'INT', lineOfService: 'PERSISTENCE' } as const;
+    const register = (fields: Record<string, unknown>) => () => new CapabilityRegistry().register('acme', { namespace: 'acme', items: [{ ...item, ...fields } as never] });
+    expect(register({ valueType: 'DATE' })).toThrow('Capability acme.level of acme: valueType must be one of BOOLEAN, INT, FLOAT, STRING, ENUM, RANGE, got "DATE"');
+    expect(register({ lineOfService: 'SPEED' })).toThrow('lineOfService must be one of REPLICATION');
+    expect(register({ min: 10, max: 1 })).toThrow('min (10) exceeds max (1)');
+    expect(register({ max: '10' })).toThrow('max must be a number, got "10"');
+    expect(register({ valueType: 'ENUM' })).toThrow('an ENUM needs allowedValues');
+    expect(register({ min: 1, max: 10, default: 50 })).toThrow('Capability acme.level of acme: its default does not fit: acme.level must be between 1 and 10, got 50');
+    expect(register({ valueType: 'BOOLEAN', default: 'yes' })).toThrow('its default does not fit');
+    expect(register({ name: undefined })).toThrow('name and summary must be strings');
+    expect(() => new CapabilityRegistry().register('acme', { namespace: 'acme', items: [item], validate: 'strict' as never })).toThrow('Plugin acme: capabilities.validate must be a function');
+    expect(register({ min: 1, max: 10, default: 5 })).not.toThrow();
+  });
 });
 
 describe('a server with a built-in disabled', () => {
