@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { registerHooks } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { hookNames, type Plugin } from './plugin.ts';
 import { vasaPlugin } from './vasa.ts';
 
@@ -16,9 +16,19 @@ export async function importPlugins(specifiers: string[], cwd = process.cwd()): 
       const isPath = specifier.startsWith('.') || isAbsolute(specifier) || existsSync(resolve(cwd, specifier));
       const url = isPath ? pathToFileURL(resolve(cwd, specifier)).href : specifier;
       const module = (await import(url)) as { default?: unknown; plugin?: unknown };
-      return checkPlugin(module.default ?? module.plugin, specifier);
+      return withOwnMigrations(checkPlugin(module.default ?? module.plugin, specifier), () => (isPath ? url : import.meta.resolve(specifier)));
     }),
   );
+}
+
+/**
+ * A relative `migrationsFolder` (`'./migrations'`) names the plugin's own folder: taken from the working
+ * directory, it was the checkout's, and the core's migrations ran again under the plugin's journal.
+ */
+function withOwnMigrations(plugin: Plugin, moduleUrl: () => string): Plugin {
+  const folder = plugin.migrationsFolder;
+  if (folder === undefined || isAbsolute(folder)) return plugin;
+  return { ...plugin, migrationsFolder: fileURLToPath(new URL(folder, moduleUrl())) };
 }
 
 let resolvingVvolgraph = false;

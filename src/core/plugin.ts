@@ -246,7 +246,10 @@ export interface Plugin {
   capabilities?: CapabilityNamespace;
   /** Drizzle tables, for built-ins whose SQL drizzle-kit generates into migrations/. */
   tables?: Record<string, unknown>;
-  /** A third party's own SQL migrations (drizzle journal layout), applied at load with their own journal table. */
+  /**
+   * A third party's own SQL migrations (drizzle journal layout), applied at load with their own journal
+   * table: a folder relative to the plugin's module (`'./migrations'`), or an absolute path.
+   */
   migrationsFolder?: string;
   schema?(builder: SchemaBuilder, refs: SchemaRefs): void;
   hooks?: PluginHooks;

@@ -1,11 +1,13 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPlugins } from '../../src/app.ts';
 import { CapabilityRegistry } from '../../src/core/capabilities.ts';
+import { resultRows } from '../../src/core/db/client.ts';
 import { loadConfig } from '../../src/core/config.ts';
 import { definePlugin } from '../../src/core/plugin.ts';
 import { importPlugins, orderPlugins, selectPlugins } from '../../src/core/plugin-loader.ts';
@@ -150,6 +152,28 @@ describe('loading and ordering', () => {
     expect(register({ name: undefined })).toThrow('name and summary must be strings');
     expect(() => new CapabilityRegistry().register('acme', { namespace: 'acme', items: [item], validate: 'strict' as never })).toThrow('Plugin acme: capabilities.validate must be a function');
     expect(register({ min: 1, max: 10, default: 5 })).not.toThrow();
+  });
+});
+
+describe('a plugin whose migrationsFolder is relative, as DESIGN §5 writes it', () => {
+  const folder = mkdtempSync(join(tmpdir(), 'vvolgraph-plugin-'));
+  let app: TestApp;
+  beforeAll(async () => {
+    mkdirSync(join(folder, 'migrations/meta'), { recursive: true });
+    writeFileSync(join(folder, 'migrations/0000_notes.sql'), 'CREATE TABLE "acme_notes" ("vvol_id" uuid PRIMARY KEY REFERENCES "virtual_volumes"("id") ON DELETE CASCADE, "note" text);\n');
+    writeFileSync(join(folder, 'migrations/meta/_journal.json'), JSON.stringify({ version: '7', dialect: 'postgresql', entries: [{ idx: 0, version: '7', when: 1795600500000, tag: '0000_notes', breakpoints: true }] }));
+    writeFileSync(join(folder, 'index.mjs'), "export default { name: 'acme-notes', version: '1.0.0', migrationsFolder: './migrations' };\n");
+    app = await startApp({ env: { VVOLGRAPH_PLUGINS: join(folder, 'index.mjs') } });
+  });
+  afterAll(async () => {
+    await app?.close();
+    rmSync(folder, { recursive: true, force: true });
+  });
+
+  it('takes it from the plugin\'s folder, not the working directory (the core\'s own migrations ran again)', async () => {
+    expect(app.core.plugins.at(-1)!.migrationsFolder).toBe(join(folder, 'migrations'));
+    const tables = resultRows(await app.core.db.execute(sql`select count(*)::int as n from drizzle.__drizzle_migrations_acme_notes union all select count(*)::int from acme_notes`));
+    expect(tables).toEqual([{ n: 1 }, { n: 0 }]);
   });
 });
 

@@ -1,7 +1,6 @@
 // A third-party plugin in plain JavaScript. It lives outside src/ and imports only the public
 // contract ('vvolgraph/plugin'); it brings a capability, a table with its own migrations, a field
 // on VirtualVolume and two lifecycle hooks. Load it with VVOLGRAPH_PLUGINS=./examples/plugins/vvol-labels/index.js
-import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { definePlugin, resultRows } from 'vvolgraph/plugin';
 
@@ -25,7 +24,8 @@ export default definePlugin({
         .map((rule) => ({ capabilityId: COST_CENTER, message: `${COST_CENTER} must look like CC-0042, got "${rule.value}"` }));
     },
   },
-  migrationsFolder: fileURLToPath(new URL('./migrations', import.meta.url)),
+  // Relative to this file.
+  migrationsFolder: './migrations',
   schema(builder, refs) {
     builder.objectField(refs.VirtualVolume, 'costCenter', (t) =>
       t.string({
