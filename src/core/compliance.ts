@@ -59,11 +59,29 @@ export async function judgeCompliance(core: Core, sources: ComplianceSources, vv
     if (!plugin.hooks?.compliance || judged.length === 0) continue;
     const items = judged.map((j) => ({ vvol: j.vvol, rules: core.rulesOf(plugin, j.rules) })).filter((i) => i.rules.length > 0);
     if (items.length === 0) continue;
-    for (const [vvolId, violations] of await plugin.hooks.compliance({ db, lastIo, extents: core.extents, pairs: core.pairs }, items)) {
+    let verdicts: Map<string, ComplianceViolation[]>;
+    try {
+      verdicts = await plugin.hooks.compliance({ db, lastIo, extents: core.extents, pairs: core.pairs }, items);
+    } catch (error) {
+      // One judge failing must not take the core's and the other plugins' verdicts down with it (they are
+      // judged in one batch for the whole request): its own capabilities become UNKNOWN, saying why.
+      console.error(`compliance hook of ${plugin.name} failed`, error);
+      for (const { vvol, rules } of items) unknown(result, vvol.id, rules, `${plugin.name} could not judge it: ${error instanceof Error ? error.message : String(error)}`);
+      continue;
+    }
+    for (const { vvol } of items) {
+      const violations = verdicts.get(vvol.id) ?? [];
       if (violations.length === 0) continue;
-      const current = result.get(vvolId)!;
-      result.set(vvolId, { status: 'NON_COMPLIANT', violations: [...current.violations, ...violations] });
+      const current = result.get(vvol.id)!;
+      result.set(vvol.id, { status: 'NON_COMPLIANT', violations: [...current.violations, ...violations] });
     }
   }
   return result;
+}
+
+/** Marks rules no judge could tell about: the VVOL is UNKNOWN unless it is already known to be NON_COMPLIANT. */
+function unknown(result: Map<string, Compliance>, vvolId: string, rules: PolicyRule[], message: string): void {
+  const current = result.get(vvolId)!;
+  const violations = rules.map((rule) => ({ capabilityId: rule.capabilityId, expected: JSON.stringify(rule.value), current: 'unknown', message }));
+  result.set(vvolId, { status: current.status === 'NON_COMPLIANT' ? 'NON_COMPLIANT' : 'UNKNOWN', violations: [...current.violations, ...violations] });
 }

@@ -20,7 +20,7 @@ const optionalId = (id: unknown, type: string, field: string) => (id ? decodeId(
 
 export function addVirtualMachines(builder: Builder, refs: SchemaRefs, enums: Enums) {
   const Compliance = builder.objectRef<{ status: string; violations: { capabilityId: string; expected: string; current: string; message: string }[] }>('ComplianceResult').implement({
-    description: 'SPBM compliance: the status and, for each violation, the capability, what the policy expects and what is there.',
+    description: 'SPBM compliance: the status and, for each violation, the capability, what the policy expects and what is there. UNKNOWN lists the capabilities whose judge failed (current "unknown", the message says why).',
     fields: (t) => ({
       status: t.field({ type: enums.ComplianceStatus, resolve: (c) => c.status as never }),
       violations: t.field({
@@ -74,7 +74,8 @@ export function addVirtualMachines(builder: Builder, refs: SchemaRefs, enums: En
       compliance: t.field({
         type: Compliance,
         description: 'The least compliant of its VVOLs.',
-        resolve: async (vm, _args, ctx) => worstOf(await ctx.loaders.compliance.loadMany(await ctx.loaders.vvolsByVm.load(vm.id)).then((r) => r.filter((x): x is Exclude<typeof x, Error> => !(x instanceof Error)))),
+        // A VVOL that could not be judged fails the field: left out, it made the VM look NOT_APPLICABLE.
+        resolve: async (vm, _args, ctx) => worstOf(await loadAll(ctx.loaders.compliance, await ctx.loaders.vvolsByVm.load(vm.id))),
       }),
       createdAt: t.expose('createdAt', { type: 'DateTime' }),
     }),

@@ -1,0 +1,66 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { definePlugin, type CapabilityNamespace } from '../../src/core/plugin.ts';
+import { GiB, seedBasics, startApp, type TestApp } from '../helpers/app.ts';
+
+/** A namespace every container supports, with one INT capability `<namespace>.level`. */
+const namespaceOf = (namespace: string): CapabilityNamespace => ({
+  namespace,
+  everyContainer: true,
+  items: [{ id: `${namespace}.level`, name: 'Level', summary: 'A level', valueType: 'INT', min: 0, max: 10, lineOfService: 'PERSISTENCE' }],
+});
+
+/** A third party's compliance judge with a bug. */
+const broken = definePlugin({
+  name: 'broken-judge',
+  version: '1.0.0',
+  capabilities: namespaceOf('broken'),
+  hooks: {
+    compliance() {
+      throw new Error('the judge fell over');
+    },
+  },
+});
+
+/** A judge that finds every VVOL under its rules at fault, and also answers for a VVOL it was not asked about. */
+const strict = definePlugin({
+  name: 'strict-judge',
+  version: '1.0.0',
+  capabilities: namespaceOf('strict'),
+  hooks: {
+    compliance(_ctx, items) {
+      const verdicts = new Map(items.map(({ vvol }) => [vvol.id, [{ capabilityId: 'strict.level', expected: '0', current: '1', message: 'too high' }]]));
+      return verdicts.set('00000000-0000-0000-0000-000000000000', [{ capabilityId: 'strict.level', expected: '0', current: '1', message: 'not asked' }]);
+    },
+  },
+});
+
+let app: TestApp;
+let ids: Awaited<ReturnType<typeof seedBasics>>;
+
+beforeAll(async () => {
+  app = await startApp({ builtIns: [broken, strict] });
+  ids = await seedBasics(app);
+});
+afterAll(() => app?.close());
+
+async function vmUnder(name: string, rules: { capabilityId: string; value: unknown }[]): Promise<void> {
+  const policy = (await app.query(`mutation($rules: [CapabilityRuleInput!]!) { createStoragePolicy(input: { name: "${name}", rules: $rules }) { ... on CreateStoragePolicyPayload { storagePolicy { id } } } }`, { rules })).createStoragePolicy.storagePolicy.id;
+  await app.query(`mutation($p: ID!) { createVirtualMachine(input: { name: "${name}", policyId: $p, disks: [{ sizeBytes: ${GiB} }] }) { __typename } }`, { p: policy });
+}
+
+describe('a plugin\'s compliance hook', () => {
+  it('that throws leaves its own capabilities UNKNOWN with the reason, and every other verdict of the request stands', async () => {
+    await vmUnder('judged-by-broken', [{ capabilityId: 'vasa.snapshot', value: true }, { capabilityId: 'broken.level', value: 3 }]);
+    await vmUnder('judged-by-strict', [{ capabilityId: 'strict.level', value: 0 }]);
+    await vmUnder('judged-by-core', [{ capabilityId: 'vasa.snapshot', value: true }]);
+    await app.settle();
+    const result = await app.gql(`{ virtualMachines(first: 10) { edges { node { name compliance { status violations { capabilityId expected current message } } } } } }`);
+    expect(result.errors).toBeUndefined();
+    const byName = Object.fromEntries(result.data.virtualMachines.edges.map((e: any) => [e.node.name, e.node.compliance]));
+    expect(byName['judged-by-broken'].status).toBe('UNKNOWN');
+    expect(byName['judged-by-broken'].violations[0]).toEqual({ capabilityId: 'broken.level', expected: '3', current: 'unknown', message: 'broken-judge could not judge it: the judge fell over' });
+    // The stray verdict for a VVOL it was not asked about is ignored.
+    expect(byName['judged-by-strict']).toMatchObject({ status: 'NON_COMPLIANT', violations: [{ capabilityId: 'strict.level', message: 'too high' }, { capabilityId: 'strict.level', message: 'too high' }] });
+    expect(byName['judged-by-core']).toEqual({ status: 'COMPLIANT', violations: [] });
+  });
+});
