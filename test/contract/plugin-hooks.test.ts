@@ -34,11 +34,26 @@ const strict = definePlugin({
   },
 });
 
+/** Records the VVOLs the lifecycle hooks announce, as a plugin keeping a row per VVOL would. */
+const seen = { created: [] as string[], deleted: [] as string[] };
+const recorder = definePlugin({
+  name: 'recorder',
+  version: '1.0.0',
+  hooks: {
+    vvolCreated(_ctx, vvol) {
+      seen.created.push(vvol.id);
+    },
+    vvolDeleted(_ctx, vvol) {
+      seen.deleted.push(vvol.id);
+    },
+  },
+});
+
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
 
 beforeAll(async () => {
-  app = await startApp({ builtIns: [broken, strict] });
+  app = await startApp({ builtIns: [broken, strict, recorder] });
   ids = await seedBasics(app);
 });
 afterAll(() => app?.close());
@@ -62,5 +77,21 @@ describe('a plugin\'s compliance hook', () => {
     // The stray verdict for a VVOL it was not asked about is ignored.
     expect(byName['judged-by-strict']).toMatchObject({ status: 'NON_COMPLIANT', violations: [{ capabilityId: 'strict.level', message: 'too high' }, { capabilityId: 'strict.level', message: 'too high' }] });
     expect(byName['judged-by-core']).toEqual({ status: 'COMPLIANT', violations: [] });
+  });
+});
+
+describe('vvolCreated and vvolDeleted', () => {
+  it('announce the same VVOLs: a snapshot\'s VVOLs are created as they are deleted', async () => {
+    await vmUnder('snapped', []);
+    const vm = (await app.query(`{ virtualMachines(filter: { name: "snapped" }) { edges { node { id } } } }`)).virtualMachines.edges[0].node.id;
+    const snapshot = (await app.query(`mutation($vm: ID!) { snapshotVirtualMachine(input: { vmId: $vm, name: "s1" }) { ... on SnapshotVirtualMachinePayload { snapshot { id virtualVolumes { vasaId } } } } }`, { vm })).snapshotVirtualMachine.snapshot;
+    const snapshotVvols = snapshot.virtualVolumes.map((v: { vasaId: string }) => v.vasaId);
+    expect(snapshotVvols).toHaveLength(1);
+    expect(seen.created).toContain(snapshotVvols[0]);
+    const { events } = await app.query(`{ events(first: 1000, kinds: ["vvol.created"]) { entityId } }`);
+    expect(events.map((e: { entityId: string }) => e.entityId)).toContain(snapshotVvols[0]);
+
+    await app.query(`mutation($s: ID!) { deleteSnapshot(input: { snapshotId: $s }) { __typename } }`, { s: snapshot.id });
+    expect(seen.deleted).toEqual(snapshotVvols);
   });
 });

@@ -42,6 +42,11 @@ export async function snapshotVm(core: Core, work: UnitOfWork, input: SnapshotIn
     await core.extents.write(work.tx, [{ vvolId: memory.id, indexes: Array.from({ length: core.extents.extentCount(memory.provisionedBytes) }, (_, i) => i) }]);
     copies.push(memory);
   }
+  // Announced as every other new VVOL is: they are deleted with the snapshot through the same path (vvolDeleted).
+  for (const copy of copies) {
+    work.emit({ kind: 'vvol.created', entityType: 'VirtualVolume', entityId: copy.id, message: `${copy.type} VVOL created for snapshot ${snapshot.name}`, data: { vmId: vm.id, snapshotId: snapshot.id, parentId: copy.parentId } });
+    await core.lifecycle(work, 'vvolCreated', copy);
+  }
   work.emit({ kind: 'snapshot.created', entityType: 'Snapshot', entityId: snapshot.id, message: `Snapshot ${snapshot.name} of VM ${vm.name} taken`, data: { vmId: vm.id, vvols: copies.length } });
   await core.lifecycle(work, 'snapshotTaken', snapshot, copies);
   return snapshot;
