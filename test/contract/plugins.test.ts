@@ -12,6 +12,7 @@ import { loadConfig } from '../../src/core/config.ts';
 import { definePlugin } from '../../src/core/plugin.ts';
 import { importPlugins, orderPlugins, selectPlugins } from '../../src/core/plugin-loader.ts';
 import { builtInPlugins } from '../../src/plugins/index.ts';
+import { buildSchema } from '../../src/schema/index.ts';
 import { startApp, type TestApp } from '../helpers/app.ts';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -152,6 +153,23 @@ describe('loading and ordering', () => {
     expect(register({ name: undefined })).toThrow('name and summary must be strings');
     expect(() => new CapabilityRegistry().register('acme', { namespace: 'acme', items: [item], validate: 'strict' as never })).toThrow('Plugin acme: capabilities.validate must be a function');
     expect(register({ min: 1, max: 10, default: 5 })).not.toThrow();
+  });
+});
+
+describe('a plugin whose schema clashes', () => {
+  it('stops the start-up naming the plugin, whether it clashes with the core, with a plugin before it or throws', () => {
+    const field = (name: string, type: 'VirtualVolume' | 'Query', fieldName: string) => definePlugin({
+      name, version: '1.0.0',
+      schema(builder, refs) {
+        if (type === 'Query') builder.queryField(fieldName, (t) => t.string({ resolve: () => 'x' }));
+        else builder.objectField(refs.VirtualVolume, fieldName, (t) => t.string({ resolve: () => 'x' }));
+      },
+    });
+    expect(() => buildSchema([...builtInPlugins, field('acme-costs', 'VirtualVolume', 'costs'), field('acme-io', 'VirtualVolume', 'ioControl')])).toThrow(
+      "Plugin acme-io: its schema does not fit the core's and the plugins' before it: Duplicate field ioControl on VirtualVolume",
+    );
+    expect(() => buildSchema([field('acme-costs', 'VirtualVolume', 'costs'), field('acme-plugins', 'Query', 'plugins')])).toThrow('Plugin acme-plugins: its schema does not fit');
+    expect(() => buildSchema([definePlugin({ name: 'acme-broken', version: '1.0.0', schema() { throw new Error('oops'); } })])).toThrow('Plugin acme-broken: its schema does not fit the core\'s and the plugins\' before it: oops');
   });
 });
 
