@@ -43,13 +43,30 @@ export function openConfiguredDatabase(config: AppConfig): Promise<DatabaseHandl
   );
 }
 
+/** A plugin's own migrations; one that fails (a table name the core has, bad SQL) names the plugin. */
+async function migratePlugin(database: DatabaseHandle, plugin: Plugin, folder: string): Promise<void> {
+  try {
+    await database.migrate(folder, migrationsJournal(plugin));
+  } catch (error) {
+    const cause = error instanceof Error ? (error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message) : String(error);
+    throw new Error(`Plugin ${plugin.name}: its migrations in ${folder} failed: ${cause}`, { cause: error });
+  }
+}
+
 /** Opens the database, migrates it, loads plugins, seeds the demo if asked, builds the schema and listens. */
 export async function createApp(config: AppConfig, options: AppOptions = {}): Promise<App> {
   const plugins = await loadPlugins(config, options.builtIns);
+  // Before the database is touched: a plugin whose schema does not fit stops here, with its name.
+  const schema = buildSchema(plugins);
   const database = options.database ?? (await openConfiguredDatabase(config));
-  await database.migrate();
-  for (const plugin of plugins) {
-    if (plugin.migrationsFolder) await database.migrate(plugin.migrationsFolder, migrationsJournal(plugin));
+  try {
+    await database.migrate();
+    for (const plugin of plugins) {
+      if (plugin.migrationsFolder) await migratePlugin(database, plugin, plugin.migrationsFolder);
+    }
+  } catch (error) {
+    await database.close();
+    throw error;
   }
   const bus = await createBus(config.redisUrl);
   const core = new Core(config, database, bus.bus, plugins);
@@ -58,7 +75,6 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
   if (config.demo) await seedDemo(core);
   await engine.start();
   core.reconciler.kick();
-  const schema = buildSchema(plugins);
   const http = createHttpServer({ core, engine }, schema);
   let url = '';
   const close = async () => {

@@ -195,6 +195,21 @@ describe('a plugin whose migrationsFolder is relative, as DESIGN §5 writes it',
   });
 });
 
+describe('a plugin whose migration clashes with a core table', () => {
+  it('stops the start-up naming the plugin and the database\'s reason', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'vvolgraph-plugin-'));
+    try {
+      mkdirSync(join(folder, 'migrations/meta'), { recursive: true });
+      writeFileSync(join(folder, 'migrations/0000_vvols.sql'), 'CREATE TABLE "virtual_volumes" ("id" uuid PRIMARY KEY);\n');
+      writeFileSync(join(folder, 'migrations/meta/_journal.json'), JSON.stringify({ version: '7', dialect: 'postgresql', entries: [{ idx: 0, version: '7', when: 1795600500000, tag: '0000_vvols', breakpoints: true }] }));
+      writeFileSync(join(folder, 'index.mjs'), "export default { name: 'acme-vvols', version: '1.0.0', migrationsFolder: './migrations' };\n");
+      await expect(startApp({ env: { VVOLGRAPH_PLUGINS: join(folder, 'index.mjs') } })).rejects.toThrow(/^Plugin acme-vvols: its migrations in .*migrations failed: .*relation "virtual_volumes" already exists/s);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('a server with a built-in disabled', () => {
   let app: TestApp;
   beforeAll(async () => {
