@@ -14,7 +14,7 @@ import { TaskQueue } from './task-queue.ts';
 import { TaskService, type TaskFinished } from './tasks.ts';
 import type { LifecycleContext, Plugin, PluginHooks, PolicyRule } from './plugin.ts';
 import { transact, type UnitOfWork } from './unit-of-work.ts';
-import { changesDemand, markDemandChanged } from './demand-changes.ts';
+import { changesDemand, coreDemandNeutralEvents, markDemandChanged } from './demand-changes.ts';
 import { VolumeService } from './volumes.ts';
 
 type LifecycleHook = 'vvolCreated' | 'vvolDeleted' | 'vmPoweredOn' | 'vmPoweredOff' | 'snapshotTaken' | 'cloned';
@@ -30,6 +30,8 @@ export class Core {
   readonly tasks: TaskService;
   readonly pairs: PairService;
   readonly volumes: VolumeService = new VolumeService(this);
+  /** Beginnings of event kinds that never change the workload's demand: the core's and the plugins'. */
+  private readonly demandNeutralEvents: string[];
   /** Open transactions, limited to the database's slots; the rest wait here, holding no connection. */
   private readonly transactionSlot: ReturnType<typeof pLimit>;
 
@@ -50,6 +52,7 @@ export class Core {
       const finished = plugin.hooks?.taskFinished;
       if (finished) owners.set(plugin.name, (work, task) => finished.call(plugin.hooks, this.context(work), task));
     }
+    this.demandNeutralEvents = [...coreDemandNeutralEvents, ...plugins.flatMap((p) => p.demandNeutralEvents ?? [])];
     this.transactionSlot = pLimit(database.transactionSlots);
     this.taskQueue = new TaskQueue(database);
     this.tasks = new TaskService(this.taskQueue, this.copier, owners);
@@ -81,7 +84,7 @@ export class Core {
       if (!options.advancesClock) await work.tx.select({ id: simulationState.id }).from(simulationState).where(eq(simulationState.id, 1)).for('share');
       const value = await fn(work);
       // The ticking process (this one or another instance) reads its demand set again once this commits.
-      if (work.emitted.some(changesDemand)) await markDemandChanged(work.tx);
+      if (work.emitted.some((event) => changesDemand(event, this.demandNeutralEvents))) await markDemandChanged(work.tx);
       return value;
     }, options.retries));
   }

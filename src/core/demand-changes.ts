@@ -2,10 +2,13 @@ import { sql } from 'drizzle-orm';
 import type { Executor } from './db/client.ts';
 import { demandChanges } from './db/tables.ts';
 
-/** Kinds of events ticks raise all the time and that never change the workload's demand; any other event may. */
-const demandNeutral = ['task.', 'pair.', 'alarm.', 'dds.backup', 'dds.generation'];
+/**
+ * Beginnings of the core's event kinds that ticks raise all the time and that never change the workload's
+ * demand; plugins add their own (`demandNeutralEvents`). Any other event may change it.
+ */
+export const coreDemandNeutralEvents = ['task.', 'pair.', 'alarm.'];
 
-export const changesDemand = (event: { kind: string }): boolean => !demandNeutral.some((prefix) => event.kind.startsWith(prefix));
+export const changesDemand = (event: { kind: string }, demandNeutral: readonly string[]): boolean => !demandNeutral.some((prefix) => event.kind.startsWith(prefix));
 
 /**
  * Moves the demand version in the caller's transaction. Called last before commit (the row stays

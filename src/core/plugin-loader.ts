@@ -60,6 +60,9 @@ function checkPlugin(value: unknown, source: string): Plugin {
     throw problem('after must be an array of plugin names');
   }
   if (plugin.schema !== undefined && typeof plugin.schema !== 'function') throw problem('schema must be a function');
+  if (plugin.demandNeutralEvents !== undefined && !(Array.isArray(plugin.demandNeutralEvents) && plugin.demandNeutralEvents.every((kind) => typeof kind === 'string' && kind !== ''))) {
+    throw problem('demandNeutralEvents must be an array of event kind beginnings');
+  }
   if (plugin.migrationsFolder !== undefined && typeof plugin.migrationsFolder !== 'string') throw problem('migrationsFolder must be a path');
   if (plugin.hooks !== undefined) {
     if (typeof plugin.hooks !== 'object' || plugin.hooks === null) throw problem('hooks must be an object of functions');

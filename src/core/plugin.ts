@@ -257,6 +257,12 @@ export interface Plugin {
   replicaPairs?: { copyControls: CopyControl[] };
   /** Names of plugins whose hooks must run before this one's. */
   after?: string[];
+  /**
+   * Beginnings of this plugin's event kinds (`'acme.quota.'`) that never change the workload's demand
+   * (running VMs' DATA VVOLs, their workloads, policy rules, pools). Any other event a transaction emits
+   * makes the next tick read the whole demand set again: declare those a tick emits all the time.
+   */
+  demandNeutralEvents?: string[];
 }
 
 /** Types a plugin object; returns its argument unchanged. */

@@ -1,4 +1,6 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resultRows } from '../../src/core/db/client.ts';
 import { definePlugin, type CapabilityNamespace } from '../../src/core/plugin.ts';
 import { GiB, seedBasics, startApp, type TestApp } from '../helpers/app.ts';
 
@@ -49,11 +51,24 @@ const recorder = definePlugin({
   },
 });
 
+/** Emits an event every tick: `sampler.sampled`, which it declares demand-neutral, or `sampler.grew`, which it does not. */
+let samplerEmits = 'sampler.sampled';
+const sampler = definePlugin({
+  name: 'sampler',
+  version: '1.0.0',
+  demandNeutralEvents: ['sampler.sampled'],
+  hooks: {
+    observe(ctx) {
+      ctx.work.emit({ kind: samplerEmits, entityType: 'StorageArray', entityId: [...ctx.arrays][0] ?? '', message: 'sampled' });
+    },
+  },
+});
+
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
 
 beforeAll(async () => {
-  app = await startApp({ builtIns: [broken, strict, recorder] });
+  app = await startApp({ builtIns: [broken, strict, recorder, sampler] });
   ids = await seedBasics(app);
 });
 afterAll(() => app?.close());
@@ -93,5 +108,22 @@ describe('vvolCreated and vvolDeleted', () => {
 
     await app.query(`mutation($s: ID!) { deleteSnapshot(input: { snapshotId: $s }) { __typename } }`, { s: snapshot.id });
     expect(seen.deleted).toEqual(snapshotVvols);
+  });
+});
+
+describe('demandNeutralEvents', () => {
+  const demandVersion = async () => resultRows<{ version: number | null }>(await app.core.db.execute(sql`select (select version from demand_changes where id = 1) as version`))[0].version;
+  const advance = () => app.query(`mutation { advanceSimulation(input: { seconds: 1 }) { __typename } }`);
+
+  it('an event a plugin declares demand-neutral does not make the next tick read the demand set again; any other event does', async () => {
+    await app.settle();
+    await advance();
+    const before = await demandVersion();
+    await advance();
+    await advance();
+    expect(await demandVersion()).toBe(before);
+    samplerEmits = 'sampler.grew';
+    await advance();
+    expect(await demandVersion()).not.toBe(before);
   });
 });

@@ -12,6 +12,8 @@ export default definePlugin({
   capabilities,
   tables: { ddsBackupType, ddsGenerationState, ddsGenerations, ddsGenerationVolumes },
   schema,
+  // Backups and retention run on the tick and change no VM's demand (restores make or change VMs through the core, whose events do).
+  demandNeutralEvents: ['dds.backup', 'dds.generation'],
   hooks: {
     taskFinished: (ctx, task) => taskFinished(ctx, task),
     // Scheduled backups start in the tick's background phase, after the copies of this tick have moved.
