@@ -43,6 +43,14 @@ describe('vvol-labels, a plain JavaScript plugin from outside src/', () => {
     await app.settle();
     const cleared = await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { virtualVolumes { costCenter } } } }`, { id: created.createVirtualMachine.virtualMachine.id });
     expect(cleared.node.virtualVolumes.map((v: any) => v.costCenter)).toEqual([null, null, null]);
+
+    // One statement for the labels of the whole list, however many VVOLs it has.
+    const statements = async (fields: string) => {
+      const result = await app.gql(`{ virtualVolumes(first: 50) { edges { node { ${fields} } } } }`);
+      expect(result.data.virtualVolumes.edges.length).toBeGreaterThanOrEqual(3);
+      return result.extensions!.sqlStatements as number;
+    };
+    expect((await statements('id costCenter')) - (await statements('id'))).toBe(1);
   });
 
   it('a failing core change rolls back the plugin\'s writes with it', async () => {
