@@ -1,5 +1,5 @@
 import type { ValidationIssue, RuleCheck } from './errors.ts';
-import { linesOfService, valueTypes, type CapabilityDefinition, type CapabilityNamespace, type PolicyRule, type StorageContainerRow } from './plugin.ts';
+import { linesOfService, valueTypes, type CapabilityDefinition, type CapabilityNamespace, type PolicyRule, type RuleViolation, type StorageContainerRow } from './plugin.ts';
 
 export interface RegisteredNamespace extends CapabilityNamespace {
   plugin: string;
@@ -121,7 +121,8 @@ export class CapabilityRegistry {
     for (const [name, entries] of byNamespace) {
       const validate = this.namespaces.get(name)!.validate;
       if (!validate) continue;
-      for (const violation of validate(entries.map((e) => e.rule))) {
+      // A plain-JavaScript validate that returns nothing found nothing wrong (DESIGN §5 writes `validate(rules) {}`).
+      for (const violation of (validate(entries.map((e) => e.rule)) as RuleViolation[] | undefined) ?? []) {
         const position = entries.find((e) => e.rule.capabilityId === violation.capabilityId)?.position ?? entries[0].position;
         issues.push({ field: `${prefix}.${position}.value`, message: violation.message });
       }

@@ -9,7 +9,7 @@ import { loadPlugins } from '../../src/app.ts';
 import { CapabilityRegistry } from '../../src/core/capabilities.ts';
 import { resultRows } from '../../src/core/db/client.ts';
 import { loadConfig } from '../../src/core/config.ts';
-import { definePlugin } from '../../src/core/plugin.ts';
+import { definePlugin, type PolicyRule } from '../../src/core/plugin.ts';
 import { importPlugins, orderPlugins, selectPlugins } from '../../src/core/plugin-loader.ts';
 import { builtInPlugins } from '../../src/plugins/index.ts';
 import { buildSchema } from '../../src/schema/index.ts';
@@ -153,6 +153,24 @@ describe('loading and ordering', () => {
     expect(register({ name: undefined })).toThrow('name and summary must be strings');
     expect(() => new CapabilityRegistry().register('acme', { namespace: 'acme', items: [item], validate: 'strict' as never })).toThrow('Plugin acme: capabilities.validate must be a function');
     expect(register({ min: 1, max: 10, default: 5 })).not.toThrow();
+  });
+
+  it('takes a validate that returns nothing as finding nothing wrong, as DESIGN §5 writes it', () => {
+    const registry = new CapabilityRegistry();
+    const item = { id: 'acme.level', name: 'Level', summary: 'How much', valueType: 'INT', lineOfService: 'PERSISTENCE' } as const;
+    registry.register('acme', {
+      namespace: 'acme',
+      items: [item],
+      // Plain JavaScript, as a third party writes it: nothing returned when nothing is wrong.
+      validate: ((rules: PolicyRule[]) => {
+        if (rules.some((rule) => rule.value === 13)) return [{ capabilityId: 'acme.level', message: 'unlucky' }];
+      }) as never,
+    });
+    expect(registry.validateRules([{ capabilityId: 'acme.level', value: 3 }])).toEqual([]);
+    expect(registry.validateRules([{ capabilityId: 'vasa.snapshot', value: true }, { capabilityId: 'acme.level', value: 13 }])).toEqual([
+      { field: 'input.rules.0.capabilityId', message: 'Unknown capability "vasa.snapshot"' },
+      { field: 'input.rules.1.value', message: 'unlucky' },
+    ]);
   });
 });
 
