@@ -61,7 +61,9 @@ export async function judgeCompliance(core: Core, sources: ComplianceSources, vv
     if (items.length === 0) continue;
     let verdicts: Map<string, ComplianceViolation[]>;
     try {
-      verdicts = await plugin.hooks.compliance({ db, lastIo, extents: core.extents, pairs: core.pairs }, items);
+      // A plain-JavaScript judge that returns nothing found nothing wrong.
+      verdicts = (await plugin.hooks.compliance({ db, lastIo, extents: core.extents, pairs: core.pairs }, items)) ?? new Map();
+      if (!(verdicts instanceof Map)) throw new Error('compliance must return a Map of violations by VVOL id');
     } catch (error) {
       // One judge failing must not take the core's and the other plugins' verdicts down with it (they are
       // judged in one batch for the whole request): its own capabilities become UNKNOWN, saying why.

@@ -36,6 +36,10 @@ const strict = definePlugin({
   },
 });
 
+/** Plain-JavaScript judges: one with nothing to say returns nothing, one returns an object instead of a Map. */
+const silent = definePlugin({ name: 'silent-judge', version: '1.0.0', capabilities: namespaceOf('silent'), hooks: { compliance: (() => undefined) as never } });
+const plain = definePlugin({ name: 'plain-judge', version: '1.0.0', capabilities: namespaceOf('plain'), hooks: { compliance: (() => ({})) as never } });
+
 /** Records the VVOLs the lifecycle hooks announce, as a plugin keeping a row per VVOL would. */
 const seen = { created: [] as string[], deleted: [] as string[] };
 const recorder = definePlugin({
@@ -68,7 +72,7 @@ let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
 
 beforeAll(async () => {
-  app = await startApp({ builtIns: [broken, strict, recorder, sampler] });
+  app = await startApp({ builtIns: [broken, strict, silent, plain, recorder, sampler] });
   ids = await seedBasics(app);
 });
 afterAll(() => app?.close());
@@ -92,6 +96,18 @@ describe('a plugin\'s compliance hook', () => {
     // The stray verdict for a VVOL it was not asked about is ignored.
     expect(byName['judged-by-strict']).toMatchObject({ status: 'NON_COMPLIANT', violations: [{ capabilityId: 'strict.level', message: 'too high' }, { capabilityId: 'strict.level', message: 'too high' }] });
     expect(byName['judged-by-core']).toEqual({ status: 'COMPLIANT', violations: [] });
+  });
+
+  it('that returns nothing found nothing wrong; one that returns no Map is UNKNOWN, saying so', async () => {
+    await vmUnder('judged-by-silent', [{ capabilityId: 'silent.level', value: 1 }]);
+    await vmUnder('judged-by-plain', [{ capabilityId: 'plain.level', value: 1 }]);
+    await app.settle();
+    const result = await app.gql(`{ virtualMachines(first: 10) { edges { node { name compliance { status violations { message } } } } } }`);
+    expect(result.errors).toBeUndefined();
+    const byName = Object.fromEntries(result.data.virtualMachines.edges.map((e: any) => [e.node.name, e.node.compliance]));
+    expect(byName['judged-by-silent']).toEqual({ status: 'COMPLIANT', violations: [] });
+    expect(byName['judged-by-plain'].status).toBe('UNKNOWN');
+    expect(byName['judged-by-plain'].violations[0].message).toBe('plain-judge could not judge it: compliance must return a Map of violations by VVOL id');
   });
 });
 
