@@ -21,27 +21,44 @@ function group<T, K>(rows: T[], key: (row: T) => K, keys: readonly K[]): T[][] {
   return keys.map((k) => map.get(k)!);
 }
 
+type Batch<K, V> = (keys: readonly K[]) => Promise<readonly (V | Error)[]>;
+
+/** The loader named `name` in `loaders`, made with `batch` the first time it is asked for. */
+function named<K, V>(loaders: Map<string, DataLoader<unknown, unknown>>, name: string, batch: Batch<K, V>, options?: DataLoader.Options<K, V, unknown>): DataLoader<K, V> {
+  let loader = loaders.get(name);
+  if (!loader) {
+    loader = new DataLoader<K, V, unknown>(batch, options) as DataLoader<unknown, unknown>;
+    loaders.set(name, loader);
+  }
+  return loader as DataLoader<K, V>;
+}
+
 /**
  * One DataLoader per relation per request: however many parents a list has, each relation costs one
  * statement. Plugins add their own through `loader(name, batch)`.
  */
 export class Loaders {
   private readonly loaders = new Map<string, DataLoader<unknown, unknown>>();
+  /**
+   * The plugins' loaders, apart from the core's: a plugin's loader named as one of the core's took its
+   * place for the rest of the request (the core's VMs then loaded through the plugin's batch).
+   */
+  private readonly pluginLoaders = new Map<string, DataLoader<unknown, unknown>>();
 
   constructor(private readonly core: Core, private readonly lastIo: (id: string) => IoSample | undefined = () => undefined) {}
 
-  loader<K, V>(name: string, batch: (keys: readonly K[]) => Promise<readonly (V | Error)[]>, options?: DataLoader.Options<K, V, unknown>): DataLoader<K, V> {
-    let loader = this.loaders.get(name);
-    if (!loader) {
-      loader = new DataLoader<K, V, unknown>(batch, options) as DataLoader<unknown, unknown>;
-      this.loaders.set(name, loader);
-    }
-    return loader as DataLoader<K, V>;
+  /** A plugin's loader. Plugins share these names: start yours with your plugin's (`vvolLabels.costCenter`). */
+  loader<K, V>(name: string, batch: Batch<K, V>, options?: DataLoader.Options<K, V, unknown>): DataLoader<K, V> {
+    return named(this.pluginLoaders, name, batch, options);
+  }
+
+  private own<K, V>(name: string, batch: Batch<K, V>, options?: DataLoader.Options<K, V, unknown>): DataLoader<K, V> {
+    return named(this.loaders, name, batch, options);
   }
 
   /** Rows by primary key; a missing id loads as null. */
   private byId<T extends PgTable>(name: string, table: T, id: PgColumn): DataLoader<string, Row<T> | null> {
-    return this.loader(`${name}ById`, async (ids: readonly string[]) => {
+    return this.own(`${name}ById`, async (ids: readonly string[]) => {
       const rows = (await this.core.db.select().from(table as PgTable).where(anyOf(id, ids))) as (Row<T> & { id: string })[];
       const byId = new Map(rows.map((r) => [r.id, r]));
       return ids.map((key) => byId.get(key) ?? null);
@@ -60,48 +77,48 @@ export class Loaders {
 
   /** A VM's own VVOLs (those holding snapshots are under `Snapshot.virtualVolumes`). */
   get vvolsByVm() {
-    return this.loader('vvolsByVm', async (vmIds: readonly string[]) => {
+    return this.own('vvolsByVm', async (vmIds: readonly string[]) => {
       return group(await liveVvolsOf(this.core.db, vmIds), (r) => r.vmId!, vmIds);
     });
   }
 
   get vvolsBySnapshot() {
-    return this.loader('vvolsBySnapshot', async (snapshotIds: readonly string[]) => {
+    return this.own('vvolsBySnapshot', async (snapshotIds: readonly string[]) => {
       const rows = await this.core.db.select().from(virtualVolumes).where(and(isNotNull(virtualVolumes.snapshotId), anyOf(virtualVolumes.snapshotId, snapshotIds))).orderBy(asc(virtualVolumes.createdAt), asc(virtualVolumes.type), asc(virtualVolumes.id));
       return group(rows, (r) => r.snapshotId!, snapshotIds);
     });
   }
 
   get disksByVm() {
-    return this.loader('disksByVm', async (vmIds: readonly string[]) => {
+    return this.own('disksByVm', async (vmIds: readonly string[]) => {
       const rows = await this.core.db.select().from(virtualDisks).where(anyOf(virtualDisks.vmId, vmIds)).orderBy(asc(virtualDisks.unitNumber));
       return group(rows, (r) => r.vmId, vmIds);
     });
   }
 
   get snapshotsByVm() {
-    return this.loader('snapshotsByVm', async (vmIds: readonly string[]) => {
+    return this.own('snapshotsByVm', async (vmIds: readonly string[]) => {
       const rows = await this.core.db.select().from(snapshots).where(anyOf(snapshots.vmId, vmIds)).orderBy(asc(snapshots.createdAt), asc(snapshots.id));
       return group(rows, (r) => r.vmId, vmIds);
     });
   }
 
   get tiersByPool() {
-    return this.loader('tiersByPool', async (poolIds: readonly string[]) => {
+    return this.own('tiersByPool', async (poolIds: readonly string[]) => {
       const rows = await this.core.db.select().from(poolTiers).where(anyOf(poolTiers.poolId, poolIds)).orderBy(asc(poolTiers.tier));
       return group(rows, (r) => r.poolId, poolIds);
     });
   }
 
   get rulesByPolicy() {
-    return this.loader('rulesByPolicy', async (policyIds: readonly string[]) => {
+    return this.own('rulesByPolicy', async (policyIds: readonly string[]) => {
       const rules = await rulesByPolicy(this.core.db, policyIds);
       return policyIds.map((id) => rules.get(id) ?? ([] as PolicyRule[]));
     });
   }
 
   get uniqueBytes() {
-    return this.loader('uniqueBytes', async (vvolIds: readonly string[]) => {
+    return this.own('uniqueBytes', async (vvolIds: readonly string[]) => {
       const bytes = await this.core.extents.uniqueBytes(this.core.db, vvolIds);
       return vvolIds.map((id) => bytes.get(id) ?? 0);
     });
@@ -109,7 +126,7 @@ export class Loaders {
 
   /** Keyed by VVOL row (by id), since judging needs the row's policy state and container. */
   get compliance() {
-    return this.loader('compliance', async (vvols: readonly VirtualVolumeRow[]) => {
+    return this.own('compliance', async (vvols: readonly VirtualVolumeRow[]) => {
       const results = await judgeCompliance(this.core, {
         db: this.core.db,
         rules: (ids) => loadAll(this.rulesByPolicy, ids),
@@ -133,7 +150,7 @@ export class Loaders {
 
   /** A VM's workload profile; IDLE when none was set. */
   get workloadsByVm() {
-    return this.loader('workloadsByVm', async (vmIds: readonly string[]) => {
+    return this.own('workloadsByVm', async (vmIds: readonly string[]) => {
       const rows = await this.core.db.select().from(workloads).where(anyOf(workloads.vmId, vmIds));
       const byVm = new Map(rows.map((r) => [r.vmId, r]));
       return vmIds.map((id): WorkloadProfile => byVm.get(id) ?? presets.IDLE);
@@ -141,21 +158,21 @@ export class Loaders {
   }
 
   get containersByArray() {
-    return this.loader('containersByArray', async (arrayIds: readonly string[]) => {
+    return this.own('containersByArray', async (arrayIds: readonly string[]) => {
       const rows = await this.core.db.select().from(storageContainers).where(anyOf(storageContainers.arrayId, arrayIds)).orderBy(asc(storageContainers.name));
       return group(rows, (r) => r.arrayId, arrayIds);
     });
   }
 
   get poolsByArray() {
-    return this.loader('poolsByArray', async (arrayIds: readonly string[]) => {
+    return this.own('poolsByArray', async (arrayIds: readonly string[]) => {
       const rows = await this.core.db.select().from(storagePools).where(anyOf(storagePools.arrayId, arrayIds)).orderBy(asc(storagePools.name));
       return group(rows, (r) => r.arrayId, arrayIds);
     });
   }
 
   get protocolEndpointsByArray() {
-    return this.loader('protocolEndpointsByArray', async (arrayIds: readonly string[]) => {
+    return this.own('protocolEndpointsByArray', async (arrayIds: readonly string[]) => {
       const rows = await this.core.db.select().from(protocolEndpoints).where(anyOf(protocolEndpoints.arrayId, arrayIds)).orderBy(asc(protocolEndpoints.name));
       return group(rows, (r) => r.arrayId, arrayIds);
     });

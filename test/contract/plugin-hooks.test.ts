@@ -40,6 +40,18 @@ const strict = definePlugin({
 const silent = definePlugin({ name: 'silent-judge', version: '1.0.0', capabilities: namespaceOf('silent'), hooks: { compliance: (() => undefined) as never } });
 const plain = definePlugin({ name: 'plain-judge', version: '1.0.0', capabilities: namespaceOf('plain'), hooks: { compliance: (() => ({})) as never } });
 
+/** A plugin whose loader happens to take the name of one of the core's. */
+const sameName = definePlugin({
+  name: 'same-name',
+  version: '1.0.0',
+  schema(builder, refs) {
+    builder.objectField(refs.VirtualVolume, 'owner', (t) => t.string({
+      nullable: true,
+      resolve: (vvol, _args, ctx) => (vvol.vmId ? ctx.loaders.loader('vmById', async (ids: readonly string[]) => ids.map(() => 'the plugin\'s owner')).load(vvol.vmId) : null),
+    }));
+  },
+});
+
 /** Records the VVOLs the lifecycle hooks announce, as a plugin keeping a row per VVOL would. */
 const seen = { created: [] as string[], deleted: [] as string[] };
 const recorder = definePlugin({
@@ -72,7 +84,7 @@ let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
 
 beforeAll(async () => {
-  app = await startApp({ builtIns: [broken, strict, silent, plain, recorder, sampler] });
+  app = await startApp({ builtIns: [broken, strict, silent, plain, recorder, sampler, sameName] });
   ids = await seedBasics(app);
 });
 afterAll(() => app?.close());
@@ -141,5 +153,16 @@ describe('demandNeutralEvents', () => {
     samplerEmits = 'sampler.grew';
     await advance();
     expect(await demandVersion()).not.toBe(before);
+  });
+});
+
+describe('ctx.loaders.loader', () => {
+  it('keeps a plugin\'s loaders apart from the core\'s: a plugin naming one of its own as the core names one does not take the core\'s place', async () => {
+    await vmUnder('owned', []);
+    const { virtualMachines } = await app.query(`{ virtualMachines(filter: { name: "owned" }) { edges { node { virtualVolumes { owner virtualMachine { name } } } } } }`);
+    expect(virtualMachines.edges[0].node.virtualVolumes).toEqual([
+      { owner: 'the plugin\'s owner', virtualMachine: { name: 'owned' } },
+      { owner: 'the plugin\'s owner', virtualMachine: { name: 'owned' } },
+    ]);
   });
 });
