@@ -282,5 +282,6 @@ export { formatDigest, digestOf } from './extents.ts';
 export { simulatedNow } from './clock.ts';
 export type { Executor } from './db/client.ts';
 export type { SchemaBuilder, SchemaRefs } from '../schema/refs.ts';
+export { isUuid } from '../schema/refs.ts';
 export { anyOf, pgArray, resultRows } from './db/client.ts';
 export { holdsPolicy, type PolicyVerdictState } from './policy-verdicts.ts';

@@ -1,5 +1,5 @@
 import { asc, eq } from 'drizzle-orm';
-import { anyOf, ConflictError, ValidationError, simulatedNow, type CopyControl, type PairRow, type SchemaBuilder, type SchemaRefs, type UnitOfWork } from '../../core/plugin.ts';
+import { anyOf, ConflictError, isUuid, NotFoundError, ValidationError, simulatedNow, type CopyControl, type PairRow, type SchemaBuilder, type SchemaRefs, type UnitOfWork } from '../../core/plugin.ts';
 import { pairProgressTopic, progressTopic } from './engine.ts';
 import { apply, createGroup, findGroup, groupOfVm, groupPairs, pairProgress, plan, progress, rpoOf, type GroupRow, type HistoryRow, type Plan, type PointRow, type Progress, type Transition } from './groups.ts';
 import { configureLink, DEFAULT_LINK } from './links.ts';
@@ -295,13 +295,20 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
 
   transition('syncReplicationGroup', 'SYNC', 'VASA syncReplicationGroup: a new point-in-time replica at the target of the source\'s data as of now (only the differences cross the link).');
   transition('testFailoverStart', 'TEST_FAILOVER_START', 'VASA testFailoverStart: a test VM at the target from a point-in-time replica (the last, or pointInTimeId); the source keeps running and replicating.',
-    (t) => ({ pointInTimeId: t.id() }), (input) => ({ pointInTimeId: input.pointInTimeId ? String(input.pointInTimeId) : null }));
+    (t) => ({ pointInTimeId: t.id() }), (input) => ({ pointInTimeId: pointInTimeIdOf(input.pointInTimeId) }));
   transition('testFailoverStop', 'TEST_FAILOVER_STOP', 'VASA testFailoverStop: removes the test VM; the target is TARGET again.');
   transition('failoverReplicationGroup', 'FAILOVER', 'VASA failoverReplicationGroup: the target becomes the live VM. planned: a final sync first (the source VM must be off), done when its copy ends; unplanned: at once, from the last point-in-time replica (the source VM is fenced: powered off).',
     (t) => ({ planned: t.boolean({ required: true }) }), (input) => ({ planned: Boolean(input.planned) }));
   transition('reverseReplicationGroup', 'REVERSE', 'VASA reverseReplicationGroup: after a failover, the failed-over VM becomes the source, replicating (DIFF) back onto the old source\'s volumes.',
     (t) => ({ copyControl: t.string({ defaultValue: 'BACKGROUND' }) }), (input) => ({ copyControl: checkCopyControl(input.copyControl ?? 'BACKGROUND') }));
   transition('promoteReplicationGroup', 'PROMOTE', 'VASA promoteReplicationGroup: the test VM of a test failover becomes the live VM (FAILEDOVER); the source is fenced.');
+}
+
+/** A point in time's id as sent: a malformed one names no point (it must not reach the uuid column). */
+function pointInTimeIdOf(value: unknown): string | null {
+  if (value == null) return null;
+  if (!isUuid(String(value))) throw new NotFoundError('input.pointInTimeId', String(value), `"${String(value)}" names no point-in-time replica`);
+  return String(value);
 }
 
 async function* follow(ctx: any, topicName: string): AsyncGenerator<unknown> {
