@@ -102,6 +102,11 @@ export class PairService {
     if (!mv) throw new NotFoundError(fields.mvId, pair.mvId);
     if (!rv) throw new NotFoundError(fields.rvId, pair.rvId);
     if (mv.type === 'SWAP' || mv.type === 'MEMORY') throw new ValidationError(fields.mvId, `A ${mv.type} volume is not replicated`);
+    // A snapshot's VVOL holds the data the snapshot was taken with: a restore onto it (or a copy onto it
+    // as an RV) would change what a revert to that snapshot gives back.
+    for (const [vvol, field] of [[mv, fields.mvId], [rv, fields.rvId]] as const) {
+      if (vvol.snapshotId) throw new ValidationError(field, `A snapshot's VVOL keeps the data it was taken with; it cannot be paired`);
+    }
     if (rv.provisionedBytes < mv.provisionedBytes) {
       throw new ValidationError(fields.rvId, `The RV (${rv.provisionedBytes} bytes) is smaller than its MV (${mv.provisionedBytes} bytes)`);
     }
