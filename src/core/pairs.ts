@@ -167,6 +167,16 @@ export class PairService {
     return row;
   }
 
+  /**
+   * Stops the pair's running copy because another operation takes over: the pair lets go of the task
+   * first, so its end (CANCELLED) does not move the pair to CANCEL on the way.
+   */
+  private async stopCopy(work: UnitOfWork, pair: PairRow, reason: string): Promise<void> {
+    if (!pair.taskId) return;
+    await work.tx.update(replicaPairs).set({ taskId: null }).where(eq(replicaPairs.id, pair.id));
+    await this.tasks.end(work, pair.taskId, 'CANCELLED', reason);
+  }
+
   private copyTask(work: UnitOfWork, pair: PairRow, kind: (typeof pairTaskKinds)[number], source: string, target: string, range: 'FULL' | 'DIFF', immediate = false): Promise<{ task: TaskRow }> {
     return this.tasks.startCopies(
       work,
@@ -180,6 +190,8 @@ export class PairService {
     const pair = await this.find(work.tx, id);
     this.legal(pair, 'replicate');
     await this.notAttached(work.tx, pair, 'replicate');
+    // From RST_SYNC a catch-up copy may be running: one copy per pair, or the two would race on the RV.
+    await this.stopCopy(work, pair, 'superseded by replicate');
     const now = await simulatedNow(work.tx);
     const { task } = await this.copyTask(work, pair, 'REPLICATE', pair.mvId, pair.rvId, range);
     const state = isFinished(task) ? { syncState: 'RPL_SYNC' as const, taskId: null, syncedAt: now } : { syncState: 'RPL_EXEC' as const, taskId: task.id };
@@ -194,7 +206,7 @@ export class PairService {
     const pair = await this.find(work.tx, id);
     this.legal(pair, 'separate');
     const now = await simulatedNow(work.tx);
-    if (pair.taskId) await this.tasks.end(work, pair.taskId, 'CANCELLED', 'superseded by separate');
+    await this.stopCopy(work, pair, 'superseded by separate');
     const dirty = (await this.copier.dirty(work.tx, [[pair.mvId, pair.rvId]])).get(`${pair.mvId}/${pair.rvId}`)!;
     if (dirty.indexes.length === 0) {
       return { pair: await this.enter(work, pair, { activity: 'SEPARATE', syncState: 'SEPARATED', rvAccess, rvUse, taskId: null, syncedAt: now }, now), task: null };
@@ -231,7 +243,7 @@ export class PairService {
   async unpair(work: UnitOfWork, id: string, force: boolean): Promise<PairRow> {
     const pair = await this.find(work.tx, id);
     if (!force) this.legal(pair, 'unpair');
-    if (pair.taskId) await this.tasks.end(work, pair.taskId, 'CANCELLED', 'pair removed');
+    await this.stopCopy(work, pair, 'pair removed');
     await work.tx.delete(replicaPairs).where(eq(replicaPairs.id, id));
     this.emit(work, pair, 'unpaired', `Pair ${id} removed${force ? ' (forced)' : ''}`);
     return pair;

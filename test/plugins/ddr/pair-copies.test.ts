@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GiB, seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
+import { createVm, ok, writeExtents } from '../../api/support.ts';
+
+let app: TestApp;
+let ids: Awaited<ReturnType<typeof seedBasics>>;
+
+beforeAll(async () => {
+  app = await startApp();
+  ids = await seedBasics(app);
+});
+afterAll(() => app?.close());
+
+const advance = (seconds: number) => app.query(`mutation { advanceSimulation(input: { seconds: ${seconds} }) { __typename } }`);
+const node = async (id: string, selection: string) => (await app.query(`query($id: ID!) { node(id: $id) { ${selection} } }`, { id })).node;
+const lastEventId = async () => (await app.query('{ events(first: 1000) { id } }')).events.at(-1)?.id ?? 0;
+const eventsSince = async (after: number) => (await app.query('query($a: Int) { events(first: 1000, after: $a) { kind message data } }', { a: after })).events;
+const runningTasks = async () => (await app.query('{ tasks(first: 1000) { edges { node { id kind state } } } }')).tasks.edges.map((e: any) => e.node).filter((t: any) => t.state === 'RUNNING' || t.state === 'QUEUED');
+
+/** A DDR pair (BACKGROUND) of an 8 GiB disk, in step, whose MV was then written all over: a catch-up copy runs. */
+async function pairCatchingUp(): Promise<{ pairId: string; mvId: string }> {
+  const vm = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'], disks: [8 * GiB] });
+  await writeExtents(app, vm.disks[0], [0, 1]);
+  const { pair } = await ok(app, 'pairLocalReplica', { mvId: vm.disks[0] }, '... on PairLocalReplicaPayload { pair { id } }', 'vmAdmin');
+  await ok(app, 'replicatePair', { pairId: pair.id, range: 'FULL' }, '__typename', 'vmAdmin');
+  await advance(1);
+  return { pairId: pair.id, mvId: vm.disks[0] };
+}
+
+describe('a pair operation while a copy of the pair runs', () => {
+  it('replicate from RST_SYNC stops the catch-up copy that was running: one copy per pair, and the RV ends with the MV\'s data', async () => {
+    const { pairId, mvId } = await pairCatchingUp();
+    await ok(app, 'separatePair', { pairId }, '__typename', 'vmAdmin');
+    await ok(app, 'restorePair', { pairId }, '__typename', 'vmAdmin'); // nothing differs: RST_SYNC at once
+    await writeExtents(app, mvId, Array.from({ length: 200 }, (_, i) => i)); // 6.25 GiB behind
+    await advance(1);
+    const catchingUp = await node(pairId, '... on ReplicaPair { syncState task { id state } }');
+    expect(catchingUp).toMatchObject({ syncState: 'RST_SYNC', task: { state: 'RUNNING' } });
+
+    const replicated = await ok(app, 'replicatePair', { pairId, range: 'DIFF' }, '... on ReplicatePairPayload { pair { syncState } task { id } }', 'vmAdmin');
+    expect(replicated.pair.syncState).toBe('RPL_EXEC');
+    expect(await node(catchingUp.task.id, '... on Task { state }')).toEqual({ state: 'CANCELLED' });
+    expect((await runningTasks()).map((t: any) => t.id)).toEqual([replicated.task.id]);
+    await advance(10);
+    const synced = await node(pairId, '... on ReplicaPair { syncState masterVolume { contentDigest } replicaVolume { contentDigest } }');
+    expect(synced.syncState).toBe('RPL_SYNC');
+    expect(synced.replicaVolume.contentDigest).toBe(synced.masterVolume.contentDigest);
+  });
+
+  it('separate (and a forced unpair) stop the running copy without the pair passing through CANCEL', async () => {
+    const { pairId, mvId } = await pairCatchingUp();
+    await writeExtents(app, mvId, Array.from({ length: 200 }, (_, i) => i));
+    await advance(1);
+    expect(await node(pairId, '... on ReplicaPair { syncState task { state } }')).toMatchObject({ syncState: 'RPL_SYNC', task: { state: 'RUNNING' } });
+    const after = await lastEventId();
+    const separated = await ok(app, 'separatePair', { pairId }, '... on SeparatePairPayload { pair { syncState stateTimes { state } } }', 'vmAdmin');
+    expect(separated.pair.syncState).toBe('SEP_EXEC');
+    const moves = (await eventsSince(after)).filter((e: any) => e.kind === 'pair.stateChanged').map((e: any) => e.data.syncState);
+    expect(moves).toEqual(['SEP_EXEC']);
+    expect(separated.pair.stateTimes.map((s: any) => s.state)).not.toContain('CANCEL');
+
+    // So does a forced unpair in the middle of the separation's copy: the pair goes, with no CANCEL first.
+    const beforeUnpair = await lastEventId();
+    await ok(app, 'unpair', { pairId, force: true }, '__typename', 'vmAdmin');
+    expect((await eventsSince(beforeUnpair)).filter((e: any) => e.kind.startsWith('pair.')).map((e: any) => e.kind)).toEqual(['pair.unpaired']);
+  });
+});
