@@ -1,5 +1,5 @@
-import { eq } from 'drizzle-orm';
-import { NotFoundError, simulatedNow, topic, type AlarmChange, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
+import { eq, sql } from 'drizzle-orm';
+import { NotFoundError, resultRows, simulatedNow, topic, type AlarmChange, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
 import { createGroup, dropGroups, groupOfVm, groupsProgress, pairLag, pairProgress, pointCopyFinished, rpoOf } from './groups.ts';
 import { pairRemote } from './pairing.ts';
 import { rdrGroups } from './tables.ts';
@@ -13,8 +13,9 @@ export const pairProgressTopic = (pairId: string) => topic('replicationProgress'
  */
 export async function observe(ctx: TickContext): Promise<void> {
   await publishPairProgress(ctx);
+  const raised = await raisedReplicationAlarms(ctx);
   const groups = await ctx.db.select().from(rdrGroups).where(eq(rdrGroups.sourceState, 'SOURCE'));
-  if (groups.length === 0) return;
+  if (groups.length === 0 && raised.length === 0) return;
   const rpos = await rpoOf(ctx.db, groups.map((g) => g.sourceVmId));
   // Only groups with an RPO to check or someone following their progress: all of them at once.
   const watched = groups.filter((g) => rpos.has(g.sourceVmId) || ctx.followed(progressTopic(g.id)));
@@ -37,7 +38,19 @@ export async function observe(ctx: TickContext): Promise<void> {
       });
     }
   }
+  // A raised alarm of a group not judged this tick would stay RED for ever: its group failed over (no
+  // replica left to lag), was deleted with its VM, or its policy no longer asks for an RPO.
+  const judged = new Set(alarms.map((a) => a.entityId));
+  for (const groupId of raised.filter((id) => !judged.has(id))) {
+    alarms.push({ kind: 'REPLICATION', entityType: 'ReplicationGroup', entityId: groupId, status: 'GREEN', message: `RDR: replication group ${groupId} has no RPO to keep any more (failed over, deleted, or its policy asks for none)` });
+  }
   await ctx.work.setAlarms(alarms);
+}
+
+/** The groups whose REPLICATION alarm is raised (one statement). */
+async function raisedReplicationAlarms(ctx: TickContext): Promise<string[]> {
+  const rows = resultRows<{ entity_id: string }>(await ctx.db.execute(sql`select entity_id from alarms where kind = 'REPLICATION' and status <> 'GREEN'`));
+  return rows.map((r) => r.entity_id);
 }
 
 /** Each followed pair's progress, for `replicationProgress(pairId)`: nothing to read when nobody follows a pair. */
