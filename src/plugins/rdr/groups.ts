@@ -343,11 +343,14 @@ export async function apply(ctx: Ctx, work: UnitOfWork, p: Plan, options: { copy
       const live = await vmVolumes(work.tx, liveVmId);
       await ctx.volumes.unregisterVm(work, oldSource.id);
       const link = await linkSettings(work.tx, group.targetArrayId, group.sourceArrayId);
+      // Under a policy asking for a remote replica, the new pairs serve it as the ones before the failover
+      // did: policy-made, so deleting the VM (or dropping the rule) deletes their RVs instead of leaving them.
+      const policyManaged = (await rpoOf(work.tx, [liveVmId])).has(liveVmId);
       for (const volume of live.filter((v) => v.type === 'CONFIG' || v.type === 'DATA')) {
         const rvId = volume.metadata['vvolgraph.replicaOf'];
         await ctx.volumes.setCopyOf(work, volume.id, null);
         await ctx.volumes.setCopyOf(work, rvId, volume.id);
-        const pair = await ctx.pairs.create(work, { owner: 'rdr', mvId: volume.id, rvId, copyControl: options.copyControl ?? 'BACKGROUND', link: linkName(group.targetArrayId, group.sourceArrayId), ...link });
+        const pair = await ctx.pairs.create(work, { owner: 'rdr', mvId: volume.id, rvId, copyControl: options.copyControl ?? 'BACKGROUND', policyManaged, link: linkName(group.targetArrayId, group.sourceArrayId), ...link });
         await ctx.pairs.replicate(work, pair.id, 'DIFF');
       }
       await dropPoints(ctx, work, await work.tx.select().from(rdrPointsInTime).where(eq(rdrPointsInTime.groupId, group.id)));

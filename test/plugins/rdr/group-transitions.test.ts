@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
-import { fingerprint, mutate, replicationGroup } from '../../api/support.ts';
+import { GiB, seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
+import { createPolicy, createVm, fingerprint, mutate, ok, replicationGroup } from '../../api/support.ts';
 
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
@@ -11,6 +11,9 @@ beforeAll(async () => {
 });
 afterAll(() => app?.close());
 
+const advance = (seconds: number) => app.query(`mutation { advanceSimulation(input: { seconds: ${seconds} }) { __typename } }`);
+const node = async (id: string, selection: string) => (await app.query(`query($id: ID!) { node(id: $id) { ${selection} } }`, { id })).node;
+
 describe('replication group transitions: bad input', () => {
   it('a malformed pointInTimeId is a NotFoundError naming the field, in the dry run and the real one, changing nothing', async () => {
     const { groupId } = await replicationGroup(app, ids.policies.BRONZE, ids.containers['tokyo-gold'], 'SYNCED');
@@ -20,5 +23,28 @@ describe('replication group transitions: bad input', () => {
       expect(result, `plan: ${plan}`).toMatchObject({ __typename: 'NotFoundError', field: 'input.pointInTimeId', id: 'garbage' });
     }
     expect(await fingerprint(app)).toEqual(before);
+  });
+});
+
+describe('reverse of a group its policy made', () => {
+  it('the reversed pairs are the policy\'s: deleting the VM afterwards deletes the old source\'s volumes (its RVs now) and gives their space back', async () => {
+    const policy = await createPolicy(app, [{ capabilityId: 'nec.rdr.replica', value: true }]);
+    const usedBytes = async () => (await app.query('{ storageContainers { edges { node { name usedBytes } } } }')).storageContainers.edges.map((e: any) => e.node);
+    const before = await usedBytes();
+    const vm = await createVm(app, policy, { containerId: ids.containers['tokyo-gold'], disks: [GiB] });
+    await app.settle();
+    await advance(2);
+    const groupId = (await node(vm.id, '... on VirtualMachine { replicationGroup { id } }')).replicationGroup.id;
+    await ok(app, 'syncReplicationGroup', { groupId }, '__typename', 'vmAdmin');
+    await advance(1);
+    await ok(app, 'failoverReplicationGroup', { groupId, planned: false }, '__typename', 'vmAdmin');
+    await ok(app, 'reverseReplicationGroup', { groupId }, '__typename', 'vmAdmin');
+    await advance(2);
+    const reversed = await node(groupId, '... on ReplicationGroup { sourceState sourceVirtualMachine { id } pairs { syncState replicaVolume { id } } }');
+    expect(reversed.sourceState).toBe('SOURCE');
+    expect(reversed.pairs.map((p: any) => p.syncState)).toEqual(['RPL_SYNC', 'RPL_SYNC']);
+    await ok(app, 'deleteVirtualMachine', { id: reversed.sourceVirtualMachine.id }, '__typename', 'vmAdmin');
+    for (const pair of reversed.pairs) expect(await node(pair.replicaVolume.id, 'id')).toBeNull();
+    expect(await usedBytes()).toEqual(before);
   });
 });
