@@ -1,5 +1,5 @@
 import { eq, sql } from 'drizzle-orm';
-import { NotFoundError, resultRows, simulatedNow, topic, type AlarmChange, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
+import { ConflictError, NotFoundError, resultRows, simulatedNow, topic, type AlarmChange, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualMachineRow, type VirtualVolumeRow } from '../../core/plugin.ts';
 import { createGroup, dropGroups, groupOfVm, groupsProgress, pairLag, pairProgress, pointCopyFinished, rpoOf } from './groups.ts';
 import { pairRemote } from './pairing.ts';
 import { rdrGroups } from './tables.ts';
@@ -125,6 +125,16 @@ export async function policyApplied(ctx: PolicyContext, vvol: VirtualVolumeRow, 
     return { inProgress: `replicating again from ${pair.syncState}` };
   }
   return pair.syncedAt === null ? { inProgress: 'copying the remote replica' } : undefined;
+}
+
+/**
+ * A planned failover's final sync is its source VM's last data: powered on before the failover ends,
+ * the VM would write what the failed-over VM never gets (and then be fenced). It stays off until then.
+ */
+export async function vmPoweredOn(ctx: LifecycleContext, vm: VirtualMachineRow): Promise<void> {
+  const group = await groupOfVm(ctx.tx, vm.id);
+  if (group?.sourceVmId !== vm.id || group.pending?.transition !== 'FAILOVER') return;
+  throw new ConflictError(`VM ${vm.name} is being failed over (planned): it stays off until the final sync (task ${group.pending.taskId}) ends and the failover completes`, 'FAILOVER_PENDING');
 }
 
 /** A source VM deleted: its group goes with it, and so do its points in time's copies. */

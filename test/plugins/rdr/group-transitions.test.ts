@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GiB, seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
-import { createPolicy, createVm, fingerprint, mutate, ok, replicationGroup } from '../../api/support.ts';
+import { createPolicy, createVm, fingerprint, mutate, ok, replicationGroup, writeExtents } from '../../api/support.ts';
 
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
@@ -46,5 +46,28 @@ describe('reverse of a group its policy made', () => {
     await ok(app, 'deleteVirtualMachine', { id: reversed.sourceVirtualMachine.id }, '__typename', 'vmAdmin');
     for (const pair of reversed.pairs) expect(await node(pair.replicaVolume.id, 'id')).toBeNull();
     expect(await usedBytes()).toEqual(before);
+  });
+});
+
+describe('a planned failover waiting for its final sync', () => {
+  it('keeps the source VM off: powering it on is a ConflictError changing nothing, and the failed-over VM gets the data as of the failover', async () => {
+    const vm = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'], disks: [4 * GiB] });
+    const { group } = await ok(app, 'createReplicationGroup', { vmId: vm.id }, '... on CreateReplicationGroupPayload { group { id } }', 'vmAdmin');
+    await advance(1);
+    await writeExtents(app, vm.disks[0], Array.from({ length: 64 }, (_, i) => i)); // 2 GiB: the final sync takes a while
+    const final = await Promise.all([vm.config, ...vm.disks].map(async (id) => (await node(id, '... on VirtualVolume { contentDigest }')).contentDigest));
+    const started = await ok(app, 'failoverReplicationGroup', { groupId: group.id, planned: true }, '... on FailoverReplicationGroupPayload { group { pending } }', 'vmAdmin');
+    expect(started.group.pending).toBe('FAILOVER');
+
+    const before = await fingerprint(app);
+    expect(await mutate(app, 'powerOnVirtualMachine', { id: vm.id }, 'vmAdmin')).toMatchObject({ __typename: 'ConflictError', currentState: 'FAILOVER_PENDING' });
+    expect(await fingerprint(app)).toEqual(before);
+
+    await advance(60);
+    const done = await node(group.id, '... on ReplicationGroup { pending targetState targetVirtualMachine { virtualVolumes { contentDigest } } }');
+    expect(done).toMatchObject({ pending: null, targetState: 'FAILEDOVER' });
+    expect(done.targetVirtualMachine.virtualVolumes.map((v: any) => v.contentDigest)).toEqual(final);
+    // Failed over: the old source may run again (reverse needs it off).
+    expect((await mutate(app, 'powerOnVirtualMachine', { id: vm.id }, 'vmAdmin')).__typename).toBe('PowerOnVirtualMachinePayload');
   });
 });
