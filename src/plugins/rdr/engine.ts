@@ -1,6 +1,6 @@
-import { eq, sql } from 'drizzle-orm';
-import { ConflictError, NotFoundError, resultRows, simulatedNow, topic, type AlarmChange, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualMachineRow, type VirtualVolumeRow } from '../../core/plugin.ts';
-import { createGroup, dropGroups, groupOfVm, groupsProgress, pairLag, pairProgress, pointCopyFinished, rpoOf } from './groups.ts';
+import { and, eq, sql } from 'drizzle-orm';
+import { ConflictError, isCopyOf, NotFoundError, resultRows, simulatedNow, topic, type AlarmChange, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualMachineRow, type VirtualVolumeRow } from '../../core/plugin.ts';
+import { createGroup, dropGroups, groupOfVm, groupPairs, groupsProgress, pairLag, pairProgress, pointCopyFinished, rpoOf } from './groups.ts';
 import { pairRemote } from './pairing.ts';
 import { rdrGroups } from './tables.ts';
 
@@ -125,6 +125,21 @@ export async function policyApplied(ctx: PolicyContext, vvol: VirtualVolumeRow, 
     return { inProgress: `replicating again from ${pair.syncState}` };
   }
   return pair.syncedAt === null ? { inProgress: 'copying the remote replica' } : undefined;
+}
+
+/**
+ * A disk added to a group's source VM joins the group (VASA's group is the VM's volumes): paired like the
+ * others, at the group's target container, and copied FULL. Left out, it would be missing from every
+ * point in time, and a failover would give a VM without it.
+ */
+export async function vvolCreated(ctx: LifecycleContext, vvol: VirtualVolumeRow): Promise<void> {
+  if (vvol.type !== 'DATA' || !vvol.vmId || vvol.snapshotId || isCopyOf(vvol)) return;
+  const [group] = await ctx.tx.select().from(rdrGroups).where(and(eq(rdrGroups.sourceVmId, vvol.vmId), eq(rdrGroups.sourceState, 'SOURCE')));
+  if (!group) return;
+  const [model] = await groupPairs(ctx, ctx.tx, group.sourceVmId);
+  if (!model) return;
+  const pair = await pairRemote(ctx, ctx.work, { mvId: vvol.id, containerId: group.targetContainerId, copyControl: model.copyControl, policyManaged: model.policyManaged });
+  await ctx.pairs.replicate(ctx.work, pair.id, 'FULL');
 }
 
 /**

@@ -71,3 +71,24 @@ describe('a planned failover waiting for its final sync', () => {
     expect((await mutate(app, 'powerOnVirtualMachine', { id: vm.id }, 'vmAdmin')).__typename).toBe('PowerOnVirtualMachinePayload');
   });
 });
+
+describe('a disk added to a group\'s source VM', () => {
+  it('joins the group made by hand: it is replicated, in the points in time, and the failed-over VM has it with its data', async () => {
+    const vm = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'], disks: [GiB] });
+    const { group } = await ok(app, 'createReplicationGroup', { vmId: vm.id }, '... on CreateReplicationGroupPayload { group { id pairs { copyControl replicaVolume { storageContainer { id } } } } }', 'vmAdmin');
+    const added = await ok(app, 'addVirtualDisk', { vmId: vm.id, sizeBytes: GiB }, '... on AddVirtualDiskPayload { virtualVolume { id } }', 'vmAdmin');
+    await app.settle();
+    await writeExtents(app, added.virtualVolume.id, [0, 3]);
+    await advance(2);
+    const pairs = (await node(group.id, '... on ReplicationGroup { pairs { syncState copyControl masterVolume { id } replicaVolume { storageContainer { id } } } }')).pairs;
+    expect(pairs).toHaveLength(3);
+    expect(pairs.find((p: any) => p.masterVolume.id === added.virtualVolume.id)).toMatchObject({ syncState: 'RPL_SYNC', ...group.pairs[0] });
+
+    await ok(app, 'syncReplicationGroup', { groupId: group.id }, '__typename', 'vmAdmin');
+    await advance(1);
+    const source = await node(vm.id, '... on VirtualMachine { disks { unitNumber virtualVolume { contentDigest } } }');
+    await ok(app, 'failoverReplicationGroup', { groupId: group.id, planned: false }, '__typename', 'vmAdmin');
+    const failedOver = await node(group.id, '... on ReplicationGroup { targetVirtualMachine { disks { unitNumber virtualVolume { contentDigest } } } }');
+    expect(failedOver.targetVirtualMachine.disks).toEqual(source.disks);
+  });
+});
