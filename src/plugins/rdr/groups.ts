@@ -130,7 +130,10 @@ export async function plan(ctx: Ctx, tx: Executor, group: GroupRow, transition: 
       currentState = group.targetState;
     }
   };
-  if (group.pending) {
+  // An unplanned failover is for when the source is lost: a copy still running from it (a sync's point in
+  // time, a planned failover's final sync) may never end, so it is stopped rather than waited for.
+  const supersedesPending = transition === 'FAILOVER' && !options.planned;
+  if (group.pending && !supersedesPending) {
     blockers.push(`A ${group.pending.transition} is still copying (task ${group.pending.taskId})`);
     currentState = `${group.pending.transition}_PENDING`;
   }
@@ -321,7 +324,9 @@ export async function apply(ctx: Ctx, work: UnitOfWork, p: Plan, options: { copy
       return;
     case 'FAILOVER':
       if (p.pointInTime) {
-        await failOverTo(ctx, work, group, p.pointInTime, 'unplanned: the last point in time');
+        // The pending copy's end (CANCELLED) drops its incomplete point in time and clears `pending`.
+        if (group.pending) await ctx.tasks.end(work, group.pending.taskId, 'CANCELLED', 'superseded by an unplanned failover');
+        await failOverTo(ctx, work, { ...group, pending: null }, p.pointInTime, 'unplanned: the last point in time');
       } else {
         const pairs = await groupPairs(ctx, work.tx, group.sourceVmId);
         const point = await startPointInTime(ctx, work, group, pairs, 'FAILOVER');

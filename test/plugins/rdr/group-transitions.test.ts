@@ -92,3 +92,28 @@ describe('a disk added to a group\'s source VM', () => {
     expect(failedOver.targetVirtualMachine.disks).toEqual(source.disks);
   });
 });
+
+describe('an unplanned failover while a sync is copying', () => {
+  it('is not blocked by it (the source may be lost): it fails over to the last complete point in time and stops the sync, as its dry run says', async () => {
+    const vm = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'], disks: [4 * GiB] });
+    const { group } = await ok(app, 'createReplicationGroup', { vmId: vm.id }, '... on CreateReplicationGroupPayload { group { id } }', 'vmAdmin');
+    await advance(1);
+    await ok(app, 'syncReplicationGroup', { groupId: group.id }, '__typename', 'vmAdmin'); // in step: complete at once
+    const complete = (await node(group.id, '... on ReplicationGroup { pointsInTime { id complete volumes { contentDigest } } }')).pointsInTime[0];
+    expect(complete.complete).toBe(true);
+    await writeExtents(app, vm.disks[0], Array.from({ length: 64 }, (_, i) => i));
+    const sync = await ok(app, 'syncReplicationGroup', { groupId: group.id }, '... on SyncReplicationGroupPayload { group { pending } }', 'vmAdmin');
+    expect(sync.group.pending).toBe('SYNC');
+
+    const dry = await ok(app, 'failoverReplicationGroup', { groupId: group.id, planned: false, plan: true }, '... on FailoverReplicationGroupPayload { plan { blockers pointInTime { id } } }', 'vmAdmin');
+    expect(dry.plan).toEqual({ blockers: [], pointInTime: { id: complete.id } });
+    const done = await ok(app, 'failoverReplicationGroup', { groupId: group.id, planned: false },
+      '... on FailoverReplicationGroupPayload { plan { pointInTime { id } } group { pending targetState pointsInTime { id complete } targetVirtualMachine { virtualVolumes { contentDigest } } } }', 'vmAdmin');
+    expect(done.plan.pointInTime.id).toBe(complete.id);
+    expect(done.group).toMatchObject({ pending: null, targetState: 'FAILEDOVER' });
+    expect(done.group.pointsInTime.every((p: any) => p.complete)).toBe(true); // the sync's half-copied point is gone
+    expect(done.group.targetVirtualMachine.virtualVolumes.map((v: any) => v.contentDigest)).toEqual(complete.volumes.map((v: any) => v.contentDigest));
+    const running = (await app.query('{ tasks(first: 1000) { edges { node { kind state } } } }')).tasks.edges.map((e: any) => e.node).filter((t: any) => t.kind === 'RDR_SYNC' && (t.state === 'RUNNING' || t.state === 'QUEUED'));
+    expect(running).toEqual([]);
+  });
+});
