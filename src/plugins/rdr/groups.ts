@@ -441,15 +441,25 @@ async function pairSetsProgress(ctx: Pick<Ctx, 'copier'>, tx: Executor, sets: { 
   const all = sets.flatMap((set) => set.pairs);
   const dirty = all.length === 0 ? new Map() : await (ctx.copier as ExtentCopier).dirty(tx, all.map((p) => [p.mvId, p.rvId] as const));
   const taskIds = all.map((p) => p.taskId).filter((id): id is string => id !== null);
-  const rates = new Map(taskIds.length === 0 ? [] : resultRows<{ id: string; rate: number }>(await tx.execute(sql`select id::text as id, bytes_per_second::float8 as rate from tasks where id = any(${pgArray(taskIds)}::uuid[])`)).map((r) => [r.id, r.rate]));
-  return sets.map(({ pairs, base }) => progressOf(pairs, base, now, dirty, rates));
+  const copies = new Map(taskIds.length === 0 ? [] : resultRows<{ id: string; rate: number; left: number }>(await tx.execute(sql`
+    select id::text as id, bytes_per_second::float8 as rate, (bytes_total - bytes_done)::float8 as left from tasks where id = any(${pgArray(taskIds)}::uuid[])`)).map((r) => [r.id, r]));
+  return sets.map(({ pairs, base }) => progressOf(pairs, base, now, dirty, copies));
 }
 
-function progressOf(pairs: PairRow[], base: Pick<Progress, 'lastPointInTime' | 'rpoSeconds'>, now: number, dirty: ReadonlyMap<string, { bytes: number }>, rates: ReadonlyMap<string, number>): Progress {
+type RunningCopy = { rate: number; left: number };
+
+/**
+ * What a pair still has to move: the extents that differ, and, during an immediate restore (the MV shows
+ * the RV's data at once, so nothing differs), the bytes its copy still moves behind that view.
+ */
+const bytesLeft = (pair: PairRow, dirty: ReadonlyMap<string, { bytes: number }>, copies: ReadonlyMap<string, RunningCopy>) =>
+  dirty.get(`${pair.mvId}/${pair.rvId}`)!.bytes + (pair.syncState === 'RST_EXEC' && pair.taskId ? (copies.get(pair.taskId)?.left ?? 0) : 0);
+
+function progressOf(pairs: PairRow[], base: Pick<Progress, 'lastPointInTime' | 'rpoSeconds'>, now: number, dirty: ReadonlyMap<string, { bytes: number }>, copies: ReadonlyMap<string, RunningCopy>): Progress {
   if (pairs.length === 0) return { ...base, rpoLagSeconds: 0, bytesRemaining: 0, bytesPerSecond: 0, etaSeconds: 0, health: 'NOT_REPLICATING' };
-  const bytesRemaining = pairs.reduce((sum, p) => sum + dirty.get(`${p.mvId}/${p.rvId}`)!.bytes, 0);
+  const bytesRemaining = pairs.reduce((sum, p) => sum + bytesLeft(p, dirty, copies), 0);
   const tasks = new Set(pairs.map((p) => p.taskId).filter((id): id is string => id !== null));
-  const bytesPerSecond = [...tasks].reduce((sum, id) => sum + (rates.get(id) ?? 0), 0);
+  const bytesPerSecond = [...tasks].reduce((sum, id) => sum + (copies.get(id)?.rate ?? 0), 0);
   // The pairs share one link: until their copies report a rate, the link's bandwidth is what they will get.
   const rate = bytesPerSecond > 0 ? bytesPerSecond : pairs[0].bytesPerSecond;
   const rpoLagSeconds = Math.max(...pairs.map((p) => pairLag(p, now)));

@@ -32,6 +32,16 @@ function pairTask(ctx: Context, pair: PairRow): Promise<TaskRow | null> {
 
 const separating = (pair: PairRow) => pair.activity === 'SEPARATE';
 
+/**
+ * An immediate restore gives the MV the RV's data at once, so no extent differs, but its copy still has
+ * bytes to move behind that view: those count as the difference until it ends.
+ */
+async function restoreBytesLeft(ctx: Context, pair: PairRow): Promise<number> {
+  if (pair.syncState !== 'RST_EXEC') return 0;
+  const task = await pairTask(ctx, pair);
+  return task ? task.bytesTotal - task.bytesDone : 0;
+}
+
 /** Replication pairs (ddr and rdr own them; the core keeps their states) and their operations. */
 export function addReplication(builder: Builder, refs: SchemaRefs): void {
   const Activity = builder.enumType('PairActivity', { values: pairActivity.enumValues });
@@ -69,8 +79,8 @@ export function addReplication(builder: Builder, refs: SchemaRefs): void {
         resolve: async (p, _args, ctx) => (separating(p) ? dirtyBytes(ctx, p) : 0),
       }),
       copyDiffBytes: t.float({
-        description: 'While replicating or restoring: bytes the RV (restore: the MV) still lacks.',
-        resolve: async (p, _args, ctx) => (separating(p) ? 0 : dirtyBytes(ctx, p)),
+        description: 'While replicating or restoring: bytes the RV (restore: the MV, behind the data it already shows) still lacks.',
+        resolve: async (p, _args, ctx) => (separating(p) ? 0 : (await dirtyBytes(ctx, p)) + (await restoreBytesLeft(ctx, p))),
       }),
       bytesPerSecond: t.float({ description: 'The running copy\'s rate (0 when none).', resolve: async (p, _args, ctx) => (await pairTask(ctx, p))?.bytesPerSecond ?? 0 }),
       secondsUntilSynced: t.float({

@@ -65,3 +65,26 @@ describe('a pair operation while a copy of the pair runs', () => {
     expect((await eventsSince(beforeUnpair)).filter((e: any) => e.kind.startsWith('pair.')).map((e: any) => e.kind)).toEqual(['pair.unpaired']);
   });
 });
+
+describe('the figures of an immediate restore', () => {
+  it('count the bytes its copy still moves behind the MV\'s new view: copyDiffBytes, progress bytesRemaining and etaSeconds agree with the task', async () => {
+    const vm = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'], disks: [8 * GiB] });
+    await writeExtents(app, vm.disks[0], Array.from({ length: 100 }, (_, i) => i));
+    const { pair } = await ok(app, 'pairLocalReplica', { mvId: vm.disks[0] }, '... on PairLocalReplicaPayload { pair { id } }', 'vmAdmin');
+    await ok(app, 'replicatePair', { pairId: pair.id, range: 'FULL' }, '__typename', 'vmAdmin');
+    await advance(5);
+    await ok(app, 'separatePair', { pairId: pair.id }, '__typename', 'vmAdmin');
+    await writeExtents(app, vm.disks[0], Array.from({ length: 100 }, (_, i) => i)); // 3.125 GiB to restore
+    await ok(app, 'restorePair', { pairId: pair.id }, '__typename', 'vmAdmin');
+    await advance(1); // 1 GiB moved
+    const fields = 'syncState copyDiffBytes secondsUntilSynced task { bytesTotal bytesDone } progress { bytesRemaining etaSeconds health }';
+    const restoring = await node(pair.id, `... on ReplicaPair { ${fields} }`);
+    const left = restoring.task.bytesTotal - restoring.task.bytesDone;
+    expect(restoring.syncState).toBe('RST_EXEC');
+    expect(left).toBe(100 * 32 * 1024 ** 2 - GiB);
+    expect(restoring.copyDiffBytes).toBe(left);
+    expect(restoring.progress).toEqual({ bytesRemaining: left, etaSeconds: restoring.secondsUntilSynced, health: 'OK' });
+    await advance(5);
+    expect(await node(pair.id, `... on ReplicaPair { ${fields} }`)).toMatchObject({ syncState: 'RST_SYNC', copyDiffBytes: 0, secondsUntilSynced: 0, progress: { bytesRemaining: 0, etaSeconds: 0 } });
+  });
+});
