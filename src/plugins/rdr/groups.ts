@@ -197,7 +197,29 @@ export async function plan(ctx: Ctx, tx: Executor, group: GroupRow, transition: 
       break;
     }
   }
+  // The copies it makes (a point in time of the RVs; a VM from a point's copies; a planned failover both) reserve space.
+  const copied = transition === 'SYNC' ? pairs.map((p) => p.rvId)
+    : transition === 'FAILOVER' && options.planned ? pairs.flatMap((p) => [p.rvId, p.rvId])
+      : transition === 'TEST_FAILOVER_START' || transition === 'FAILOVER' ? (pointInTime?.volumes.map((v) => v.copyId) ?? [])
+        : [];
+  const short = await roomBlockers(tx, copied);
+  if (short.length > 0 && blockers.length === 0) currentState = 'NO_SPACE';
+  blockers.push(...short);
   return { transition, group, from, to, volumes, bindings, pointInTime, blockers, currentState };
+}
+
+/**
+ * Containers without room for copies of these volumes (each copy goes to its volume's container and
+ * reserves its size; a volume listed twice is copied twice): the dry run says so instead of the real
+ * run failing on it.
+ */
+async function roomBlockers(tx: Executor, vvolIds: string[]): Promise<string[]> {
+  if (vvolIds.length === 0) return [];
+  const rows = resultRows<{ name: string; free: number; needed: number }>(await tx.execute(sql`
+    select c.name, (c.capacity_bytes - c.used_bytes)::float8 as free, sum(v.provisioned_bytes)::float8 as needed
+    from unnest(${pgArray(vvolIds)}::uuid[]) as u(id) join virtual_volumes v on v.id = u.id join storage_containers c on c.id = v.container_id
+    group by c.id, c.name, c.capacity_bytes, c.used_bytes order by c.name`));
+  return rows.filter((r) => r.needed > r.free).map((r) => `Container ${r.name} has ${r.free} bytes free; the copies need ${r.needed}`);
 }
 
 /** Starts a point-in-time replica: at the target, a copy of each RV's map, then the MV's data as of now copied onto it over the link. */

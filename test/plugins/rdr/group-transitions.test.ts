@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GiB, seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
 import { createPolicy, createVm, fingerprint, mutate, ok, replicationGroup, writeExtents } from '../../api/support.ts';
@@ -12,6 +13,7 @@ beforeAll(async () => {
 afterAll(() => app?.close());
 
 const advance = (seconds: number) => app.query(`mutation { advanceSimulation(input: { seconds: ${seconds} }) { __typename } }`);
+const rowId = (globalId: string) => Buffer.from(globalId, 'base64').toString().split(':')[1];
 const node = async (id: string, selection: string) => (await app.query(`query($id: ID!) { node(id: $id) { ${selection} } }`, { id })).node;
 
 describe('replication group transitions: bad input', () => {
@@ -116,5 +118,26 @@ describe('an unplanned failover while a sync is copying', () => {
     expect(done.group.targetVirtualMachine.virtualVolumes.map((v: any) => v.contentDigest).sort()).toEqual(complete.volumes.map((v: any) => v.contentDigest).sort());
     const running = (await app.query('{ tasks(first: 1000) { edges { node { kind state } } } }')).tasks.edges.map((e: any) => e.node).filter((t: any) => t.kind === 'RDR_SYNC' && (t.state === 'RUNNING' || t.state === 'QUEUED'));
     expect(running).toEqual([]);
+  });
+});
+
+describe('a transition whose copies do not fit', () => {
+  it('is blocked in its dry run as in the real run (a ConflictError NO_SPACE changing nothing), not promised and then refused', async () => {
+    const { groupId } = await replicationGroup(app, ids.policies.BRONZE, ids.containers['tokyo-gold'], 'SYNCED');
+    const target = (await node(groupId, '... on ReplicationGroup { targetContainer { id name capacityBytes usedBytes } }')).targetContainer;
+    const setUsed = (bytes: number) => app.core.db.execute(sql`update storage_containers set used_bytes = ${bytes} where id = ${rowId(target.id)}::uuid`);
+    await setUsed(target.capacityBytes - 1); // no room for a copy of the point in time
+    try {
+      for (const [name, input] of [['testFailoverStart', {}], ['failoverReplicationGroup', { planned: false }], ['syncReplicationGroup', {}]] as const) {
+        const dry = await ok(app, name, { groupId, plan: true, ...input }, `... on ${name[0].toUpperCase()}${name.slice(1)}Payload { plan { blockers } }`, 'vmAdmin');
+        expect(dry.plan.blockers, name).toEqual([expect.stringMatching(new RegExp(`^Container ${target.name} has 1 bytes free`))]);
+        const before = await fingerprint(app);
+        expect(await mutate(app, name, { groupId, ...input }, 'vmAdmin'), name).toMatchObject({ __typename: 'ConflictError', currentState: 'NO_SPACE' });
+        expect(await fingerprint(app), name).toEqual(before);
+      }
+    } finally {
+      await setUsed(target.usedBytes);
+    }
+    expect((await mutate(app, 'testFailoverStart', { groupId }, 'vmAdmin')).__typename).toBe('TestFailoverStartPayload');
   });
 });
