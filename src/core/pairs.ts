@@ -138,12 +138,14 @@ export class PairService {
   }
 
   /**
-   * The RV of a SEPARATED pair, to attach to a VM (for backup or reporting): read-only if the pair was
-   * separated RO. Refused while the RV is being copied or already attached.
+   * The RV of a SEPARATED pair (or of one separating with rvUse IMMEDIATE), to attach to a VM (for backup
+   * or reporting): read-only if the pair was separated RO. Refused while the RV is being copied otherwise,
+   * or already attached.
    */
   async attachable(work: UnitOfWork, id: string): Promise<{ pair: PairRow; rv: VirtualVolumeRow; readOnly: boolean }> {
     const pair = await this.find(work.tx, id);
-    if (pair.syncState !== 'SEPARATED') throw new ConflictError(`An RV can be attached once its pair is SEPARATED; it is ${pair.syncState}`, pair.syncState);
+    const usable = pair.syncState === 'SEPARATED' || (pair.syncState === 'SEP_EXEC' && pair.rvUse === 'IMMEDIATE');
+    if (!usable) throw new ConflictError(`An RV can be attached once its pair is SEPARATED (or separating with rvUse IMMEDIATE); it is ${pair.syncState}`, pair.syncState);
     const [rv] = await work.tx.select().from(virtualVolumes).where(eq(virtualVolumes.id, pair.rvId)).for('update');
     if (rv.vmId) throw new ConflictError(`The RV is already attached to VM ${rv.vmId}`, 'ATTACHED');
     return { pair, rv, readOnly: pair.rvAccess !== 'RW' };
@@ -200,7 +202,8 @@ export class PairService {
 
   /**
    * separate(rvAccess, rvUse): the RV keeps the MV's data as of now. What the RV still lacks is copied
-   * first (SEP_EXEC); IMMEDIATE lets hosts use the RV during that copy, COMPLETE only after it.
+   * first (SEP_EXEC); IMMEDIATE lets hosts use the RV during that copy (it shows that data at once, the copy
+   * moving the bytes behind, as an immediate restore does), COMPLETE only after it.
    */
   async separate(work: UnitOfWork, id: string, rvAccess: 'RO' | 'RW', rvUse: 'COMPLETE' | 'IMMEDIATE'): Promise<{ pair: PairRow; task: TaskRow | null }> {
     const pair = await this.find(work.tx, id);
@@ -211,7 +214,7 @@ export class PairService {
     if (dirty.indexes.length === 0) {
       return { pair: await this.enter(work, pair, { activity: 'SEPARATE', syncState: 'SEPARATED', rvAccess, rvUse, taskId: null, syncedAt: now }, now), task: null };
     }
-    const { task } = await this.copyTask(work, pair, 'SEPARATE', pair.mvId, pair.rvId, 'DIFF');
+    const { task } = await this.copyTask(work, pair, 'SEPARATE', pair.mvId, pair.rvId, 'DIFF', rvUse === 'IMMEDIATE');
     return { pair: await this.enter(work, pair, { activity: 'SEPARATE', syncState: 'SEP_EXEC', rvAccess, rvUse, taskId: task.id }, now), task };
   }
 

@@ -126,7 +126,7 @@ export function addReplication(builder: Builder, refs: SchemaRefs): void {
   });
   refs.mutation<{ pair: PairRow; task: TaskRow | null }>({
     name: 'separatePair',
-    description: 'Freezes the RV at the MV\'s data as of now (SEP_EXEC while the rest is copied, then SEPARATED).',
+    description: 'Freezes the RV at the MV\'s data as of now (SEP_EXEC while the rest is copied, then SEPARATED). rvUse IMMEDIATE: the RV shows that data at once and may be attached during SEP_EXEC; COMPLETE: only once SEPARATED.',
     scope: 'vmAdmin',
     input: (t) => ({ pairId: t.id({ required: true }), rvAccess: t.field({ type: RvAccess, defaultValue: 'RW' }), rvUse: t.field({ type: RvUse, defaultValue: 'COMPLETE' }) }),
     payload: pairPayload,
@@ -153,7 +153,7 @@ export function addReplication(builder: Builder, refs: SchemaRefs): void {
   });
   refs.mutation<{ pair: PairRow; virtualMachine: VirtualMachineRow }>({
     name: 'attachReplicaVolume',
-    description: 'Attaches the RV of a SEPARATED pair to a VM on the RV\'s array as its next disk (read-only if separated RO), e.g. for backup or reporting. replicatePair and restorePair wait until it is detached.',
+    description: 'Attaches the RV of a SEPARATED pair (or of one still separating with rvUse IMMEDIATE) to a VM on the RV\'s array as its next disk (read-only if separated RO), e.g. for backup or reporting. replicatePair and restorePair wait until it is detached.',
     scope: 'vmAdmin',
     input: (t) => ({ pairId: t.id({ required: true }), vmId: t.id({ required: true }) }),
     payload: (t) => ({

@@ -88,3 +88,34 @@ describe('the figures of an immediate restore', () => {
     expect(await node(pair.id, `... on ReplicaPair { ${fields} }`)).toMatchObject({ syncState: 'RST_SYNC', copyDiffBytes: 0, secondsUntilSynced: 0, progress: { bytesRemaining: 0, etaSeconds: 0 } });
   });
 });
+
+describe('separate with rvUse IMMEDIATE', () => {
+  it('the RV shows the MV\'s data of the separation at once and can be attached while the copy runs behind; COMPLETE waits for SEPARATED', async () => {
+    const attach = (pairId: string, vmId: string) => app.query(
+      'mutation($p: ID!, $v: ID!) { attachReplicaVolume(input: { pairId: $p, vmId: $v }) { __typename ... on ConflictError { currentState } } }', { p: pairId, v: vmId }, 'vmAdmin');
+    const reader = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'] });
+    for (const rvUse of ['COMPLETE', 'IMMEDIATE']) {
+      const { pairId, mvId } = await pairCatchingUp();
+      await ok(app, 'separatePair', { pairId }, '__typename', 'vmAdmin');
+      await ok(app, 'replicatePair', { pairId, range: 'DIFF' }, '__typename', 'vmAdmin');
+      await advance(1);
+      await writeExtents(app, mvId, Array.from({ length: 200 }, (_, i) => i)); // 6.25 GiB the RV lacks
+      const frozen = (await node(mvId, '... on VirtualVolume { contentDigest }')).contentDigest;
+      const separated = await ok(app, 'separatePair', { pairId, rvUse }, '... on SeparatePairPayload { pair { syncState replicaVolume { id contentDigest } } }', 'vmAdmin');
+      expect(separated.pair.syncState).toBe('SEP_EXEC');
+      if (rvUse === 'COMPLETE') {
+        expect(separated.pair.replicaVolume.contentDigest).not.toBe(frozen);
+        expect((await attach(pairId, reader.id)).attachReplicaVolume).toEqual({ __typename: 'ConflictError', currentState: 'SEP_EXEC' });
+        continue;
+      }
+      expect(separated.pair.replicaVolume.contentDigest).toBe(frozen);
+      expect((await attach(pairId, reader.id)).attachReplicaVolume.__typename).toBe('AttachReplicaVolumePayload');
+      // The host's writes to the attached RV are its own: the copy behind does not write over them.
+      await writeExtents(app, separated.pair.replicaVolume.id, [0]);
+      const written = (await node(separated.pair.replicaVolume.id, '... on VirtualVolume { contentDigest }')).contentDigest;
+      expect(written).not.toBe(frozen);
+      await advance(20);
+      expect(await node(pairId, '... on ReplicaPair { syncState replicaVolume { contentDigest } }')).toEqual({ syncState: 'SEPARATED', replicaVolume: { contentDigest: written } });
+    }
+  });
+});
