@@ -1,4 +1,4 @@
-import type { ComplianceContext, ComplianceViolation, PolicyRule, TickContext, VirtualVolumeRow } from '../../core/plugin.ts';
+import type { ComplianceContext, ComplianceViolation, ExtentStore, PolicyRule, TickContext, UnitOfWork, VirtualVolumeRow } from '../../core/plugin.ts';
 import { allocate, type Claim, type Priority } from './allocate.ts';
 
 export interface Limits {
@@ -26,14 +26,38 @@ function readLimits(rules: readonly PolicyRule[]): Limits {
   };
 }
 
-/** Pools whose lower limits exceeded their capacity at the last tick, so the alarm is written only when that changes. */
-const overcommitted = new Map<string, boolean>();
+/** What the schedule phase remembers between ticks, so that it writes an alarm only when it changes. */
+interface ScheduleMemory {
+  /** Pools whose lower limits exceeded their capacity at the last tick. */
+  overcommitted: Map<string, boolean>;
+}
+
+/**
+ * The memory as of the last committed tick, per core (one ExtentStore each: two apps in one process never
+ * share it). A tick that rolls back must leave it as it was, or it would claim an alarm written that the
+ * rollback took away, and the alarm would not be written again until the pool changed back and forth.
+ */
+const committedMemory = new WeakMap<ExtentStore, ScheduleMemory>();
+/** The copy a transaction works on (an advance's ticks share one); it replaces the committed one on commit. */
+const memoryInTransaction = new WeakMap<UnitOfWork, ScheduleMemory>();
+
+function memoryOf(ctx: TickContext): ScheduleMemory {
+  let memory = memoryInTransaction.get(ctx.work);
+  if (!memory) {
+    const committed = committedMemory.get(ctx.extents);
+    const copy: ScheduleMemory = { overcommitted: new Map(committed?.overcommitted) };
+    memoryInTransaction.set(ctx.work, (memory = copy));
+    ctx.work.afterCommit(() => committedMemory.set(ctx.extents, copy));
+  }
+  return memory;
+}
 
 /**
  * The schedule phase: per pool, the exact allocation of its IOPS between its VVOLs (lower limits,
  * then priority shares, capped by upper limits and demand); what is not allocated is throttled.
  */
 export async function schedule(ctx: TickContext): Promise<void> {
+  const { overcommitted } = memoryOf(ctx);
   // Every pool, busy or not, so that an alarm clears once its VVOLs stop asking.
   const byPool = new Map<string, TickContext['io']>([...ctx.poolIops.keys()].map((id) => [id, []]));
   for (const io of ctx.io) byPool.get(io.poolId)?.push(io);
