@@ -5,6 +5,8 @@ export interface Limits {
   lowerLimit: number;
   upperLimit: number;
   priority: Priority;
+  /** Report (an event) when the volume starts and stops being held at its upper limit. */
+  upperReport: boolean;
 }
 
 /** Limits by rules array: a policy's rules are one array shared by its VVOLs from tick to tick, so each is read once. */
@@ -23,13 +25,16 @@ function readLimits(rules: readonly PolicyRule[]): Limits {
     lowerLimit: (value('lowerLimit') as number | undefined) ?? 0,
     upperLimit: (value('upperLimit') as number | undefined) ?? 0,
     priority: (value('priority') as Priority | undefined) ?? 'MEDIUM',
+    upperReport: value('upperReport') === true,
   };
 }
 
-/** What the schedule phase remembers between ticks, so that it writes an alarm only when it changes. */
+/** What the schedule phase remembers between ticks, so that it writes an alarm or a report only when it changes. */
 interface ScheduleMemory {
   /** Pools whose lower limits exceeded their capacity at the last tick. */
   overcommitted: Map<string, boolean>;
+  /** VVOLs with upperReport that the last tick held at their upper limit. */
+  heldAtUpper: Set<string>;
 }
 
 /**
@@ -45,7 +50,7 @@ function memoryOf(ctx: TickContext): ScheduleMemory {
   let memory = memoryInTransaction.get(ctx.work);
   if (!memory) {
     const committed = committedMemory.get(ctx.extents);
-    const copy: ScheduleMemory = { overcommitted: new Map(committed?.overcommitted) };
+    const copy: ScheduleMemory = { overcommitted: new Map(committed?.overcommitted), heldAtUpper: new Set(committed?.heldAtUpper) };
     memoryInTransaction.set(ctx.work, (memory = copy));
     ctx.work.afterCommit(() => committedMemory.set(ctx.extents, copy));
   }
@@ -57,7 +62,7 @@ function memoryOf(ctx: TickContext): ScheduleMemory {
  * then priority shares, capped by upper limits and demand); what is not allocated is throttled.
  */
 export async function schedule(ctx: TickContext): Promise<void> {
-  const { overcommitted } = memoryOf(ctx);
+  const { overcommitted, heldAtUpper } = memoryOf(ctx);
   // Every pool, busy or not, so that an alarm clears once its VVOLs stop asking.
   const byPool = new Map<string, TickContext['io']>([...ctx.poolIops.keys()].map((id) => [id, []]));
   for (const io of ctx.io) byPool.get(io.poolId)?.push(io);
@@ -69,6 +74,7 @@ export async function schedule(ctx: TickContext): Promise<void> {
     });
     const served = allocate(capacity, claims);
     volumes.forEach((io, i) => (io.servedIops = Math.min(io.servedIops, served[i])));
+    reportUpperLimits(ctx, volumes, heldAtUpper);
 
     const reserved = claims.reduce((sum, c) => sum + Math.min(c.lower, c.demand), 0);
     const over = reserved > capacity;
@@ -84,6 +90,29 @@ export async function schedule(ctx: TickContext): Promise<void> {
           : `IO Load Manager: the pool's ${capacity} IOPS cover its lower limits again`,
       });
     }
+  }
+  if (heldAtUpper.size > 0) {
+    const running = new Set(ctx.io.map((io) => io.vvolId));
+    for (const id of heldAtUpper) if (!running.has(id)) heldAtUpper.delete(id);
+  }
+}
+
+/**
+ * upperReport: an event when a VVOL starts being held at its upper limit (asking more and served exactly
+ * that, not less because the pool is contended) and one when it stops. Edges only, not every tick. A VVOL
+ * that leaves the tick's I/O (its VM stopped) is forgotten without a report: it asks for nothing.
+ */
+function reportUpperLimits(ctx: TickContext, volumes: TickContext['io'], heldAtUpper: Set<string>): void {
+  for (const io of volumes) {
+    const { upperLimit, upperReport } = limitsOf(io.rules);
+    const demand = io.readIops + io.writeIops;
+    const held = upperReport && upperLimit > 0 && demand > upperLimit && io.servedIops >= upperLimit - 1e-6;
+    if (held === heldAtUpper.has(io.vvolId)) continue;
+    if (held) heldAtUpper.add(io.vvolId);
+    else heldAtUpper.delete(io.vvolId);
+    ctx.work.emit(held
+      ? { kind: 'iolm.upperLimitReached', entityType: 'VirtualVolume', entityId: io.vvolId, message: `VVOL ${io.vvolId} is held at its upper limit of ${upperLimit} IOPS (asking ${Math.round(demand)})`, data: { upperLimit, demandIops: demand } }
+      : { kind: 'iolm.upperLimitReleased', entityType: 'VirtualVolume', entityId: io.vvolId, message: `VVOL ${io.vvolId} is no longer held at its upper limit`, data: { upperLimit, demandIops: demand } });
   }
 }
 

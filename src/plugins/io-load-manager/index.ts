@@ -11,4 +11,6 @@ export default definePlugin({
   capabilities,
   schema,
   hooks: { schedule, compliance },
+  // upperReport's events come from ticks and change no VM's demand.
+  demandNeutralEvents: ['iolm.'],
 });

@@ -5,6 +5,7 @@ interface IoControl {
   upperLimit: number | null;
   lowerLimit: number | null;
   priority: string;
+  upperReport: boolean;
   demandIops: number;
   servedIops: number;
   throttledIops: number;
@@ -19,6 +20,7 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
       upperLimit: t.exposeInt('upperLimit', { nullable: true, description: 'IOPS; null when there is none.' }),
       lowerLimit: t.exposeInt('lowerLimit', { nullable: true, description: 'Guaranteed IOPS; null when there is none.' }),
       priority: t.exposeString('priority', { description: 'HIGH, MEDIUM or LOW: the share of what is left after lower limits.' }),
+      upperReport: t.exposeBoolean('upperReport', { description: 'Events iolm.upperLimitReached and iolm.upperLimitReleased report when the volume starts and stops being held at its upper limit.' }),
       demandIops: t.exposeFloat('demandIops'),
       servedIops: t.exposeFloat('servedIops'),
       throttledIops: t.exposeFloat('throttledIops'),
@@ -32,6 +34,7 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
       upperLimit: limits.upperLimit || null,
       lowerLimit: limits.lowerLimit || null,
       priority: limits.priority,
+      upperReport: limits.upperReport,
       demandIops: demand,
       servedIops: served,
       throttledIops: sample?.throttledIops ?? 0,

@@ -27,7 +27,7 @@ async function runningVm(app: TestApp, name: string, policyId: string, container
 
 const advance = (app: TestApp, seconds = 1) => app.query(`mutation($s: Float!) { advanceSimulation(input: { seconds: $s }) { __typename } }`, { s: seconds });
 const control = async (app: TestApp, id: string) =>
-  (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualVolume { ioControl { upperLimit lowerLimit priority demandIops servedIops throttledIops guaranteeMet } io { servedIops throttledIops latencyMs readIops writeIops mbps } compliance { status violations { capabilityId expected current } } } } }`, { id })).node;
+  (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualVolume { ioControl { upperLimit lowerLimit priority upperReport demandIops servedIops throttledIops guaranteeMet } io { servedIops throttledIops latencyMs readIops writeIops mbps } compliance { status violations { capabilityId expected current } } } } }`, { id })).node;
 
 beforeAll(async () => {
   app = await startApp();
@@ -44,7 +44,7 @@ describe('io-load-manager on the tick', () => {
     const b = await runningVm(app, 'b', low, ids.containers['tokyo-bulk'], 400_000);
     await advance(app);
     // Reserved 50k for a; 425k left shared 4:1 -> a +340k (under its 350k headroom), b 85k.
-    expect((await control(app, a.disk)).ioControl).toEqual({ upperLimit: null, lowerLimit: 50_000, priority: 'HIGH', demandIops: 400_000, servedIops: 390_000, throttledIops: 10_000, guaranteeMet: true });
+    expect((await control(app, a.disk)).ioControl).toEqual({ upperLimit: null, lowerLimit: 50_000, priority: 'HIGH', upperReport: false, demandIops: 400_000, servedIops: 390_000, throttledIops: 10_000, guaranteeMet: true });
     const lowControl = await control(app, b.disk);
     expect(lowControl.ioControl).toMatchObject({ priority: 'LOW', demandIops: 400_000, servedIops: 85_000, throttledIops: 315_000 });
     expect(lowControl.io.latencyMs).toBeCloseTo(5 / (1 - 0.95));
@@ -71,6 +71,27 @@ describe('io-load-manager on the tick', () => {
     for (const s of samples) expect(s).toMatchObject({ servedIops: 1000, throttledIops: 3500, readIops: 1000 });
     expect(samples[1].time - samples[0].time).toBe(1);
     expect((await control(app, vm.disk)).ioControl).toMatchObject({ upperLimit: 1000, servedIops: 1000, guaranteeMet: true });
+  });
+
+  it('upperReport reports, as events, when a VVOL starts and stops being held at its upper limit', async () => {
+    const reported = await policy(app, 'capped-reported', [['nec.iolm.upperLimit', 2000], ['nec.iolm.upperReport', true]]);
+    const silent = await policy(app, 'capped-silent', [['nec.iolm.upperLimit', 2000]]);
+    const loud = await runningVm(app, 'loud', reported, ids.containers['tokyo-gold'], 5000);
+    const quiet = await runningVm(app, 'quiet', silent, ids.containers['tokyo-gold'], 5000);
+    const iolmEvents = async () => (await app.query(`{ events(kinds: ["iolm.*"]) { kind entityId data } }`)).events;
+    const before = (await iolmEvents()).length;
+    for (let t = 0; t < 3; t++) await advance(app);
+    const vvolId = (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualVolume { vasaId } } }`, { id: loud.disk })).node.vasaId;
+    // Once when it starts, not every tick; nothing for the VVOL whose policy does not ask for reports.
+    expect((await iolmEvents()).slice(before)).toEqual([{ kind: 'iolm.upperLimitReached', entityId: vvolId, data: { upperLimit: 2000, demandIops: 5000 } }]);
+    expect((await control(app, loud.disk)).ioControl).toMatchObject({ upperLimit: 2000, upperReport: true, servedIops: 2000 });
+    expect((await control(app, quiet.disk)).ioControl).toMatchObject({ upperLimit: 2000, upperReport: false, servedIops: 2000 });
+
+    const calm = { readIops: 1500, writeIops: 0, blockSizeBytes: 8192, randomRatio: 1, zipfAlpha: 1, workingSetRatio: 0.1 };
+    await app.query(`mutation($id: ID!, $w: CustomWorkloadInput!) { setWorkload(input: { vmId: $id, custom: $w }) { __typename } }`, { id: loud.id, w: calm });
+    for (let t = 0; t < 2; t++) await advance(app);
+    expect((await iolmEvents()).slice(before).map((e: any) => e.kind)).toEqual(['iolm.upperLimitReached', 'iolm.upperLimitReleased']);
+    for (const vm of [loud, quiet]) await app.query(`mutation($id: ID!) { powerOffVirtualMachine(input: { id: $id }) { __typename } }`, { id: vm.id });
   });
 
   it('a lower limit the pool cannot give is NON_COMPLIANT with expected and current, and the pool raises an alarm', async () => {
