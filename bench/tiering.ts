@@ -5,7 +5,7 @@
  * keep at most 20 % of itself on SSD. A seeded, stable Zipf workload (α 1.0 over all extents, hot ranks
  * scattered by a random permutation) runs in 10 s ticks: heat decays (half-life one analysis interval)
  * and records each tick's I/O; every 5-minute analysis interval the RelocationCycle asks for a plan, whose
- * moves (at most 5 % of the extents) take effect at once. Hysteresis: a move must gain at least what moving
+ * moves (at most the plugin's budget, BUDGET_SHARE of the pool's extents) take effect at once. Hysteresis: a move must gain at least what moving
  * a 32 MiB extent costs in heat (minGain), so tail extents whose heat is mostly noise stop trading places.
  *
  * Per interval (epoch) the share of its I/O served from SSD is compared with the oracle's: the SSD-capacity
@@ -15,13 +15,15 @@
  */
 import { seededRandom, zipfSampler } from '../src/core/random.ts';
 import { HeatMap, RelocationCycle, extentLimits, moveCostHeat, plan, ssdServedRatio, type PlanVvol, type Tier } from '../src/plugins/perforoptimizer/tiering.ts';
+import { BUDGET_SHARE } from '../src/plugins/perforoptimizer/engine.ts';
 
 const VVOLS = 200;
 const PER_VVOL = 512;
 const N = VVOLS * PER_VVOL;
 const SSD_CAPACITY = Math.round(N * 0.1);
 const SAS_CAPACITY = Math.round(N * 0.3);
-const BUDGET = Math.round(N * 0.05);
+/** The plugin's own budget per interval: a larger one would make the recovery after a shift look faster than the plugin's. */
+const BUDGET = Math.max(1, Math.floor(N * BUDGET_SHARE));
 const SSD_MAX_PERCENT = 20;
 const ALPHA = 1.0;
 const TICK_SECONDS = 10;
