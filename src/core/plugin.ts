@@ -236,6 +236,14 @@ export interface VolumeIo {
   ssdServedRatio: number;
   /** Milliseconds per I/O before queueing. */
   serviceTimeMs: number;
+  /**
+   * Milliseconds each access of `sample(n)` would take as the tiers serve it, in the order drawn (the draws of
+   * a tick are one stream: `sample(n)` is the first n of `sample(m)` for m > n); null until a tiering plugin
+   * sets it in `serve`, every access then taking `serviceTimeMs`. A cache that runs after the tiers serves its
+   * hits faster and its misses at these times: the mean would credit a hit on an extent already on SSD with
+   * the disk time it never took, and charge a miss on SSD the disks' mean.
+   */
+  sampledServiceTimesMs: readonly number[] | null;
 }
 
 export interface Plugin {

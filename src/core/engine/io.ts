@@ -135,6 +135,7 @@ export class TickIo implements VolumeIo {
   cacheHitRatio = 0;
   ssdServedRatio = 0;
   serviceTimeMs = BASE_SERVICE_TIME_MS;
+  sampledServiceTimesMs: readonly number[] | null = null;
 
   constructor(private readonly volume: DemandVolume, public readIops: number, public writeIops: number, private readonly seed: string, private readonly tick: number) {
     this.vvolId = volume.vvolId;

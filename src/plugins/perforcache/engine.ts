@@ -99,15 +99,18 @@ function feed(cache: S3FifoCache, io: TickContext['io'][number], seconds: number
   const writeShare = demand > 0 ? io.writeIops / demand : 0;
   const before = { ...cache.stats };
   const accesses = io.sample(count);
-  // Writes spread evenly over the stream (access i is a write when floor((i + 1)·w) passes an integer): deterministic.
-  accesses.forEach((extent, i) => cache.access(extent, Math.floor((i + 1) * writeShare) > Math.floor(i * writeShare)));
+  // A miss takes what the tiers would have taken for that very access (the mean when no tiering plugin said).
+  const tierTimes = io.sampledServiceTimesMs;
+  let totalMs = 0;
+  accesses.forEach((extent, i) => {
+    // Writes spread evenly over the stream (access i is a write when floor((i + 1)·w) passes an integer): deterministic.
+    const hit = cache.access(extent, Math.floor((i + 1) * writeShare) > Math.floor(i * writeShare));
+    totalMs += hit ? HIT_SERVICE_TIME_MS : (tierTimes?.[i] ?? io.serviceTimeMs);
+  });
   const readHits = cache.stats.readHits - before.readHits;
   const reads = readHits + cache.stats.readMisses - before.readMisses;
-  const writeHits = cache.stats.writeHits - before.writeHits;
-  const readHitRatio = reads > 0 ? readHits / reads : 0;
-  const hit = cache.cacheMode === 'READ_WRITE' ? (readHits + writeHits) / count : readHitRatio * (1 - writeShare);
-  io.cacheHitRatio = readHitRatio;
-  io.serviceTimeMs = hit * HIT_SERVICE_TIME_MS + (1 - hit) * io.serviceTimeMs;
+  io.cacheHitRatio = reads > 0 ? readHits / reads : 0;
+  io.serviceTimeMs = totalMs / count;
 }
 
 /**

@@ -107,12 +107,18 @@ function record(vol: VolumeTiering, io: VolumeIo, seconds: number): void {
   // Every sampled access of a VVOL in one tick stands for the same I/O, so it adds the same heat.
   const heat = ioWeight({ reads: ios * (1 - writeShare), writes: ios * writeShare, randomRatio: io.randomRatio, bytes: ios * io.blockSizeBytes });
   const served: Record<Tier, number> = { SSD: 0, SAS: 0, NL_SAS: 0 };
-  for (const extent of io.sample(count)) {
-    vol.heat.add(extent, heat);
-    served[vol.tierOf!.get(extent) ?? DEFAULT_TIER]++;
+  const accesses = io.sample(count);
+  // Each access's time, for a cache in front of the tiers (perforcache), whose hits replace exactly these.
+  const times = new Array<number>(count);
+  for (let i = 0; i < count; i++) {
+    const tier = vol.tierOf!.get(accesses[i]) ?? DEFAULT_TIER;
+    vol.heat.add(accesses[i], heat);
+    served[tier]++;
+    times[i] = SERVICE_TIME_MS[tier];
   }
   io.ssdServedRatio = served.SSD / count;
   io.serviceTimeMs = tiers.reduce((s, t) => s + served[t] * SERVICE_TIME_MS[t], 0) / count;
+  io.sampledServiceTimesMs = times;
 }
 
 /**

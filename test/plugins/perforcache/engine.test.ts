@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { poolTiers, protocolEndpoints, storageArrays, storageContainers, storagePools } from '../../../src/core/db/tables.ts';
 import { GiB, globalId, seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
@@ -47,7 +48,7 @@ const apply = async (app: TestApp, policyId: string, targetId: string) => {
   await app.settle();
 };
 const state = async (app: TestApp, id: string) =>
-  (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualVolume { policyState policyReason l2Cache { enabled mode capacityBytes usedBytes hitRatio { read write all } } io { cacheHitRatio latencyMs servedIops } } } }`, { id })).node;
+  (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualVolume { policyState policyReason l2Cache { enabled mode capacityBytes usedBytes hitRatio { read write all } } io { cacheHitRatio ssdServedRatio latencyMs servedIops } } } }`, { id })).node;
 
 beforeAll(async () => {
   app = await startApp();
@@ -155,6 +156,34 @@ describe('perforcache on the tick', () => {
     expect(second.policyState).toBe('INFEASIBLE');
     expect(second.policyReason).toBe('perforcache: nec.pc.capacityGiB: pool pool-0 has 919 GiB of L2 cache left, the policy asks 1000 GiB');
     await app.query(`mutation($id: ID!) { powerOffVirtualMachine(input: { id: $id }) { __typename } }`, { id: vm.id });
+  });
+});
+
+describe('perforcache in front of the tiers', () => {
+  it('a hit saves the time of the tier its extent is on: hits on SSD extents and misses on SSD take the same 0.2 ms', async () => {
+    // Every extent of the working set on SSD but the hottest (extent 0, Zipf rank 0), which is on NL_SAS and,
+    // hit in every tick, stays in the cache: each access takes 0.2 ms, as on a VVOL wholly on SSD without a cache.
+    const tieredCached = await policy(app, 'manual-tiers-cache', [['nec.po.executionMode', 'MANUAL'], ['nec.pc.enabled', true], ['nec.pc.capacityGiB', 1], ['nec.pc.mode', 'READ_ONLY']]);
+    const tiered = await policy(app, 'manual-tiers', [['nec.po.executionMode', 'MANUAL']]);
+    const reads = { readIops: 5000, writeIops: 0, zipfAlpha: 1.2, workingSetRatio: 0.02 }; // 64 of 3,200 extents; the cache holds 32
+    const cachedVm = await runningVm(app, 'tiered-cached', tieredCached, ids.containers['tokyo-gold'], reads);
+    const plainVm = await runningVm(app, 'tiered-plain', tiered, ids.containers['tokyo-gold'], reads);
+    const uuidOf = async (disk: string) => (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualVolume { vasaId } } }`, { id: disk })).node.vasaId as string;
+    const [cachedDisk, plainDisk] = [await uuidOf(cachedVm.disk), await uuidOf(plainVm.disk)];
+    await app.core.transact(async (work) => {
+      await app.core.extents.write(work.tx, [cachedDisk, plainDisk].map((vvolId) => ({ vvolId, indexes: Array.from({ length: 64 }, (_, i) => i) })));
+      await work.tx.execute(sql`update extents set tier = case when vvol_id = ${cachedDisk}::uuid and idx = 0 then 'NL_SAS' else 'SSD' end::tier_kind where vvol_id in (${cachedDisk}::uuid, ${plainDisk}::uuid)`);
+    });
+    for (let t = 0; t < 4; t++) await advance(app);
+
+    const cached = await state(app, cachedVm.disk);
+    const plain = await state(app, plainVm.disk);
+    expect(cached.io.servedIops).toBe(plain.io.servedIops);
+    expect(cached.io.cacheHitRatio).toBeGreaterThan(0);
+    expect(cached.io.ssdServedRatio).toBeLessThan(1);
+    expect(plain.io.ssdServedRatio).toBe(1);
+    expect(cached.io.latencyMs).toBeCloseTo(plain.io.latencyMs, 9);
+    for (const vm of [cachedVm, plainVm]) await app.query(`mutation($id: ID!) { powerOffVirtualMachine(input: { id: $id }) { __typename } }`, { id: vm.id });
   });
 });
 
