@@ -1,6 +1,8 @@
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GiB, seedBasics, startApp, testTokens, wsClient, type TestApp } from '../helpers/app.ts';
+import { randomUUID } from 'node:crypto';
+import { deletedVmId } from '../api/support.ts';
+import { GiB, globalId, seedBasics, startApp, testTokens, wsClient, type TestApp } from '../helpers/app.ts';
 
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
@@ -137,5 +139,38 @@ describe('subscriptions over SSE', () => {
     const text = await response.text();
     expect(text).toContain('"path":["replicationProgress"]');
     expect(text).toContain('"extensions":{"code":"NotFoundError"');
+  });
+
+  it('ioStats of a VM or VVOL that does not exist (or no longer does) is a NotFoundError at once, as ioHistory and taskUpdated are', async () => {
+    const gone = await deletedVmId(app, ids.policies.BRONZE);
+    for (const [args, typename] of [[`vmId: "${gone}"`, 'VirtualMachine'], [`vvolId: "${globalId('VirtualVolume', randomUUID())}"`, 'VirtualVolume']]) {
+      const controller = new AbortController();
+      const response = await fetch(`${app.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${testTokens.viewer}` },
+        body: JSON.stringify({ query: `subscription { ioStats(${args}) { time } }` }),
+        signal: controller.signal,
+      });
+      expect(response.status).toBe(200);
+      // A subscription that took the id would wait for ticks that never come: stop reading after a while.
+      const stop = setTimeout(() => controller.abort(), 3000);
+      let text = '';
+      try {
+        const reader = response.body!.getReader();
+        while (!text.includes('"errors"')) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          text += new TextDecoder().decode(value);
+        }
+      } catch {
+        // aborted: the stream stayed open without an error
+      } finally {
+        clearTimeout(stop);
+        controller.abort();
+      }
+      expect(text, args).toContain('"path":["ioStats"]');
+      expect(text, args).toContain(`"message":"No ${typename} with id`);
+      expect(text, args).toContain('"extensions":{"code":"NotFoundError"}');
+    }
   });
 });

@@ -57,7 +57,11 @@ export function addIo(builder: Builder, refs: SchemaRefs): void {
       type: Stats,
       description: 'Every tick\'s I/O of one VM or one VVOL (give exactly one of vmId, vvolId).',
       args: { vmId: t.arg.id(), vvolId: t.arg.id() },
-      subscribe: (_root, args, ctx) => follow(ctx, subjectOf(args)),
+      subscribe: async (_root, args, ctx) => {
+        const subject = subjectOf(args);
+        // Checked before the stream opens: a subscription to an id that is not there would wait for ticks that never come.
+        return follow(ctx, subject, await arrayOf(ctx, subject));
+      },
       resolve: (sample) => sample,
     }),
   );
@@ -127,15 +131,16 @@ export function addIo(builder: Builder, refs: SchemaRefs): void {
   );
 }
 
-/** The storage array a VM or VVOL sits on (its container's); null when it is gone. */
-async function arrayOf(ctx: Context, typename: 'VirtualMachine' | 'VirtualVolume', id: string): Promise<string | null> {
-  const row = typename === 'VirtualMachine' ? await ctx.loaders.vms.load(id) : await ctx.loaders.vvols.load(id);
-  return row ? ((await ctx.loaders.containers.load(row.containerId))?.arrayId ?? null) : null;
+/** The storage array a VM or VVOL sits on (its container's); a NotFoundError naming the argument when there is no such VM or VVOL. */
+async function arrayOf(ctx: Context, subject: ReturnType<typeof subjectOf>): Promise<string | null> {
+  const row = subject.typename === 'VirtualMachine' ? await ctx.loaders.vms.load(subject.id) : await ctx.loaders.vvols.load(subject.id);
+  if (!row) throw new NotFoundError(subject.field, subject.sent, `No ${subject.typename} with id "${subject.sent}"`);
+  return (await ctx.loaders.containers.load(row.containerId))?.arrayId ?? null;
 }
 
-async function* follow(ctx: Context, subject: ReturnType<typeof subjectOf>): AsyncGenerator<IoStats> {
+async function* follow(ctx: Context, subject: ReturnType<typeof subjectOf>, arrayId: string | null): AsyncGenerator<IoStats> {
   const { id } = subject;
-  const stop = ctx.services.engine.watch(id, await arrayOf(ctx, subject.typename, id));
+  const stop = ctx.services.engine.watch(id, arrayId);
   const samples = ctx.services.core.bus.subscribe(topic('io', id))[Symbol.asyncIterator]() as AsyncIterator<IoStats>;
   try {
     for (let next = await samples.next(); !next.done; next = await samples.next()) yield next.value;
