@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { IoHistoryRecorder, minuteOf, type MinuteBatch } from '../../src/core/engine/history.ts';
+import { rollUp } from '../../src/core/engine/io.ts';
 import type { IoSample } from '../../src/core/plugin.ts';
 
 const sample = (time: number, servedIops: number, latencyMs = 1): IoSample => ({
@@ -61,3 +62,20 @@ describe('IoHistoryRecorder', () => {
     expect(minute1.minutes).toEqual([1]);
   });
 });
+
+describe('the cache hit ratio, a ratio of reads', () => {
+  // A disk that only reads and always hits, beside one that only writes (a hit ratio of reads: 0, none read).
+  const reader = (time: number): IoSample => ({ ...sample(time, 100), cacheHitRatio: 1 });
+  const writer = (time: number): IoSample => ({ ...sample(time, 900), readIops: 0, writeIops: 900 });
+
+  it("is weighted by the reads served in a VM's roll-up: the writes of another disk do not dilute it", () => {
+    expect(rollUp([reader(1), writer(1)], 1).cacheHitRatio).toBe(1);
+    expect(rollUp([writer(1)], 1).cacheHitRatio).toBe(0);
+  });
+
+  it('is weighted by the reads served over a minute: a tick of writes only does not dilute it', () => {
+    const batches = run(new IoHistoryRecorder(), 1, 60, (now) => [['a', now <= 30 ? reader(now) : writer(now)]]);
+    expect(batches.get(60)!.columns.cacheHitRatio).toEqual([1]);
+  });
+});
+

@@ -26,9 +26,9 @@ class MinuteSums {
   megabytes = 0;
   servedIos = 0;
   throttledIos = 0;
-  /** Weighted by the I/Os served: means are these over `servedIos`. */
+  /** Weighted by the I/Os served: means are these over `servedIos` (the cache hit ratio, of reads, over `readIos`). */
   latencyByIo = 0;
-  cacheHitsByIo = 0;
+  cacheHitsByRead = 0;
   ssdByIo = 0;
   maxReadIops = 0;
   maxWriteIops = 0;
@@ -47,7 +47,8 @@ class MinuteSums {
     this.servedIos += served;
     this.throttledIos += s.throttledIops * seconds;
     this.latencyByIo += s.latencyMs * served;
-    this.cacheHitsByIo += s.cacheHitRatio * served;
+    // The cache hit ratio is of reads: weighted by the reads served.
+    this.cacheHitsByRead += s.cacheHitRatio * s.readIops * seconds;
     this.ssdByIo += s.ssdServedRatio * served;
     if (s.readIops > this.maxReadIops) this.maxReadIops = s.readIops;
     if (s.writeIops > this.maxWriteIops) this.maxWriteIops = s.writeIops;
@@ -59,7 +60,7 @@ class MinuteSums {
 
   reset(): void {
     this.samples = this.seconds = this.readIos = this.writeIos = this.megabytes = this.servedIos = this.throttledIos = 0;
-    this.latencyByIo = this.cacheHitsByIo = this.ssdByIo = 0;
+    this.latencyByIo = this.cacheHitsByRead = this.ssdByIo = 0;
     this.maxReadIops = this.maxWriteIops = this.maxMbps = this.maxLatencyMs = this.maxServedIops = this.maxThrottledIops = 0;
   }
 }
@@ -150,7 +151,7 @@ export class IoHistoryRecorder {
       c.maxServedIops.push(s.maxServedIops);
       c.throttledIops.push(s.throttledIos / s.seconds);
       c.maxThrottledIops.push(s.maxThrottledIops);
-      c.cacheHitRatio.push(s.servedIos > 0 ? s.cacheHitsByIo / s.servedIos : 0);
+      c.cacheHitRatio.push(s.readIos > 0 ? s.cacheHitsByRead / s.readIos : 0);
       c.ssdServedRatio.push(s.servedIos > 0 ? s.ssdByIo / s.servedIos : 0);
       s.reset();
     }

@@ -240,7 +240,10 @@ export function statistics(io: VolumeIo[], poolIops: Map<string, number>, time: 
   return stats;
 }
 
-/** A VM's statistics: sums of its VVOLs', latency and ratios weighted by served IOPS. */
+/**
+ * A VM's statistics: sums of its VVOLs', latency and the SSD share weighted by served IOPS, the cache hit
+ * ratio (of reads) by served read IOPS: a write-only disk has no say in how often reads hit.
+ */
 export function rollUp(parts: IoStats[], time: number): IoStats {
   const sum: IoStats = { time, readIops: 0, writeIops: 0, mbps: 0, latencyMs: 0, servedIops: 0, throttledIops: 0, cacheHitRatio: 0, ssdServedRatio: 0 };
   for (const p of parts) {
@@ -250,12 +253,12 @@ export function rollUp(parts: IoStats[], time: number): IoStats {
     sum.servedIops += p.servedIops;
     sum.throttledIops += p.throttledIops;
     sum.latencyMs += p.latencyMs * p.servedIops;
-    sum.cacheHitRatio += p.cacheHitRatio * p.servedIops;
+    sum.cacheHitRatio += p.cacheHitRatio * p.readIops;
     sum.ssdServedRatio += p.ssdServedRatio * p.servedIops;
   }
   const served = sum.servedIops;
   sum.latencyMs = served > 0 ? sum.latencyMs / served : 0;
-  sum.cacheHitRatio = served > 0 ? sum.cacheHitRatio / served : 0;
+  sum.cacheHitRatio = sum.readIops > 0 ? sum.cacheHitRatio / sum.readIops : 0;
   sum.ssdServedRatio = served > 0 ? sum.ssdServedRatio / served : 0;
   return sum;
 }

@@ -69,7 +69,7 @@ export function addIo(builder: Builder, refs: SchemaRefs): void {
   const Minute = builder.objectRef<IoMinuteRow>('IoMinute').implement({
     description:
       'One simulated minute of a VM\'s or VVOL\'s I/O, rolled up from its ticks. The plain fields are means over the ' +
-      'minute (rates weighted by the seconds each tick covered; latency and the ratios by the I/Os served); the max* ' +
+      'minute (rates weighted by the seconds each tick covered; latency and the SSD share by the I/Os served, the cache hit ratio by the reads served); the max* ' +
       'fields are the largest tick of the minute.',
     fields: (t) => ({
       start: t.float({ description: 'Simulated seconds at which the minute starts (60 × its number).', resolve: (m) => m.minute * MINUTE_SECONDS }),
