@@ -226,8 +226,10 @@ export interface VolumeIo {
   /** Skew of the accesses over the working set (Zipf alpha). */
   zipfAlpha: number;
   /**
-   * `count` extent indexes accessed this tick, drawn like the workload's writes (same distribution,
-   * a stream fixed by seed, tick and VVOL): a sampled access stream for caches and heat maps.
+   * `count` extent indexes accessed this tick (at most SAMPLED_ACCESSES_PER_TICK, each standing for an
+   * equal share of the tick's I/Os), drawn like the workload's writes (Zipf over the working set for the
+   * random share, a stream walking it in order for the rest; fixed by seed, tick and VVOL): a sampled
+   * access stream for caches and heat maps.
    */
   sample(count: number): number[];
   /** What the array serves this tick; starts at the demand (readIops + writeIops). */
@@ -288,6 +290,7 @@ export type { VolumeService, NewVm, NewVmVolume, CopyTargetOptions, RegisterVmSp
 export { topic } from './bus.ts';
 export { formatDigest, digestOf } from './extents.ts';
 export { simulatedNow } from './clock.ts';
+export { SAMPLED_ACCESSES_PER_TICK } from './engine/io.ts';
 export type { Executor } from './db/client.ts';
 export type { SchemaBuilder, SchemaRefs } from '../schema/refs.ts';
 export { isUuid } from '../schema/refs.ts';

@@ -6,6 +6,7 @@ import { presets } from '../../src/core/services/workloads.ts';
 
 let app: TestApp;
 let vmId: string;
+let bronze: string;
 
 const SET = `mutation($input: SetWorkloadInput!) { setWorkload(input: $input) { __typename
   ... on SetWorkloadPayload { virtualMachine { workload { preset readIops writeIops blockSizeBytes randomRatio zipfAlpha workingSetRatio burst { periodSeconds dutyCycle multiplier } } } }
@@ -15,6 +16,7 @@ const custom = { readIops: 1200, writeIops: 300, blockSizeBytes: 16384, randomRa
 beforeAll(async () => {
   app = await startApp();
   const { policies } = await seedBasics(app);
+  bronze = policies.BRONZE;
   const created = await app.query(`mutation($p: ID!) { createVirtualMachine(input: { name: "w", policyId: $p, disks: [{ sizeBytes: ${GiB} }] }) { ... on CreateVirtualMachinePayload { virtualMachine { id workload { preset } } } } }`, { p: policies.BRONZE });
   vmId = created.createVirtualMachine.virtualMachine.id;
   expect(created.createVirtualMachine.virtualMachine.workload.preset).toBe('IDLE');
@@ -136,5 +138,26 @@ describe('bursts', () => {
       for (let i = 1; i <= ticksPerPeriod * periods; i++) work += burstFactor(profile, i * seconds, seconds) * seconds;
       expect(work).toBeCloseTo(periods * 10 * 1.5, 9);
     }));
+  });
+});
+
+describe('sequential access', () => {
+  it('walks the working set in order at the byte rate of the sequential share: one 32 MiB extent a second, contiguous from tick to tick', async () => {
+    const created = await app.query(`mutation($p: ID!) { createVirtualMachine(input: { name: "scan", policyId: $p, disks: [{ sizeBytes: ${4 * GiB} }] }) { ... on CreateVirtualMachinePayload { virtualMachine { id virtualVolumes { id type } } } } }`, { p: bronze });
+    const vm = created.createVirtualMachine.virtualMachine;
+    const disk = vm.virtualVolumes.find((v: any) => v.type === 'DATA').id;
+    await app.query(`mutation($id: ID!) { powerOnVirtualMachine(input: { id: $id }) { __typename } }`, { id: vm.id });
+    // 128 writes of 256 KiB a second: 32 MiB, one extent.
+    const scan = { readIops: 0, writeIops: 128, blockSizeBytes: 262144, randomRatio: 0, zipfAlpha: 1, workingSetRatio: 1 };
+    expect((await app.query(SET, { input: { vmId: vm.id, custom: scan } })).setWorkload.__typename).toBe('SetWorkloadPayload');
+    await app.settle();
+    for (let i = 0; i < 10; i++) await app.query(`mutation { advanceSimulation(input: { seconds: 1 }) { __typename } }`);
+    const { node } = await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualVolume { allocatedExtents { offsetBytes } } } }`, { id: disk });
+    const written = node.allocatedExtents.map((e: any) => e.offsetBytes / (32 * 1024 * 1024)).sort((a: number, b: number) => a - b);
+    expect(written).toHaveLength(10);
+    // Ten consecutive extents of the 128 (the walk may wrap past the last one to the first).
+    const gaps = written.map((index: number, k: number) => (written[(k + 1) % 10] - index + 128) % 128);
+    expect(gaps.filter((gap: number) => gap !== 1)).toHaveLength(1);
+    await app.query(`mutation($id: ID!) { powerOffVirtualMachine(input: { id: $id }) { __typename } }`, { id: vm.id });
   });
 });

@@ -9,6 +9,11 @@ import { presets, type WorkloadProfile } from '../services/workloads.ts';
 
 /** Service time of an I/O with nothing faster than SAS disks behind it (no SSD tier, no cache hit). */
 export const BASE_SERVICE_TIME_MS = 5;
+/**
+ * Accesses the serve hooks sample per VVOL per tick at most (`VolumeIo.sample`): each stands for an equal
+ * share of the tick's I/Os.
+ */
+export const SAMPLED_ACCESSES_PER_TICK = 256;
 /** Distinct extents one VVOL's writes may touch per tick: the rest of its writes land in those. */
 const MAX_EXTENTS_WRITTEN_PER_TICK = 8;
 
@@ -42,6 +47,8 @@ interface DemandVolume {
   sizeShare: number;
   readOnly: boolean;
   extentCount: number;
+  /** Bytes per extent: how far a sequential stream moves in extents. */
+  extentBytes: number;
   workingSetExtents: number;
   zipf: Zipf;
 }
@@ -110,7 +117,7 @@ export async function loadDemandSet(db: Executor, extents: ExtentStore, arrays: 
     return {
       vvolId: r.vvolId, vmId: r.vmId!, streamName, unit, containerId: r.containerId, poolId: r.poolId, rules: rules.get(r.policyId) ?? [],
       profile, sizeShare: r.provisionedBytes / vmBytes.get(r.vmId!)!, readOnly: r.readOnly ?? false,
-      extentCount, workingSetExtents, zipf: zipfOf(workingSetExtents, profile.zipfAlpha),
+      extentCount, extentBytes: extents.extentBytes, workingSetExtents, zipf: zipfOf(workingSetExtents, profile.zipfAlpha),
     };
   });
   return { volumes, poolIops: new Map(pools.map((p) => [p.poolId, p.iops])) };
@@ -137,7 +144,7 @@ export class TickIo implements VolumeIo {
   serviceTimeMs = BASE_SERVICE_TIME_MS;
   sampledServiceTimesMs: readonly number[] | null = null;
 
-  constructor(private readonly volume: DemandVolume, public readIops: number, public writeIops: number, private readonly seed: string, private readonly tick: number) {
+  constructor(private readonly volume: DemandVolume, public readIops: number, public writeIops: number, private readonly seed: string, private readonly tick: number, private readonly tickStart: number, private readonly seconds: number) {
     this.vvolId = volume.vvolId;
     this.vmId = volume.vmId;
     this.containerId = volume.containerId;
@@ -152,7 +159,7 @@ export class TickIo implements VolumeIo {
   }
 
   sample(count: number): number[] {
-    return this.draw(this.stream(':reads'), count);
+    return this.draw(this.stream(':reads'), count, Math.max(1, (this.servedIops * this.seconds) / SAMPLED_ACCESSES_PER_TICK));
   }
 
   /**
@@ -163,8 +170,26 @@ export class TickIo implements VolumeIo {
     return seededRandom(`${this.seed}:${this.tick}:${this.volume.streamName}:${this.volume.unit}${suffix}`);
   }
 
-  draw(random: () => number, count: number): number[] {
-    return drawExtents(this.volume.zipf, this.workingSetExtents, random, count);
+  /**
+   * `count` extent indexes, each access standing for `stride` I/Os. The random share (randomRatio) is
+   * Zipf draws from `random`; the rest, spread evenly among them (access i is sequential when
+   * floor((i + 1)·s) passes an integer), walk the working set in order from where a stream moving at
+   * their byte rate since the simulation began would be (from the time, not from state: a restart or
+   * another instance walks on from the same place). Access i is the same extent whatever the count.
+   */
+  draw(random: () => number, count: number, stride: number): number[] {
+    const { zipf, extentBytes } = this.volume;
+    const workingSet = this.workingSetExtents;
+    const sequential = 1 - Math.min(1, Math.max(0, this.randomRatio));
+    if (sequential === 0) return drawExtents(zipf, workingSet, random, count);
+    const start = Math.floor((this.tickStart * this.servedIops * sequential * this.blockSizeBytes) / extentBytes);
+    const bytesPerAccess = stride * this.blockSizeBytes;
+    const drawn = new Array<number>(count);
+    for (let i = 0, j = 0; i < count; i++) {
+      if (Math.floor((i + 1) * sequential) > Math.floor(i * sequential)) drawn[i] = (start + Math.floor((j++ * bytesPerAccess) / extentBytes)) % workingSet;
+      else drawn[i] = spreadRank(zipf.sample(random), workingSet);
+    }
+    return drawn;
   }
 }
 
@@ -177,7 +202,7 @@ export function demandOf(set: DemandSet, seed: string, tick: number, now: number
     const share = v.sizeShare * burstFactor(v.profile, now, seconds);
     const readIops = v.profile.readIops * share;
     const writeIops = v.readOnly ? 0 : v.profile.writeIops * share;
-    return new TickIo(v, readIops, writeIops, seed, tick);
+    return new TickIo(v, readIops, writeIops, seed, tick, now - seconds, seconds);
   });
 }
 
@@ -210,7 +235,7 @@ export function plannedWrites(active: readonly TickIo[], seconds: number): Exten
     if (served <= 0) continue;
     const random = io.stream();
     const count = served >= 1 ? Math.min(MAX_EXTENTS_WRITTEN_PER_TICK, Math.ceil(served)) : random() < served ? 1 : 0;
-    if (count > 0) writes.push({ vvolId: io.vvolId, indexes: [...new Set(io.draw(random, count))] });
+    if (count > 0) writes.push({ vvolId: io.vvolId, indexes: [...new Set(io.draw(random, count, Math.max(1, served / count)))] });
   }
   return writes;
 }

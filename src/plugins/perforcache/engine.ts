@@ -1,10 +1,8 @@
 import { sql } from 'drizzle-orm';
-import { holdsPolicy, pgArray, resultRows, type ExtentStore, type LifecycleContext, type PolicyContext, type PolicyOutcome, type PolicyRule, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
+import { holdsPolicy, pgArray, resultRows, SAMPLED_ACCESSES_PER_TICK, type ExtentStore, type LifecycleContext, type PolicyContext, type PolicyOutcome, type PolicyRule, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
 import { S3FifoCache, type CacheMode } from './cache.ts';
 
 const GiB = 1024 ** 3;
-/** Accesses fed to a VVOL's cache per tick at most: a sample of its served I/O. */
-export const MAX_ACCESSES_PER_TICK = 256;
 /** Service time of an I/O served from the SSD cache. */
 export const HIT_SERVICE_TIME_MS = 0.2;
 
@@ -93,7 +91,7 @@ export async function serve(ctx: TickContext): Promise<void> {
 
 /** Runs one tick's sampled accesses through the cache and sets the VVOL's hit ratio and service time. */
 function feed(cache: S3FifoCache, io: TickContext['io'][number], seconds: number): void {
-  const count = Math.min(MAX_ACCESSES_PER_TICK, Math.round(io.servedIops * seconds));
+  const count = Math.min(SAMPLED_ACCESSES_PER_TICK, Math.round(io.servedIops * seconds));
   if (count <= 0) return;
   const demand = io.readIops + io.writeIops;
   const writeShare = demand > 0 ? io.writeIops / demand : 0;

@@ -1,9 +1,7 @@
 import { sql } from 'drizzle-orm';
-import { holdsPolicy, pgArray, resultRows, type ExtentStore, type LifecycleContext, type PolicyContext, type PolicyOutcome, type PolicyRule, type TickContext, type VirtualVolumeRow, type VolumeIo } from '../../core/plugin.ts';
+import { holdsPolicy, pgArray, resultRows, SAMPLED_ACCESSES_PER_TICK, type ExtentStore, type LifecycleContext, type PolicyContext, type PolicyOutcome, type PolicyRule, type TickContext, type VirtualVolumeRow, type VolumeIo } from '../../core/plugin.ts';
 import { boundsFromRules, HeatMap, ioWeight, moveCostHeat, plan, RelocationCycle, ruleKeys, tiers, type ExecutionMode, type Tier } from './tiering.ts';
 
-/** Accesses recorded per VVOL per tick at most: a sample of its served I/O (as perforcache feeds its cache). */
-export const MAX_ACCESSES_PER_TICK = 256;
 /** Milliseconds per I/O before queueing, by the tier that serves it (SAS is the core's base service time). */
 export const SERVICE_TIME_MS: Record<Tier, number> = { SSD: 0.2, SAS: 5, NL_SAS: 10 };
 /** Extents that may move per analysis interval and pool: this share of the pool's capacity in extents (at least 1). */
@@ -99,7 +97,7 @@ export async function serve(ctx: TickContext): Promise<void> {
 
 function record(vol: VolumeTiering, io: VolumeIo, seconds: number): void {
   vol.heat.decay(seconds);
-  const count = Math.min(MAX_ACCESSES_PER_TICK, Math.round(io.servedIops * seconds));
+  const count = Math.min(SAMPLED_ACCESSES_PER_TICK, Math.round(io.servedIops * seconds));
   if (count <= 0) return;
   const demand = io.readIops + io.writeIops;
   const writeShare = demand > 0 ? io.writeIops / demand : 0;
