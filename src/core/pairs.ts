@@ -2,7 +2,7 @@ import { and, eq, isNotNull, sql } from 'drizzle-orm';
 import type { ExtentCopier } from './copier.ts';
 import { simulatedNow } from './clock.ts';
 import { replicaPairs, virtualVolumes } from './db/tables.ts';
-import type { PolicyOutcome, VirtualVolumeRow } from './plugin.ts';
+import { isKeptCopy, KEPT_BY, type PolicyOutcome, type VirtualVolumeRow } from './plugin.ts';
 import { CapacityError, ConflictError, NotFoundError, ValidationError } from './errors.ts';
 import type { ExtentContent, ExtentStore } from './extents.ts';
 import { isFinished, type TaskRow, type TaskService } from './tasks.ts';
@@ -106,6 +106,8 @@ export class PairService {
     // as an RV) would change what a revert to that snapshot gives back.
     for (const [vvol, field] of [[mv, fields.mvId], [rv, fields.rvId]] as const) {
       if (vvol.snapshotId) throw new ValidationError(field, `A snapshot's VVOL keeps the data it was taken with; it cannot be paired`);
+      // The same holds for a backup generation's volume or a point in time's copy: restoring it would lose the backup.
+      if (isKeptCopy(vvol)) throw new ValidationError(field, `This volume is a copy ${vvol.metadata[KEPT_BY]} keeps as it was taken (a backup generation or a point in time); it cannot be paired`);
     }
     if (rv.provisionedBytes < mv.provisionedBytes) {
       throw new ValidationError(fields.rvId, `The RV (${rv.provisionedBytes} bytes) is smaller than its MV (${mv.provisionedBytes} bytes)`);

@@ -78,6 +78,17 @@ export function isCopyOf(vvol: VirtualVolumeRow): boolean {
   return 'vvolgraph.replicaOf' in vvol.metadata;
 }
 
+/**
+ * Copies a feature keeps as they were taken (a backup generation's volumes, an rdr point in time) carry
+ * `vvolgraph.keptBy`, naming the feature: no pair may take them, as a restore or a copy onto them would
+ * change what the feature gives back.
+ */
+export const KEPT_BY = 'vvolgraph.keptBy';
+
+export function isKeptCopy(vvol: Pick<VirtualVolumeRow, 'metadata'>): boolean {
+  return KEPT_BY in vvol.metadata;
+}
+
 /** What a lifecycle hook gets: the transaction of the core change, so its writes commit or roll back with it. */
 export interface LifecycleContext {
   work: UnitOfWork;

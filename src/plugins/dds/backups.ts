@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
-import { anyOf, ConflictError, NotFoundError, ValidationError, resultRows, simulatedNow, type CopySpec, type Executor, type LifecycleContext, type TaskRow } from '../../core/plugin.ts';
+import { anyOf, ConflictError, KEPT_BY, NotFoundError, ValidationError, resultRows, simulatedNow, type CopySpec, type Executor, type LifecycleContext, type TaskRow } from '../../core/plugin.ts';
 import { capabilities } from './capabilities.ts';
 import { ddsGenerationVolumes, ddsGenerations } from './tables.ts';
 
@@ -120,7 +120,7 @@ export async function startBackup(ctx: DdsContext, vmId: string, requested: Back
   const copies: CopySpec[] = [];
   const volumes: (typeof ddsGenerationVolumes.$inferInsert)[] = [];
   for (const source of sources) {
-    const target = await ctx.volumes.createCopyTarget(ctx.work, source.id, container.id, { reserve: false, metadata: { 'vvolgraph.ddsGeneration': generation.id }, field });
+    const target = await ctx.volumes.createCopyTarget(ctx.work, source.id, container.id, { reserve: false, metadata: { 'vvolgraph.ddsGeneration': generation.id, [KEPT_BY]: 'dds' }, field });
     const from = baseVolumes.get(source.id);
     if (from) await ctx.extents.copyMap(tx, from, target.id);
     copies.push({ sourceVvolId: source.id, targetVvolId: target.id, range: from ? 'DIFF' : 'FULL', link: `dds:${container.array_id}`, bytesPerSecond: DDS_LINK_BYTES_PER_SECOND });

@@ -1,5 +1,5 @@
 import { and, desc, eq, sql } from 'drizzle-orm';
-import { anyOf, ConflictError, NotFoundError, pgArray, resultRows, simulatedNow, type CopyControl, type Executor, type ExtentCopier, type LifecycleContext, type PairRow, type TaskRow, type UnitOfWork } from '../../core/plugin.ts';
+import { anyOf, ConflictError, KEPT_BY, NotFoundError, pgArray, resultRows, simulatedNow, type CopyControl, type Executor, type ExtentCopier, type LifecycleContext, type PairRow, type TaskRow, type UnitOfWork } from '../../core/plugin.ts';
 import { linkName, linkSettings } from './links.ts';
 import { chooseTargetContainer, pairRemote, placements } from './pairing.ts';
 import { rdrGroupHistory, rdrGroups, rdrPointsInTime, type GroupState, type PointVolume } from './tables.ts';
@@ -230,7 +230,7 @@ async function startPointInTime(ctx: Ctx, work: UnitOfWork, group: GroupRow, pai
   const [point] = await work.tx.insert(rdrPointsInTime).values({ groupId: group.id, takenAt: now, state: 'COPYING', volumes: [] }).returning();
   const volumes: PointVolume[] = [];
   for (const pair of pairs) {
-    const copy = await ctx.volumes.copyVolume(work, pair.rvId, rvPlaces.get(pair.rvId)!.containerId, { 'vvolgraph.replicaOf': pair.mvId, 'nec.rdr.pointInTime': point.id });
+    const copy = await ctx.volumes.copyVolume(work, pair.rvId, rvPlaces.get(pair.rvId)!.containerId, { 'vvolgraph.replicaOf': pair.mvId, 'nec.rdr.pointInTime': point.id, [KEPT_BY]: 'rdr' });
     volumes.push({ mvId: pair.mvId, rvId: pair.rvId, copyId: copy.id, type: disks.get(pair.mvId)?.type ?? 'DATA', unitNumber: disks.get(pair.mvId)?.unitNumber ?? null });
   }
   const dirty = await ctx.copier.dirty(work.tx, pairs.map((p) => [p.mvId, p.rvId] as const));

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
-import { createVm, fingerprint, mutate, snapshot, writeExtents } from '../../api/support.ts';
+import { backupGeneration, createVm, fingerprint, mutate, replicationGroup, snapshot, writeExtents } from '../../api/support.ts';
 
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
@@ -26,5 +26,27 @@ describe('which volumes may be paired', () => {
     expect(await mutate(app, 'pairLocalReplica', { mvId: other.disks[0], rvId: snapData }, 'vmAdmin')).toMatchObject({ __typename: 'ValidationError', field: 'input.rvId' });
     expect(await mutate(app, 'pairRemoteReplica', { mvId: snapData }, 'vmAdmin')).toMatchObject({ __typename: 'ValidationError', field: 'input.mvId' });
     expect(await fingerprint(app)).toEqual(before);
+  });
+
+  it('a backup generation\'s volume and a point in time\'s copy are neither MVs nor RVs (a restore onto one would lose the backup): a ValidationError naming the field, nothing made', async () => {
+    const vm = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'] });
+    await writeExtents(app, vm.disks[0], [0, 1]);
+    const generationId = await backupGeneration(app, vm.id, true);
+    const generation = await node(generationId, '... on BackupGeneration { state volumes { type contentDigest backupVolume { id contentDigest } } }');
+    expect(generation.state).toBe('AVAILABLE');
+    const backupData = generation.volumes.find((v: any) => v.type === 'DATA');
+    const { groupId } = await replicationGroup(app, ids.policies.BRONZE, ids.containers['tokyo-gold'], 'SYNCED');
+    const [point] = (await node(groupId, '... on ReplicationGroup { pointsInTime { complete volumes { id } } }')).pointsInTime;
+    expect(point.complete).toBe(true);
+    const pointCopy = point.volumes[0].id;
+    const other = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'] });
+    const before = await fingerprint(app);
+    // Before, the backup volume was paired with a new, empty RV, and restorePair emptied the generation.
+    expect(await mutate(app, 'pairLocalReplica', { mvId: backupData.backupVolume.id }, 'vmAdmin')).toMatchObject({ __typename: 'ValidationError', field: 'input.mvId' });
+    expect(await mutate(app, 'pairRemoteReplica', { mvId: backupData.backupVolume.id }, 'vmAdmin')).toMatchObject({ __typename: 'ValidationError', field: 'input.mvId' });
+    expect(await mutate(app, 'pairLocalReplica', { mvId: pointCopy }, 'vmAdmin')).toMatchObject({ __typename: 'ValidationError', field: 'input.mvId' });
+    expect(await mutate(app, 'pairRemoteReplica', { mvId: other.disks[0], rvId: pointCopy }, 'vmAdmin')).toMatchObject({ __typename: 'ValidationError', field: 'input.rvId' });
+    expect(await fingerprint(app)).toEqual(before);
+    expect((await node(backupData.backupVolume.id, '... on VirtualVolume { contentDigest }')).contentDigest).toBe(backupData.contentDigest);
   });
 });
