@@ -48,6 +48,8 @@ export class ExtentCopier {
     if (request.sourceVvolId === request.targetVvolId) throw new ValidationError('targetVvolId', 'A volume cannot be copied onto itself');
     const [source] = await db.select({ digest: virtualVolumes.contentDigest }).from(virtualVolumes).where(eq(virtualVolumes.id, request.sourceVvolId));
     if (!source) throw new ValidationError('sourceVvolId', `No virtual volume ${request.sourceVvolId}`);
+    const [target] = await db.select({ provisionedBytes: virtualVolumes.provisionedBytes }).from(virtualVolumes).where(eq(virtualVolumes.id, request.targetVvolId));
+    if (!target) throw new ValidationError('targetVvolId', `No virtual volume ${request.targetVvolId}`);
     const [copy] = await db
       .insert(extentCopies)
       .values({
@@ -64,6 +66,9 @@ export class ExtentCopier {
       })
       .returning();
     const differs = request.range === 'FULL' ? sql`true` : sql`s.content_id is distinct from t.content_id`;
+    // A source larger than its target (a restore from an RV larger than its MV) lands only what fits: an
+    // extent past the target's end would be data outside the volume (and count negative bytes in it).
+    const fits = this.extents.extentCount(target.provisionedBytes);
     const [{ total, extents }] = resultRows<{ total: string; extents: number }>(
       await db.execute(sql`
         with work as (
@@ -71,7 +76,7 @@ export class ExtentCopier {
           select ${copy.id}::uuid, coalesce(s.idx, t.idx), s.content_id
           from (select idx, content_id from extents where vvol_id = ${request.sourceVvolId}::uuid) s
           full join (select idx, content_id from extents where vvol_id = ${request.targetVvolId}::uuid) t on s.idx = t.idx
-          where (s.idx is not null and ${differs}) or s.idx is null
+          where ((s.idx is not null and ${differs}) or s.idx is null) and coalesce(s.idx, t.idx) < ${fits}
           returning idx, content_id
         )
         select coalesce(sum(case when w.content_id is null then 0

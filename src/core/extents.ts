@@ -221,7 +221,8 @@ export class ExtentStore {
       const size = this.known.get(a)?.provisionedBytes;
       if (size === undefined || !this.known.has(b)) throw new ValidationError('vvolId', `No virtual volume ${size === undefined ? a : b}`);
       const indexes = [...this.known.difference(a, b)].sort((x, y) => x - y);
-      result.set(`${a}/${b}`, { indexes, bytes: indexes.reduce((sum, index) => sum + this.lengthOf(index, size), 0) });
+      // An index past a's end (b, an RV, is larger and holds data there) is a trim on b when copying a onto it: no bytes.
+      result.set(`${a}/${b}`, { indexes, bytes: indexes.reduce((sum, index) => sum + Math.max(0, this.lengthOf(index, size)), 0) });
     }
     return result;
   }

@@ -119,3 +119,31 @@ describe('separate with rvUse IMMEDIATE', () => {
     }
   });
 });
+
+describe('an RV larger than its MV', () => {
+  it('restoring from it gives the MV only the extents that fit: none past the MV\'s end, allocatedBytes and digest those of its own map', async () => {
+    // The RV of a 1 GiB disk, with data in extent 20, kept after unpairing; it then becomes the RV of a 100 MiB disk (4 extents).
+    const big = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'], disks: [GiB] });
+    const small = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'], disks: [100 * 1024 ** 2] });
+    await writeExtents(app, big.disks[0], [0, 20]);
+    const { pair: first } = await ok(app, 'pairLocalReplica', { mvId: big.disks[0] }, '... on PairLocalReplicaPayload { pair { id replicaVolume { id } } }', 'vmAdmin');
+    await ok(app, 'replicatePair', { pairId: first.id, range: 'FULL' }, '__typename', 'vmAdmin');
+    await advance(1);
+    await ok(app, 'separatePair', { pairId: first.id }, '__typename', 'vmAdmin');
+    await ok(app, 'unpair', { pairId: first.id }, '__typename', 'vmAdmin');
+    const rvId = first.replicaVolume.id;
+    const { pair } = await ok(app, 'pairLocalReplica', { mvId: small.disks[0], rvId }, '... on PairLocalReplicaPayload { pair { id separateDiffBytes } }', 'vmAdmin');
+    // Extent 0 differs (32 MiB to copy); extent 20 is past the MV's end: a trim of the RV, no bytes (it counted -512 MiB).
+    expect(pair.separateDiffBytes).toBe(32 * 1024 ** 2);
+
+    await ok(app, 'restorePair', { pairId: pair.id, mode: 'PROTECT' }, '__typename', 'vmAdmin');
+    await advance(1);
+    const mv = await node(small.disks[0], '... on VirtualVolume { allocatedBytes allocatedExtents { index } }');
+    const rv = await node(rvId, '... on VirtualVolume { allocatedExtents { index } }');
+    expect(rv.allocatedExtents.map((e: any) => e.index)).toEqual([0, 20]);
+    // Before, extent 20 landed in the 100 MiB MV and its allocatedBytes were -508 MiB.
+    expect(mv.allocatedExtents.map((e: any) => e.index)).toEqual([0]);
+    expect(mv.allocatedBytes).toBe(32 * 1024 ** 2);
+    expect((await node(pair.id, '... on ReplicaPair { syncState task { id } }'))).toEqual({ syncState: 'RST_SYNC', task: null });
+  });
+});
