@@ -122,10 +122,12 @@ export async function deleteVvols(core: Core, work: UnitOfWork, vvols: VirtualVo
   // Fast clones and snapshots of these keep their data: they stop sharing, so all of it is theirs now.
   await work.tx.update(virtualVolumes).set({ parentId: null }).where(anyOf(virtualVolumes.parentId, ids));
   await work.tx.delete(virtualDisks).where(anyOf(virtualDisks.vvolId, ids));
-  await work.tx.delete(virtualVolumes).where(anyOf(virtualVolumes.id, ids));
+  // Only what this call deleted: a policy's replica among them (say its RV, attached to the same VM) went
+  // with its MV above, its capacity released and its deletion announced there.
+  const deleted = new Set((await work.tx.delete(virtualVolumes).where(anyOf(virtualVolumes.id, ids)).returning({ id: virtualVolumes.id })).map((v) => v.id));
   core.extents.deleted(ids);
   const perContainer = new Map<string, number>();
-  for (const vvol of vvols) {
+  for (const vvol of vvols.filter((v) => deleted.has(v.id))) {
     if (reserved(vvol)) perContainer.set(vvol.containerId, (perContainer.get(vvol.containerId) ?? 0) + vvol.provisionedBytes);
     work.emit({ kind: 'vvol.deleted', entityType: 'VirtualVolume', entityId: vvol.id, message: `${vvol.type} VVOL deleted`, data: { vmId: vvol.vmId } });
     await core.lifecycle(work, 'vvolDeleted', vvol);

@@ -105,4 +105,23 @@ describe('ddr replicas from the policy', () => {
     expect(reason).toContain('attached');
     expect((await volumes(other.id)).every((v) => v.policyState === 'APPLIED')).toBe(true);
   });
+
+  it('deleting a VM that has its own disk\'s policy replica attached gives that replica\'s space back once, not twice', async () => {
+    const policyId = await createPolicy(app, [{ capabilityId: 'nec.ddr.replica', value: true }]);
+    // Another VM in the container, so that a release of too much shows (usedBytes does not go below 0).
+    await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'], disks: [GiB] });
+    const vm = await createVm(app, policyId, { containerId: ids.containers['tokyo-gold'], disks: [GiB] });
+    await app.settle();
+    await advance(3);
+    const [pair] = (await app.query(`{ replicaPairs(owner: "ddr") { id masterVolume { id } } }`)).replicaPairs.filter((p: any) => p.masterVolume.id === vm.disks[0]);
+    await ok(app, 'separatePair', { pairId: pair.id }, '... on SeparatePairPayload { __typename }', 'vmAdmin');
+    await ok(app, 'attachReplicaVolume', { pairId: pair.id, vmId: vm.id }, '... on AttachReplicaVolumePayload { __typename }', 'vmAdmin');
+    const used = await container('tokyo-gold');
+    await ok(app, 'deleteVirtualMachine', { id: vm.id }, '... on DeleteVirtualMachinePayload { deletedId }');
+    // The VM's CONFIG and DATA (4 GiB + 1 GiB) and their replicas (as much again). The RV went with its MV
+    // (a policy replica) and was released there, then again as the VM's attached disk: 1 GiB too much.
+    expect(await container('tokyo-gold')).toBe(used - 2 * (4 * GiB + GiB));
+    const { events } = await app.query(`{ events(first: 1000, kinds: ["vvol.deleted"]) { entityId } }`);
+    expect(new Set(events.map((e: any) => e.entityId)).size).toBe(events.length); // each volume's deletion announced once
+  });
 });
