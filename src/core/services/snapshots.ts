@@ -1,7 +1,7 @@
 import { and, eq, isNull } from 'drizzle-orm';
 import { anyOf } from '../db/client.ts';
 import type { Core } from '../core.ts';
-import { snapshots, virtualVolumes } from '../db/tables.ts';
+import { snapshots, virtualDisks, virtualVolumes } from '../db/tables.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import type { SnapshotRow, VirtualMachineRow } from '../plugin.ts';
 import type { TaskRow } from '../tasks.ts';
@@ -67,11 +67,17 @@ export async function revertVm(core: Core, work: UnitOfWork, vmId: string, snaps
   await assertNotBeingFilled(work, vm);
   const snapshot = await findSnapshot(work, snapshotId, 'input.snapshotId');
   if (snapshot.vmId !== vm.id) throw new ValidationError('input.snapshotId', `Snapshot ${snapshot.name} belongs to another VM, not ${vm.name}`);
-  const held = await work.tx.select().from(virtualVolumes).where(and(eq(virtualVolumes.snapshotId, snapshot.id), eq(virtualVolumes.type, 'DATA')));
+  // Only the disks the VM still has and may write: a disk taken with the snapshot may since have left it (an
+  // attached RV detached, perhaps attached to another VM) or be read-only (an RV attached RO), and a revert of
+  // this VM must not change another VM's disk or a replica's data.
+  const held = await work.tx
+    .select({ copy: virtualVolumes })
+    .from(virtualVolumes)
+    .innerJoin(virtualDisks, and(eq(virtualDisks.vvolId, virtualVolumes.parentId), eq(virtualDisks.vmId, vm.id), eq(virtualDisks.readOnly, false)))
+    .where(and(eq(virtualVolumes.snapshotId, snapshot.id), eq(virtualVolumes.type, 'DATA')));
   let bytes = 0;
-  for (const copy of held) {
-    if (!copy.parentId) continue;
-    await core.extents.copyMap(work.tx, copy.id, copy.parentId);
+  for (const { copy } of held) {
+    await core.extents.copyMap(work.tx, copy.id, copy.parentId!);
     bytes += copy.allocatedBytes;
   }
   const task = await core.tasks.finishedAtOnce(work, { kind: 'REVERT', targetType: 'VirtualMachine', targetId: vm.id, bytesTotal: bytes, params: { snapshotId } });

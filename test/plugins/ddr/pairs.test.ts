@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GiB, seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
-import { clone, createVm, ok } from '../../api/support.ts';
+import { clone, createVm, ok, snapshot, writeExtents } from '../../api/support.ts';
 
 const MiB = 1024 ** 2;
 const EXTENT = 32 * MiB;
@@ -183,5 +183,46 @@ describe('a VM with an attached RV', () => {
     expect(await metadataOf(reader.id)).toContain('vvolgraph.replicaOf');
     const copy = await clone(app, reader.id, 'FAST');
     expect(await metadataOf(copy.vmId)).not.toContain('vvolgraph.replicaOf');
+  });
+
+  it('reverting it to a snapshot taken while the RV was attached leaves the RV alone once it is detached (now another VM\'s disk), and leaves a read-only RV alone', async () => {
+    const vm = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'] });
+    const other = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'] });
+    await writeExtents(app, vm.disks[0], [0, 1]);
+    const { pair: created } = await ok(app, 'pairLocalReplica', { mvId: vm.disks[0] }, '... on PairLocalReplicaPayload { pair { id } }');
+    const pairId = created.id;
+    await ok(app, 'replicatePair', { pairId, range: 'FULL' }, '__typename', 'vmAdmin');
+    await advance(1);
+    await ok(app, 'separatePair', { pairId }, '__typename', 'vmAdmin');
+    await ok(app, 'attachReplicaVolume', { pairId, vmId: vm.id }, '__typename', 'vmAdmin');
+    const snap = await snapshot(app, vm.id); // holds the MV and the RV as disks 0 and 1
+    await ok(app, 'detachReplicaVolume', { pairId }, '__typename', 'vmAdmin');
+    await writeExtents(app, vm.disks[0], [5]);
+    await ok(app, 'replicatePair', { pairId }, '__typename', 'vmAdmin');
+    await advance(1);
+    await ok(app, 'separatePair', { pairId }, '__typename', 'vmAdmin');
+    await ok(app, 'attachReplicaVolume', { pairId, vmId: other.id }, '__typename', 'vmAdmin');
+    const separated = await pair(pairId);
+    await ok(app, 'revertVirtualMachine', { vmId: vm.id, snapshotId: snap.id }, '__typename', 'vmAdmin');
+    // Before, the revert gave the RV (the other VM's disk now, and a SEPARATED replica) the snapshot's data.
+    expect((await pair(pairId)).replicaVolume.contentDigest).toBe(separated.replicaVolume.contentDigest);
+    expect((await pair(pairId)).masterVolume.contentDigest).not.toBe(separated.masterVolume.contentDigest); // the VM's own disk did revert
+
+    // Read-only: attached RO again to the VM, the RV is a disk the VM only reads; a revert leaves it too.
+    await ok(app, 'detachReplicaVolume', { pairId }, '__typename', 'vmAdmin');
+    await ok(app, 'replicatePair', { pairId }, '__typename', 'vmAdmin');
+    await advance(1);
+    await ok(app, 'separatePair', { pairId, rvAccess: 'RO' }, '__typename', 'vmAdmin');
+    await ok(app, 'attachReplicaVolume', { pairId, vmId: vm.id }, '__typename', 'vmAdmin');
+    const readOnly = await snapshot(app, vm.id);
+    await ok(app, 'detachReplicaVolume', { pairId }, '__typename', 'vmAdmin');
+    await writeExtents(app, vm.disks[0], [6]);
+    await ok(app, 'replicatePair', { pairId }, '__typename', 'vmAdmin');
+    await advance(1);
+    await ok(app, 'separatePair', { pairId, rvAccess: 'RO' }, '__typename', 'vmAdmin');
+    await ok(app, 'attachReplicaVolume', { pairId, vmId: vm.id }, '__typename', 'vmAdmin');
+    const before = await pair(pairId);
+    await ok(app, 'revertVirtualMachine', { vmId: vm.id, snapshotId: readOnly.id }, '__typename', 'vmAdmin');
+    expect((await pair(pairId)).replicaVolume.contentDigest).toBe(before.replicaVolume.contentDigest);
   });
 });
