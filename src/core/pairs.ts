@@ -294,9 +294,21 @@ export class PairService {
 
   /** Unpairs (stopping any copy) and deletes the RV if a policy made it. */
   private async remove(work: UnitOfWork, pair: PairRow): Promise<void> {
+    if (!pair.policyManaged) {
+      await this.unpair(work, pair.id, true);
+      return;
+    }
+    await this.dropReplica(work, pair);
+  }
+
+  /**
+   * Unpairs (stopping any copy) and deletes the RV: the array's own replica, no longer wanted. An RV a VM
+   * has attached stays, as that VM's disk: deleting it would pull a disk from under a VM that may be running.
+   */
+  async dropReplica(work: UnitOfWork, pair: PairRow): Promise<void> {
     await this.unpair(work, pair.id, true);
-    if (!pair.policyManaged) return;
-    await this.volumes.remove(work, [pair.rvId], true);
+    const [rv] = await work.tx.select({ vmId: virtualVolumes.vmId }).from(virtualVolumes).where(eq(virtualVolumes.id, pair.rvId));
+    if (rv && rv.vmId === null) await this.volumes.remove(work, [pair.rvId], true);
   }
 
   /** Volumes about to be deleted: their pairs go (copies stopped), and so do the replicas policies made of them. */

@@ -99,10 +99,7 @@ export async function policyApplied(ctx: PolicyContext, vvol: VirtualVolumeRow, 
   let [pair] = await ctx.pairs.ofVolumes(ctx.tx, [vvol.id], 'mv', 'rdr');
   if (value('nec.rdr.replica') !== true) {
     // Only what the policy made goes with its rules: pairs and groups made by hand stay.
-    if (pair?.policyManaged) {
-      await ctx.pairs.unpair(ctx.work, pair.id, true);
-      await ctx.volumes.remove(ctx.work, [pair.rvId], true);
-    }
+    if (pair?.policyManaged) await ctx.pairs.dropReplica(ctx.work, pair);
     return;
   }
   const copyControl = (value('nec.rdr.copyControl') as CopyControl | undefined) ?? 'BACKGROUND';

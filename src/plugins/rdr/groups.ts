@@ -308,8 +308,7 @@ async function failOverTo(ctx: Ctx, work: UnitOfWork, group: GroupRow, point: Po
 /** The old pairs stop (force) and their RVs go: the failed-over VM has copies of its own. */
 async function leavePairs(ctx: Ctx, work: UnitOfWork, group: GroupRow): Promise<void> {
   const pairs = await groupPairs(ctx, work.tx, group.sourceVmId);
-  for (const pair of pairs) await ctx.pairs.unpair(work, pair.id, true);
-  await ctx.volumes.remove(work, pairs.map((p) => p.rvId), true);
+  for (const pair of pairs) await ctx.pairs.dropReplica(work, pair);
 }
 
 /** Runs a transition (after `plan` found nothing blocking it). */

@@ -106,6 +106,37 @@ describe('ddr replicas from the policy', () => {
     expect((await volumes(other.id)).every((v) => v.policyState === 'APPLIED')).toBe(true);
   });
 
+  it('a policy replica whose RV another VM has attached stays that VM\'s disk when the policy stops asking for it, and when its MV\'s VM is deleted: only the pair goes', async () => {
+    const policyId = await createPolicy(app, [{ capabilityId: 'nec.ddr.replica', value: true }]);
+    const reader = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'], powerOn: true });
+    const disksOf = async () => (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { disks { unitNumber virtualVolume { id bindState } } } } }`, { id: reader.id })).node.disks;
+    const attachReplica = async (vm: { id: string; disks: string[] }) => {
+      await app.settle();
+      await advance(3);
+      const [pair] = (await app.query(`{ replicaPairs(owner: "ddr") { id masterVolume { id } replicaVolume { id } } }`)).replicaPairs.filter((p: any) => p.masterVolume.id === vm.disks[0]);
+      await ok(app, 'separatePair', { pairId: pair.id }, '... on SeparatePairPayload { __typename }', 'vmAdmin');
+      await ok(app, 'attachReplicaVolume', { pairId: pair.id, vmId: reader.id }, '... on AttachReplicaVolumePayload { __typename }', 'vmAdmin');
+      return pair;
+    };
+    const pairs = async () => (await app.query(`{ replicaPairs(owner: "ddr") { id } }`)).replicaPairs.map((p: any) => p.id);
+
+    const first = await createVm(app, policyId, { containerId: ids.containers['tokyo-gold'], disks: [GiB] });
+    const dropped = await attachReplica(first);
+    const used = await container('tokyo-gold');
+    await ok(app, 'applyStoragePolicy', { targetId: first.id, policyId: ids.policies.BRONZE }, '... on ApplyStoragePolicyPayload { __typename }', 'vmAdmin');
+    await app.settle();
+    // Before, the running reader lost its hot-added disk, deleted under it.
+    expect(await disksOf()).toEqual([expect.objectContaining({ unitNumber: 0 }), { unitNumber: 1, virtualVolume: { id: dropped.replicaVolume.id, bindState: 'BOUND' } }]);
+    expect(await pairs()).not.toContain(dropped.id);
+    expect(await container('tokyo-gold')).toBe(used - 4 * GiB); // only the CONFIG volume's replica went
+
+    const second = await createVm(app, policyId, { containerId: ids.containers['tokyo-gold'], disks: [GiB] });
+    const orphaned = await attachReplica(second);
+    await ok(app, 'deleteVirtualMachine', { id: second.id }, '... on DeleteVirtualMachinePayload { deletedId }');
+    expect((await disksOf()).map((d: any) => d.virtualVolume.id)).toContain(orphaned.replicaVolume.id);
+    expect(await pairs()).not.toContain(orphaned.id);
+  });
+
   it('deleting a VM that has its own disk\'s policy replica attached gives that replica\'s space back once, not twice', async () => {
     const policyId = await createPolicy(app, [{ capabilityId: 'nec.ddr.replica', value: true }]);
     // Another VM in the container, so that a release of too much shows (usedBytes does not go below 0).
