@@ -112,6 +112,9 @@ export class PairService {
     if (rv.provisionedBytes < mv.provisionedBytes) {
       throw new ValidationError(fields.rvId, `The RV (${rv.provisionedBytes} bytes) is smaller than its MV (${mv.provisionedBytes} bytes)`);
     }
+    // An RV is a volume of no VM until attached: a VM's own volume as RV would be copied onto under the VM, and
+    // detachReplicaVolume would take it from the VM as if it had been attached.
+    if (rv.vmId) throw new ValidationError(fields.rvId, `The volume is one of VM ${rv.vmId}'s own volumes; an RV is a volume without a VM (a new one, or one left by an earlier pair)`);
     const taken = await work.tx.select({ id: replicaPairs.id }).from(replicaPairs).where(sql`${replicaPairs.rvId} in (${pair.rvId}::uuid, ${pair.mvId}::uuid)`);
     if (taken.length > 0) throw new ConflictError(`The volume is already the RV of pair ${taken[0].id}`, 'PAIRED');
     const now = await simulatedNow(work.tx);

@@ -49,4 +49,16 @@ describe('which volumes may be paired', () => {
     expect(await fingerprint(app)).toEqual(before);
     expect((await node(backupData.backupVolume.id, '... on VirtualVolume { contentDigest }')).contentDigest).toBe(backupData.contentDigest);
   });
+
+  it('a VM\'s own volume is not an RV (detachReplicaVolume then took it from the VM as if attached): a ValidationError naming the field, nothing made', async () => {
+    const vm = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'] });
+    const owner = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'], disks: [8 * 1024 ** 3] });
+    const remote = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['osaka-gold'], disks: [8 * 1024 ** 3] });
+    const before = await fingerprint(app);
+    // Before, the owner's CONFIG volume became the RV, and detaching it left the owner without its CONFIG volume.
+    expect(await mutate(app, 'pairLocalReplica', { mvId: vm.disks[0], rvId: owner.config }, 'vmAdmin')).toMatchObject({ __typename: 'ValidationError', field: 'input.rvId' });
+    expect(await mutate(app, 'pairLocalReplica', { mvId: vm.disks[0], rvId: owner.disks[0] }, 'vmAdmin')).toMatchObject({ __typename: 'ValidationError', field: 'input.rvId' });
+    expect(await mutate(app, 'pairRemoteReplica', { mvId: vm.disks[0], rvId: remote.disks[0] }, 'vmAdmin')).toMatchObject({ __typename: 'ValidationError', field: 'input.rvId' });
+    expect(await fingerprint(app)).toEqual(before);
+  });
 });
