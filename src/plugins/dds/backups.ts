@@ -247,6 +247,8 @@ export interface RestoreInput {
   target: 'VM' | 'NEW_VM';
   name?: string | null;
   containerId?: string | null;
+  /** NEW_VM: its policy, instead of the one the VM had when backed up. */
+  policyId?: string | null;
 }
 
 /**
@@ -263,6 +265,7 @@ export async function restore(ctx: DdsContext, input: RestoreInput): Promise<{ g
   }
   if (input.target === 'VM' && input.containerId) throw new ValidationError('input.containerId', 'containerId places a NEW_VM; a restore onto the VM keeps its volumes where they are');
   if (input.target === 'VM' && input.name) throw new ValidationError('input.name', 'name names a NEW_VM; a restore onto the VM keeps its name');
+  if (input.target === 'VM' && input.policyId) throw new ValidationError('input.policyId', 'policyId is a NEW_VM\'s policy; a restore onto the VM keeps its policies');
   const volumes = await tx.select().from(ddsGenerationVolumes).where(eq(ddsGenerationVolumes.generationId, generation.id)).orderBy(asc(ddsGenerationVolumes.type), asc(ddsGenerationVolumes.unitNumber));
   const [container] = resultRows<{ array_id: string }>(await tx.execute(sql`select array_id::text from storage_containers where id = ${generation.containerId}::uuid`));
   const link = `dds:${container.array_id}`;
@@ -281,14 +284,19 @@ export async function restore(ctx: DdsContext, input: RestoreInput): Promise<{ g
     if (pairs.length === 0) throw new ValidationError('input.target', `None of the volumes of generation ${generation.number} belongs to VM ${vm.name} any more; restore it as a NEW_VM`);
     vmId = vm.id;
   } else {
+    const policyId = await newVmPolicy(tx, generation, input.policyId ?? null);
     const { vm, vvols } = await ctx.volumes.createVm(ctx.work, {
       name: input.name ?? `${generation.vmName}-restore-${generation.number}`,
       host: generation.vmHost,
       memoryBytes: generation.vmMemoryBytes,
-      policyId: generation.vmPolicyId,
+      policyId,
       containerId: input.containerId ?? null,
       field: 'input.containerId',
-      volumes: volumes.map((v) => ({ type: v.type, provisionedBytes: v.provisionedBytes, unitNumber: v.unitNumber, policyId: v.policyId, metadata: { 'vvolgraph.restoredFrom': v.backupVvolId! } })),
+      // Volumes that were under the VM's policy take the new VM's (as a clone's do); the others keep theirs.
+      volumes: volumes.map((v) => ({
+        type: v.type, provisionedBytes: v.provisionedBytes, unitNumber: v.unitNumber, policyId: v.policyId === generation.vmPolicyId ? policyId : v.policyId,
+        metadata: { 'vvolgraph.restoredFrom': v.backupVvolId! },
+      })),
     });
     ctx.work.emit({ kind: 'vm.created', entityType: 'VirtualMachine', entityId: vm.id, message: `VM ${vm.name} created to restore backup generation ${generation.number} of ${generation.vmName}`, data: { generationId: generation.id } });
     pairs = volumes.map((v, i) => ({ from: v.backupVvolId!, to: vvols[i].id, range: 'FULL' as const }));
@@ -302,6 +310,19 @@ export async function restore(ctx: DdsContext, input: RestoreInput): Promise<{ g
   );
   ctx.work.emit({ kind: 'dds.restoreStarted', entityType: 'BackupGeneration', entityId: generation.id, message: `Restore of backup generation ${generation.number} of ${generation.vmName} onto ${input.target === 'VM' ? 'the VM' : 'a new VM'} started`, data: { vmId, target: input.target } });
   return { generation, task, vmId };
+}
+
+/**
+ * The policy of a VM restored from a generation: the one asked for, else the VM's policy when it was backed
+ * up. That one may have been deleted since (the generation outlives its VM, and a policy no VM or volume
+ * uses can go): then the caller must name one.
+ */
+async function newVmPolicy(tx: Executor, generation: GenerationRow, asked: string | null): Promise<string> {
+  const policyId = asked ?? generation.vmPolicyId;
+  const [policy] = resultRows<{ id: string }>(await tx.execute(sql`select id::text from storage_policies where id = ${policyId}::uuid`));
+  if (policy) return policyId;
+  if (asked) throw new NotFoundError('input.policyId', asked, `No storage policy with id "${asked}"`);
+  throw new ValidationError('input.policyId', `The policy VM ${generation.vmName} had when generation ${generation.number} was taken has been deleted; name the new VM's policy`);
 }
 
 /** Deletes a generation that is not running nor being restored from: its volumes, and the row. */

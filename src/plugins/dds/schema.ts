@@ -130,6 +130,7 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
       target: t.field({ type: RestoreTarget, required: true }),
       name: t.string({ validate: vmName, description: 'NEW_VM: its name (default <vm>-restore-<number>).' }),
       containerId: t.id({ description: 'NEW_VM: where it goes (default: placement by its policy).' }),
+      policyId: t.id({ description: 'NEW_VM: its storage policy (default: the VM\'s policy when it was backed up; required once that policy is deleted).' }),
     }),
     payload: (t) => ({
       generation: t.field({ type: BackupGeneration, resolve: (p) => p.generation }),
@@ -139,7 +140,8 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
     resolve: (input, work, ctx) => {
       const id = generationId(input);
       const containerId = input.containerId ? refs.decodeId(String(input.containerId), ['StorageContainer'], 'input.containerId').id : null;
-      return restore(ctx.services.core.context(work), { generationId: id, target: input.target, name: input.name ?? null, containerId });
+      const policyId = input.policyId ? refs.decodeId(String(input.policyId), ['StoragePolicy'], 'input.policyId').id : null;
+      return restore(ctx.services.core.context(work), { generationId: id, target: input.target, name: input.name ?? null, containerId, policyId });
     },
   });
 

@@ -169,6 +169,35 @@ describe('dds backups', () => {
     expect(Object.fromEntries(restored.map((v) => [v.type, v.contentDigest]))).toEqual(kept);
   });
 
+  it('restores a deleted VM whose policy was deleted too as a NEW_VM under the policy named (a ValidationError naming policyId without one, nothing made)', async () => {
+    const policy = await app.query(`mutation { createStoragePolicy(input: { name: "dds-gone", rules: [{ capabilityId: "vasa.snapshot", value: true }] }) { ... on CreateStoragePolicyPayload { storagePolicy { id } } } }`);
+    const policyId = policy.createStoragePolicy.storagePolicy.id;
+    const vm = await createVm('dds-policy-gone', policyId);
+    // Its volumes under BRONZE, the VM's own policy unused by any volume: once the VM is deleted, nothing holds that policy.
+    for (const vvol of [vm.config, vm.data]) await mutation('applyStoragePolicy', { targetId: vvol.id, policyId: ids.policies.BRONZE }, '__typename');
+    await write(vm.data.vasaId, [0, 1]);
+    const g = await backup(vm.id, 'FULL');
+    await advance(1);
+    const kept = digests(await generation(g.generation.id));
+    await mutation('deleteVirtualMachine', { id: vm.id }, '__typename');
+    expect((await app.query(`mutation($id: ID!) { deleteStoragePolicy(input: { id: $id }) { __typename } }`, { id: policyId })).deleteStoragePolicy.__typename).toBe('DeleteStoragePolicyPayload');
+
+    const before = await fingerprint(app);
+    // Before, this was "Unexpected error." (the new VM's row named the deleted policy).
+    expect(await restore(g.generation.id, 'NEW_VM')).toMatchObject({ __typename: 'ValidationError', field: 'input.policyId' });
+    expect(await restore(g.generation.id, 'NEW_VM', { policyId })).toMatchObject({ __typename: 'NotFoundError', field: 'input.policyId' });
+    expect(await restore(g.generation.id, 'VM', { policyId: ids.policies.SILVER })).toMatchObject({ __typename: 'ValidationError', field: 'input.policyId' });
+    expect(await fingerprint(app)).toEqual(before);
+
+    const restored = await restore(g.generation.id, 'NEW_VM', { policyId: ids.policies.SILVER });
+    expect(restored.__typename).toBe('RestoreBackupPayload');
+    await advance(1);
+    expect(Object.fromEntries((await vmVolumes(restored.virtualMachine.id)).map((v) => [v.type, v.contentDigest]))).toEqual(kept);
+    const placed = await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { storagePolicy { name } virtualVolumes { storagePolicy { name } } } } }`, { id: restored.virtualMachine.id });
+    expect(placed.node.storagePolicy.name).toBe('SILVER');
+    expect(placed.node.virtualVolumes.map((v: any) => v.storagePolicy.name)).toEqual(['BRONZE', 'BRONZE']); // their own policies, kept
+  });
+
   it('shares the dds link: two backups running at once each get half its bandwidth', async () => {
     const a = await createVm('dds-link-a');
     const b = await createVm('dds-link-b');
