@@ -277,8 +277,11 @@ export async function restore(ctx: DdsContext, input: RestoreInput): Promise<{ g
     if (vm.power_state !== 'POWERED_OFF') throw new ConflictError(`VM ${vm.name} is ${vm.power_state}; power it off before restoring onto it`, vm.power_state);
     const [busy] = resultRows<{ id: string }>(await tx.execute(sql`select id::text from tasks where target_id = ${vm.id}::uuid and state in ('QUEUED', 'RUNNING') limit 1`));
     if (busy) throw new ConflictError(`VM ${vm.name} has a task running (${busy.id}); wait for it`, 'BUSY');
+    // Not a disk the VM only reads (an RV attached read-only): the pair keeps that replica's data, not the VM.
     const live = new Set(
-      resultRows<{ id: string }>(await tx.execute(sql`select id::text from virtual_volumes where vm_id = ${vm.id}::uuid and snapshot_id is null`)).map((r) => r.id),
+      resultRows<{ id: string }>(await tx.execute(sql`
+        select v.id::text from virtual_volumes v where v.vm_id = ${vm.id}::uuid and v.snapshot_id is null
+          and not exists (select 1 from virtual_disks d where d.vvol_id = v.id and d.read_only)`)).map((r) => r.id),
     );
     pairs = volumes.filter((v) => live.has(v.sourceVvolId)).map((v) => ({ from: v.backupVvolId!, to: v.sourceVvolId, range: 'DIFF' as const }));
     if (pairs.length === 0) throw new ValidationError('input.target', `None of the volumes of generation ${generation.number} belongs to VM ${vm.name} any more; restore it as a NEW_VM`);

@@ -198,6 +198,31 @@ describe('dds backups', () => {
     expect(placed.node.virtualVolumes.map((v: any) => v.storagePolicy.name)).toEqual(['BRONZE', 'BRONZE']); // their own policies, kept
   });
 
+  it('a restore onto the VM leaves a replica the VM has attached read-only as its pair keeps it', async () => {
+    const vm = await createVm('dds-ro-rv');
+    await write(vm.data.vasaId, [0, 1]);
+    const pairFields = '... on ReplicaPair { syncState replicaVolume { contentDigest } }';
+    const { pair } = (await mutation('pairLocalReplica', { mvId: vm.data.id }, 'pair { id }')) as { pair: { id: string } };
+    const sync = async (rvAccess: 'RO') => {
+      await mutation('replicatePair', { pairId: pair.id, range: 'FULL' }, '__typename');
+      await advance(1);
+      await mutation('separatePair', { pairId: pair.id, rvAccess }, '__typename');
+      await mutation('attachReplicaVolume', { pairId: pair.id, vmId: vm.id }, '__typename');
+    };
+    await sync('RO');
+    const g = await backup(vm.id, 'FULL'); // holds the attached RV as the VM's second disk
+    await advance(1);
+    await mutation('detachReplicaVolume', { pairId: pair.id }, '__typename');
+    await write(vm.data.vasaId, [2]);
+    await sync('RO');
+    const separated = (await app.query(`query($id: ID!) { node(id: $id) { ${pairFields} } }`, { id: pair.id })).node;
+    const restored = await restore(g.generation.id, 'VM');
+    await advance(1);
+    expect(await task(restored.task.id)).toMatchObject({ state: 'SUCCEEDED' });
+    // Before, the restore copied the backup onto the read-only RV: the SEPARATED replica changed.
+    expect((await app.query(`query($id: ID!) { node(id: $id) { ${pairFields} } }`, { id: pair.id })).node).toEqual(separated);
+  });
+
   it('shares the dds link: two backups running at once each get half its bandwidth', async () => {
     const a = await createVm('dds-link-a');
     const b = await createVm('dds-link-b');
