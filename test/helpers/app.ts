@@ -2,11 +2,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeGlobalID } from '@pothos/plugin-relay';
+import { count, eq } from 'drizzle-orm';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { createApp, type App, type AppOptions } from '../../src/app.ts';
 import { loadConfig, type Role } from '../../src/core/config.ts';
 import { createThrowawayDatabase, openDatabase, type DatabaseHandle } from '../../src/core/db/client.ts';
+import { virtualVolumes } from '../../src/core/db/tables.ts';
 import { seedInventory, seedPolicies } from '../../src/core/demo.ts';
 
 export const testTokens: Record<Role, string> = {
@@ -83,7 +85,15 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
       return result.data;
     },
     settle: async () => {
-      await app.core.reconciler.settled();
+      // A pass skips rows another transaction holds (SKIP LOCKED), and a task that ends on its own (a job on
+      // PostgreSQL) may leave new VVOLs waiting after it: kick again until none is left PENDING.
+      for (let attempt = 0; ; attempt++) {
+        await app.core.reconciler.settled();
+        const [{ pending }] = await app.core.db.select({ pending: count() }).from(virtualVolumes).where(eq(virtualVolumes.policyState, 'PENDING'));
+        if (pending === 0 || attempt === 50) return;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        app.core.reconciler.kick();
+      }
     },
     close: async () => {
       await app.close();
