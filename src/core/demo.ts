@@ -14,14 +14,18 @@ const TiB = 1024 * GiB;
 
 const allNamespaces = ['vasa', 'nec.iolm', 'nec.po', 'nec.pc', 'nec.ddr', 'nec.rdr', 'nec.dds'];
 
-/** The arrays, pools, containers and endpoints of DESIGN's demo: an M510 in Tokyo, an M310 and an HS backup array in Osaka. */
+/**
+ * The arrays, pools, containers and endpoints of DESIGN's demo: an M510 in Tokyo, an M310 and an HS backup array in Osaka.
+ * DRAM cache sizes are the simulation's choice, within what the M-series models are sold with.
+ */
 export async function seedInventory(core: Core): Promise<{ containers: Record<string, string> }> {
   return core.transact(async ({ tx }) => {
     const arrays = await tx
       .insert(storageArrays)
       .values([
-        { name: 'tokyo-m510', model: 'M510', serialNumber: '0000000951000001', site: 'TOKYO', role: 'PRIMARY' },
-        { name: 'osaka-m310', model: 'M310', serialNumber: '0000000931000001', site: 'OSAKA', role: 'PRIMARY' },
+        { name: 'tokyo-m510', model: 'M510', serialNumber: '0000000951000001', site: 'TOKYO', role: 'PRIMARY', cacheBytes: 64 * GiB },
+        { name: 'osaka-m310', model: 'M310', serialNumber: '0000000931000001', site: 'OSAKA', role: 'PRIMARY', cacheBytes: 32 * GiB },
+        // The backup array serves no VM's I/O: its cache is left out of the model.
         { name: 'osaka-hs', model: 'HS3-40', serialNumber: '00000000HS300001', site: 'OSAKA', role: 'BACKUP' },
       ])
       .returning();

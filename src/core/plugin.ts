@@ -12,6 +12,7 @@ import type { TaskRow, TaskService } from './tasks.ts';
 import type { CopyControl, PairService } from './pairs.ts';
 import type { VolumeService } from './volumes.ts';
 import type { PolicyVerdictState } from './policy-verdicts.ts';
+import type { Sample } from './engine/dram-cache.ts';
 
 export type ValueType = 'BOOLEAN' | 'INT' | 'FLOAT' | 'STRING' | 'ENUM' | 'RANGE';
 export const valueTypes: readonly ValueType[] = ['BOOLEAN', 'INT', 'FLOAT', 'STRING', 'ENUM', 'RANGE'];
@@ -145,8 +146,11 @@ export interface IoSample {
   latencyMs: number;
   servedIops: number;
   throttledIops: number;
+  /** Share of the reads served from perforcache's L2 (the reads the DRAM cache served are among the reads, not the hits). */
   cacheHitRatio: number;
   ssdServedRatio: number;
+  /** Share of the reads served from the array's DRAM (L1) cache. */
+  dramHitRatio: number;
 }
 
 export interface PluginHooks {
@@ -225,6 +229,7 @@ export interface VolumeIo {
   vmId: string;
   containerId: string;
   poolId: string;
+  arrayId: string;
   /** The VVOL's policy rules, every namespace. */
   rules: PolicyRule[];
   readIops: number;
@@ -236,27 +241,26 @@ export interface VolumeIo {
   workingSetExtents: number;
   /** Skew of the accesses over the working set (Zipf alpha). */
   zipfAlpha: number;
-  /**
-   * `count` extent indexes accessed this tick (at most SAMPLED_ACCESSES_PER_TICK, each standing for an
-   * equal share of the tick's I/Os), drawn like the workload's writes (Zipf over the working set for the
-   * random share, a stream walking it in order for the rest; fixed by seed, tick and VVOL): a sampled
-   * access stream for caches and heat maps.
-   */
-  sample(count: number): number[];
   /** What the array serves this tick; starts at the demand (readIops + writeIops). */
   servedIops: number;
-  cacheHitRatio: number;
-  ssdServedRatio: number;
-  /** Milliseconds per I/O before queueing. */
-  serviceTimeMs: number;
   /**
-   * Milliseconds each access of `sample(n)` would take as the tiers serve it, in the order drawn (the draws of
-   * a tick are one stream: `sample(n)` is the first n of `sample(m)` for m > n); null until a tiering plugin
-   * sets it in `serve`, every access then taking `serviceTimeMs`. A cache that runs after the tiers serves its
-   * hits faster and its misses at these times: the mean would credit a hit on an extent already on SSD with
-   * the disk time it never took, and charge a miss on SSD the disks' mean.
+   * The tick's sampled accesses, set by the core as the serve phase begins (empty before, and for a VVOL
+   * without I/O): extent indexes drawn like the workload's writes (Zipf over the working set for the random
+   * share, a stream walking it in order for the rest; fixed by seed, tick and VVOL), as many as the VVOL's
+   * share of its array's SAMPLED_ACCESSES_PER_ARRAY, at least one. The array's DRAM cache has seen them:
+   * reads it served are marked and must be left alone by what sits behind it (caches, tiers, heat of the
+   * back end); the serve hooks set the service time of each access they serve, in `serviceTimesMs`. The
+   * core then makes `serviceTimeMs` their mean and `dramHitRatio` the DRAM's share of the reads.
    */
-  sampledServiceTimesMs: readonly number[] | null;
+  sampled: Sample;
+  /** Share of the reads perforcache's L2 served (of all reads, the DRAM's hits included in them). */
+  cacheHitRatio: number;
+  /** Share of the accesses the tiers served (DRAM hits left out) that were on SSD extents. */
+  ssdServedRatio: number;
+  /** Share of the reads the array's DRAM cache served; set by the core after the serve hooks. */
+  dramHitRatio: number;
+  /** Milliseconds per I/O before queueing: the sampled accesses' mean after `serve`. */
+  serviceTimeMs: number;
 }
 
 export interface Plugin {
@@ -301,7 +305,7 @@ export type { VolumeService, NewVm, NewVmVolume, CopyTargetOptions, RegisterVmSp
 export { topic } from './bus.ts';
 export { formatDigest, digestOf } from './extents.ts';
 export { simulatedNow } from './clock.ts';
-export { SAMPLED_ACCESSES_PER_TICK } from './engine/io.ts';
+export { DRAM_SERVICE_TIME_MS, SAMPLED_ACCESSES_PER_ARRAY, type Sample } from './engine/dram-cache.ts';
 export type { Executor } from './db/client.ts';
 export type { SchemaBuilder, SchemaRefs } from '../schema/refs.ts';
 export { isUuid } from '../schema/refs.ts';

@@ -4,7 +4,7 @@ import { rollUp } from '../../src/core/engine/io.ts';
 import type { IoSample } from '../../src/core/plugin.ts';
 
 const sample = (time: number, servedIops: number, latencyMs = 1): IoSample => ({
-  time, readIops: servedIops, writeIops: 0, mbps: servedIops / 100, latencyMs, servedIops, throttledIops: 0, cacheHitRatio: 0, ssdServedRatio: 0,
+  time, readIops: servedIops, writeIops: 0, mbps: servedIops / 100, latencyMs, servedIops, throttledIops: 0, cacheHitRatio: 0, ssdServedRatio: 0, dramHitRatio: 0,
 });
 
 /**

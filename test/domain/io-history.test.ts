@@ -3,10 +3,10 @@ import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resultRows } from '../../src/core/db/client.ts';
 import type { IoSample } from '../../src/core/plugin.ts';
-import { GiB, seedBasics, startApp, wsClient, type TestApp } from '../helpers/app.ts';
+import { GiB, seedBasics, setDramCache, startApp, wsClient, type TestApp } from '../helpers/app.ts';
 import { allRoles, createPolicy, createVm, deletedVmId, fingerprint, ok, type CreatedVm } from '../api/support.ts';
 
-const MINUTE_FIELDS = 'start end samples seconds readIops maxReadIops writeIops maxWriteIops mbps maxMbps latencyMs maxLatencyMs servedIops maxServedIops throttledIops maxThrottledIops cacheHitRatio ssdServedRatio';
+const MINUTE_FIELDS = 'start end samples seconds readIops maxReadIops writeIops maxWriteIops mbps maxMbps latencyMs maxLatencyMs servedIops maxServedIops throttledIops maxThrottledIops cacheHitRatio ssdServedRatio dramHitRatio';
 const HISTORY = `query($vmId: ID, $vvolId: ID, $from: Float, $to: Float, $first: Int, $after: String) {
   ioHistory(vmId: $vmId, vvolId: $vvolId, from: $from, to: $to, first: $first, after: $after) {
     __typename
@@ -18,6 +18,8 @@ const HISTORY = `query($vmId: ID, $vvolId: ID, $from: Float, $to: Float, $first:
 
 /** A burst every 20 s and an upper limit below the demand: rates vary tick to tick, and some demand is throttled. */
 const WORKLOAD = { readIops: 1500, writeIops: 500, blockSizeBytes: 8192, randomRatio: 0.8, zipfAlpha: 1.1, workingSetRatio: 0.2, burst: { periodSeconds: 20, dutyCycle: 0.25, multiplier: 3 } };
+/** Two extents of DRAM cache. */
+const DRAM_BYTES = 64 * 1024 * 1024;
 const RULES = [
   { capabilityId: 'nec.iolm.upperLimit', value: 600 },
   { capabilityId: 'nec.pc.enabled', value: true },
@@ -45,7 +47,7 @@ async function runningVm(target: TestApp, policyId: string): Promise<CreatedVm> 
 
 /** What a minute must hold, computed here from the ticks the subscription delivered (the specification of the roll-up). */
 function expectedMinute(ticks: IoSample[], previousTime: number) {
-  let seconds = 0, read = 0, write = 0, mb = 0, served = 0, throttled = 0, latency = 0, hits = 0, ssd = 0;
+  let seconds = 0, read = 0, write = 0, mb = 0, served = 0, throttled = 0, latency = 0, hits = 0, dramHits = 0, ssd = 0;
   let last = previousTime;
   for (const s of ticks) {
     const dt = s.time - last;
@@ -57,7 +59,8 @@ function expectedMinute(ticks: IoSample[], previousTime: number) {
     served += s.servedIops * dt;
     throttled += s.throttledIops * dt;
     latency += s.latencyMs * s.servedIops * dt;
-    hits += s.cacheHitRatio * s.servedIops * dt;
+    hits += s.cacheHitRatio * s.readIops * dt;
+    dramHits += s.dramHitRatio * s.readIops * dt;
     ssd += s.ssdServedRatio * s.servedIops * dt;
   }
   const max = (pick: (s: IoSample) => number) => Math.max(...ticks.map(pick));
@@ -69,7 +72,7 @@ function expectedMinute(ticks: IoSample[], previousTime: number) {
     latencyMs: latency / served, maxLatencyMs: max((s) => s.latencyMs),
     servedIops: served / seconds, maxServedIops: max((s) => s.servedIops),
     throttledIops: throttled / seconds, maxThrottledIops: max((s) => s.throttledIops),
-    cacheHitRatio: hits / served, ssdServedRatio: ssd / served,
+    cacheHitRatio: hits / read, dramHitRatio: dramHits / read, ssdServedRatio: ssd / served,
   };
 }
 
@@ -84,10 +87,12 @@ let client: Client;
 beforeAll(async () => {
   app = await startApp();
   ids = await seedBasics(app);
+  // Two extents of DRAM: the working set (7 and 20 extents) does not fit, so the DRAM and perforcache both serve reads.
+  await setDramCache(app, DRAM_BYTES);
   vm = await runningVm(app, await createPolicy(app, RULES, 'history-policy'));
   client = wsClient(app);
   const follow = (variables: Record<string, string>, into: IoSample[]) =>
-    client.subscribe<{ ioStats: IoSample }>({ query: 'subscription($vmId: ID, $vvolId: ID) { ioStats(vmId: $vmId, vvolId: $vvolId) { time readIops writeIops mbps latencyMs servedIops throttledIops cacheHitRatio ssdServedRatio } }', variables }, {
+    client.subscribe<{ ioStats: IoSample }>({ query: 'subscription($vmId: ID, $vvolId: ID) { ioStats(vmId: $vmId, vvolId: $vvolId) { time readIops writeIops mbps latencyMs servedIops throttledIops cacheHitRatio ssdServedRatio dramHitRatio } }', variables }, {
       next: (message) => into.push(message.data!.ioStats),
       error: (error) => { throw error; },
       complete: () => {},
@@ -130,6 +135,7 @@ describe('ioHistory', () => {
       expect(rows[0].maxServedIops).toBeGreaterThan(rows[0].servedIops);
       expect(rows[0].throttledIops).toBeGreaterThan(0);
       expect(rows.some((r: any) => r.cacheHitRatio > 0)).toBe(true);
+      expect(rows.some((r: any) => r.dramHitRatio > 0)).toBe(true);
     }
     // The VM is the sum of its disks: its rates are above the one disk's.
     const [vmRow] = await points(app, { vmId: vm.id });
@@ -159,6 +165,7 @@ describe('ioHistory', () => {
     const twin = await startApp({ env: { VVOLGRAPH_IO_HISTORY_MINUTES: '2' } });
     try {
       await seedBasics(twin);
+      await setDramCache(twin, DRAM_BYTES);
       const twinVm = await runningVm(twin, await createPolicy(twin, RULES, 'history-policy'));
       // The same one-second ticks as the original, in other calls: the streams depend on ticks, not calls.
       await ok(twin, 'advanceSimulation', { seconds: started }, '... on AdvanceSimulationPayload { __typename }');
@@ -211,7 +218,7 @@ describe('ioHistory', () => {
 });
 
 describe('recentIo', () => {
-  const FIELDS = 'time readIops writeIops mbps latencyMs servedIops throttledIops cacheHitRatio ssdServedRatio';
+  const FIELDS = 'time readIops writeIops mbps latencyMs servedIops throttledIops cacheHitRatio ssdServedRatio dramHitRatio';
 
   it('gives the last ticks the engine keeps in memory, oldest first: those ioStats streamed, for the VM and its disk', async () => {
     const now = (await advance(5)).simulation.simulatedSeconds;

@@ -4,7 +4,7 @@ import { RingBuffers } from '../../src/core/engine/io.ts';
 import type { IoSample } from '../../src/core/plugin.ts';
 
 const sample = (time: number): IoSample => ({
-  time, readIops: time * 2, writeIops: time * 3, mbps: time / 7, latencyMs: 0.5 + time, servedIops: time * 5, throttledIops: time % 3, cacheHitRatio: 0.25, ssdServedRatio: 1 / (time + 1),
+  time, readIops: time * 2, writeIops: time * 3, mbps: time / 7, latencyMs: 0.5 + time, servedIops: time * 5, throttledIops: time % 3, cacheHitRatio: 0.25, ssdServedRatio: 1 / (time + 1), dramHitRatio: 1 / (time + 2),
 });
 
 describe('RingBuffers', () => {

@@ -8,7 +8,7 @@ import WebSocket from 'ws';
 import { createApp, type App, type AppOptions } from '../../src/app.ts';
 import { loadConfig, type Role } from '../../src/core/config.ts';
 import { createThrowawayDatabase, openDatabase, type DatabaseHandle } from '../../src/core/db/client.ts';
-import { virtualVolumes } from '../../src/core/db/tables.ts';
+import { storageArrays, virtualVolumes } from '../../src/core/db/tables.ts';
 import { seedInventory, seedPolicies } from '../../src/core/demo.ts';
 
 export const testTokens: Record<Role, string> = {
@@ -133,3 +133,11 @@ export async function seedBasics(app: App): Promise<{ containers: Record<string,
 }
 
 export const GiB = 1024 ** 3;
+
+/**
+ * Sets the DRAM (L1) cache of every PRIMARY array, e.g. 0 to see perforcache or the tiers alone. Before the VMs
+ * run: the engine reads it with the workload's demand, again only when that changes (a power-on, a workload set).
+ */
+export async function setDramCache(app: App, bytes: number): Promise<void> {
+  await app.core.db.update(storageArrays).set({ cacheBytes: bytes }).where(eq(storageArrays.role, 'PRIMARY'));
+}

@@ -38,6 +38,8 @@ export const storageArrays = pgTable('storage_arrays', {
   serialNumber: text('serial_number').notNull().unique(),
   site: text('site').notNull(),
   role: arrayRole('role').notNull(),
+  /** The DRAM (L1) cache of its controllers, in front of every pool's tiers and L2 cache. */
+  cacheBytes: bytes('cache_bytes').notNull().default(0),
   createdAt: createdAt(),
 });
 
@@ -421,6 +423,8 @@ export const ioHistory = pgTable(
     maxThrottledIops: ioMean('max_throttled_iops'),
     cacheHitRatio: ioMean('cache_hit_ratio'),
     ssdServedRatio: ioMean('ssd_served_ratio'),
+    // Rows written before the DRAM cache was modelled had none.
+    dramHitRatio: ioMean('dram_hit_ratio').default(0),
   },
   (t) => [primaryKey({ columns: [t.subjectId, t.minute] }), index('io_history_minute').on(t.minute)],
 );

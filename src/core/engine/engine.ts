@@ -10,6 +10,7 @@ import { resultRows, type Executor } from '../db/client.ts';
 import { demandOf, loadDemandSet, plannedWrites, RingBuffers, rollUp, statistics, type DemandSet, type IoStats } from './io.ts';
 import { IoHistoryRecorder, writeMinutes } from './history.ts';
 import { ArrayLocks } from './array-locks.ts';
+import { DramCaches } from './dram-cache.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
 
 /** Writes mirrored synchronously wait for the remote side: their share of the I/O pays the link latency. */
@@ -68,6 +69,8 @@ export class Engine {
   readonly statistics: TickStatistics = { ticks: 0, lastMs: 0, meanMs: 0, maxMs: 0 };
   /** The last samples of each VVOL and VM. */
   readonly io = new RingBuffers();
+  /** The DRAM (L1) caches of the arrays this process ticks. */
+  readonly dram = new DramCaches();
   /** Simulated time of the last tick whose samples were recorded. */
   private recordedAt = -1;
   /** The same samples summed per simulated minute, written to io_history as each minute ends. */
@@ -260,9 +263,13 @@ export class Engine {
       const poolIops = new Map(demand.poolIops);
       const ctx: TickContext = { tick, now, seconds, arrays, db: work.tx, extents: core.extents, tasks: core.tasks, copier: core.copier, pairs: core.pairs, volumes: core.volumes, followed: (name) => this.followedTopics.has(name), followedWith: (prefix) => [...this.followedTopics.keys()].filter((name) => name.startsWith(prefix)), work, io, poolIops, written: [] };
       for (const phase of tickPhases) {
-        // What I/O control let through is written before the cache and tiers see it.
-        if (phase === 'serve') ctx.written = await core.extents.write(work.tx, plannedWrites(io, seconds));
+        // What I/O control let through is written, and sampled through the DRAM cache, before the caches and tiers behind it see it.
+        if (phase === 'serve') {
+          ctx.written = await core.extents.write(work.tx, plannedWrites(io, seconds));
+          this.dram.serve(io, demand.cacheBytes, core.extents.extentBytes, seconds, (id) => core.extents.contentEpoch(id));
+        }
         if (phase === 'background') {
+          for (const volume of io) volume.settleSample();
           waitForRemote(ctx.io, await core.pairs.tick(work, ctx.written));
           await core.tasks.run(work, seconds);
         }

@@ -26,9 +26,10 @@ class MinuteSums {
   megabytes = 0;
   servedIos = 0;
   throttledIos = 0;
-  /** Weighted by the I/Os served: means are these over `servedIos` (the cache hit ratio, of reads, over `readIos`). */
+  /** Weighted by the I/Os served: means are these over `servedIos` (the cache hit ratios, of reads, over `readIos`). */
   latencyByIo = 0;
   cacheHitsByRead = 0;
+  dramHitsByRead = 0;
   ssdByIo = 0;
   maxReadIops = 0;
   maxWriteIops = 0;
@@ -49,6 +50,7 @@ class MinuteSums {
     this.latencyByIo += s.latencyMs * served;
     // The cache hit ratio is of reads: weighted by the reads served.
     this.cacheHitsByRead += s.cacheHitRatio * s.readIops * seconds;
+    this.dramHitsByRead += s.dramHitRatio * s.readIops * seconds;
     this.ssdByIo += s.ssdServedRatio * served;
     if (s.readIops > this.maxReadIops) this.maxReadIops = s.readIops;
     if (s.writeIops > this.maxWriteIops) this.maxWriteIops = s.writeIops;
@@ -60,7 +62,7 @@ class MinuteSums {
 
   reset(): void {
     this.samples = this.seconds = this.readIos = this.writeIos = this.megabytes = this.servedIos = this.throttledIos = 0;
-    this.latencyByIo = this.cacheHitsByRead = this.ssdByIo = 0;
+    this.latencyByIo = this.cacheHitsByRead = this.dramHitsByRead = this.ssdByIo = 0;
     this.maxReadIops = this.maxWriteIops = this.maxMbps = this.maxLatencyMs = this.maxServedIops = this.maxThrottledIops = 0;
   }
 }
@@ -81,7 +83,7 @@ const emptyBatch = (): MinuteBatch => ({
   columns: {
     samples: [], seconds: [], readIops: [], maxReadIops: [], writeIops: [], maxWriteIops: [], mbps: [], maxMbps: [],
     latencyMs: [], maxLatencyMs: [], servedIops: [], maxServedIops: [], throttledIops: [], maxThrottledIops: [],
-    cacheHitRatio: [], ssdServedRatio: [],
+    cacheHitRatio: [], ssdServedRatio: [], dramHitRatio: [],
   },
 });
 
@@ -153,6 +155,7 @@ export class IoHistoryRecorder {
       c.maxThrottledIops.push(s.maxThrottledIops);
       c.cacheHitRatio.push(s.readIos > 0 ? s.cacheHitsByRead / s.readIos : 0);
       c.ssdServedRatio.push(s.servedIos > 0 ? s.ssdByIo / s.servedIos : 0);
+      c.dramHitRatio.push(s.readIos > 0 ? s.dramHitsByRead / s.readIos : 0);
       s.reset();
     }
     this.minute = -1;
@@ -170,14 +173,15 @@ export async function writeMinutes(db: Executor, batch: MinuteBatch, retentionMi
   await db.execute(sql`
     with pruned as (delete from ${ioHistory} where ${ioHistory.minute} <= ${batch.newestMinute - retentionMinutes})
     insert into ${ioHistory} (subject_id, minute, samples, seconds, read_iops, max_read_iops, write_iops, max_write_iops, mbps, max_mbps,
-      latency_ms, max_latency_ms, served_iops, max_served_iops, throttled_iops, max_throttled_iops, cache_hit_ratio, ssd_served_ratio)
+      latency_ms, max_latency_ms, served_iops, max_served_iops, throttled_iops, max_throttled_iops, cache_hit_ratio, ssd_served_ratio, dram_hit_ratio)
     select * from unnest(${pgArray(batch.subjectIds)}::uuid[], ${pgArray(batch.minutes)}::int[], ${pgArray(c.samples)}::int[], ${floats(c.seconds)},
       ${floats(c.readIops)}, ${floats(c.maxReadIops)}, ${floats(c.writeIops)}, ${floats(c.maxWriteIops)}, ${floats(c.mbps)}, ${floats(c.maxMbps)},
       ${floats(c.latencyMs)}, ${floats(c.maxLatencyMs)}, ${floats(c.servedIops)}, ${floats(c.maxServedIops)}, ${floats(c.throttledIops)},
-      ${floats(c.maxThrottledIops)}, ${floats(c.cacheHitRatio)}, ${floats(c.ssdServedRatio)})
+      ${floats(c.maxThrottledIops)}, ${floats(c.cacheHitRatio)}, ${floats(c.ssdServedRatio)}, ${floats(c.dramHitRatio)})
     on conflict (subject_id, minute) do update set samples = excluded.samples, seconds = excluded.seconds,
       read_iops = excluded.read_iops, max_read_iops = excluded.max_read_iops, write_iops = excluded.write_iops, max_write_iops = excluded.max_write_iops,
       mbps = excluded.mbps, max_mbps = excluded.max_mbps, latency_ms = excluded.latency_ms, max_latency_ms = excluded.max_latency_ms,
       served_iops = excluded.served_iops, max_served_iops = excluded.max_served_iops, throttled_iops = excluded.throttled_iops,
-      max_throttled_iops = excluded.max_throttled_iops, cache_hit_ratio = excluded.cache_hit_ratio, ssd_served_ratio = excluded.ssd_served_ratio`);
+      max_throttled_iops = excluded.max_throttled_iops, cache_hit_ratio = excluded.cache_hit_ratio, ssd_served_ratio = excluded.ssd_served_ratio,
+      dram_hit_ratio = excluded.dram_hit_ratio`);
 }

@@ -1,19 +1,15 @@
 import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import { anyOf, type Executor } from '../db/client.ts';
-import { poolTiers, storageContainers, storagePools, virtualDisks, virtualMachines, virtualVolumes, workloads } from '../db/tables.ts';
+import { poolTiers, storageArrays, storageContainers, storagePools, virtualDisks, virtualMachines, virtualVolumes, workloads } from '../db/tables.ts';
 import type { ExtentStore, ExtentWrite } from '../extents.ts';
 import type { IoSample, PolicyRule, VolumeIo } from '../plugin.ts';
 import { seededRandom, spreadRank, Zipf } from '../random.ts';
 import { rulesByPolicy } from '../services/policies.ts';
 import { presets, type WorkloadProfile } from '../services/workloads.ts';
+import { NO_SAMPLE, type Sample } from './dram-cache.ts';
 
 /** Service time of an I/O with nothing faster than SAS disks behind it (no SSD tier, no cache hit). */
 export const BASE_SERVICE_TIME_MS = 5;
-/**
- * Accesses the serve hooks sample per VVOL per tick at most (`VolumeIo.sample`): each stands for an equal
- * share of the tick's I/Os.
- */
-export const SAMPLED_ACCESSES_PER_TICK = 256;
 /** Distinct extents one VVOL's writes may touch per tick: the rest of its writes land in those. */
 const MAX_EXTENTS_WRITTEN_PER_TICK = 8;
 
@@ -41,6 +37,7 @@ interface DemandVolume {
   unit: number;
   containerId: string;
   poolId: string;
+  arrayId: string;
   rules: PolicyRule[];
   profile: WorkloadProfile;
   /** The VVOL's share of its VM's provisioned bytes: its part of the VM's I/O. */
@@ -62,11 +59,13 @@ interface DemandVolume {
 export interface DemandSet {
   volumes: DemandVolume[];
   poolIops: Map<string, number>;
+  /** The DRAM cache bytes of the arrays the volumes are on. */
+  cacheBytes: Map<string, number>;
 }
 
 /** Reads the demand set of `arrays`: three statements, whatever the number of VMs; none without arrays. */
 export async function loadDemandSet(db: Executor, extents: ExtentStore, arrays: readonly string[]): Promise<DemandSet> {
-  if (arrays.length === 0) return { volumes: [], poolIops: new Map() };
+  if (arrays.length === 0) return { volumes: [], poolIops: new Map(), cacheBytes: new Map() };
   const rows = await db
     .select({
       vvolId: virtualVolumes.id,
@@ -76,6 +75,8 @@ export async function loadDemandSet(db: Executor, extents: ExtentStore, arrays: 
       provisionedBytes: virtualVolumes.provisionedBytes,
       containerId: virtualVolumes.containerId,
       poolId: storageContainers.poolId,
+      arrayId: storageContainers.arrayId,
+      cacheBytes: storageArrays.cacheBytes,
       workload: workloads,
       readOnly: virtualDisks.readOnly,
     })
@@ -83,6 +84,7 @@ export async function loadDemandSet(db: Executor, extents: ExtentStore, arrays: 
     .innerJoin(virtualMachines, eq(virtualMachines.id, virtualVolumes.vmId))
     .leftJoin(virtualDisks, eq(virtualDisks.vvolId, virtualVolumes.id))
     .innerJoin(storageContainers, eq(storageContainers.id, virtualVolumes.containerId))
+    .innerJoin(storageArrays, eq(storageArrays.id, storageContainers.arrayId))
     .leftJoin(workloads, eq(workloads.vmId, virtualMachines.id))
     .where(and(eq(virtualMachines.powerState, 'POWERED_ON'), eq(virtualVolumes.type, 'DATA'), isNull(virtualVolumes.snapshotId), anyOf(storageContainers.arrayId, [...arrays])))
     // Disks made in one transaction share createdAt: the unit number, not the (random) uuid, decides their order.
@@ -115,23 +117,24 @@ export async function loadDemandSet(db: Executor, extents: ExtentStore, arrays: 
     const extentCount = extents.extentCount(r.provisionedBytes);
     const workingSetExtents = Math.max(1, Math.ceil(extentCount * profile.workingSetRatio));
     return {
-      vvolId: r.vvolId, vmId: r.vmId!, streamName, unit, containerId: r.containerId, poolId: r.poolId, rules: rules.get(r.policyId) ?? [],
+      vvolId: r.vvolId, vmId: r.vmId!, streamName, unit, containerId: r.containerId, poolId: r.poolId, arrayId: r.arrayId, rules: rules.get(r.policyId) ?? [],
       profile, sizeShare: r.provisionedBytes / vmBytes.get(r.vmId!)!, readOnly: r.readOnly ?? false,
       extentCount, extentBytes: extents.extentBytes, workingSetExtents, zipf: zipfOf(workingSetExtents, profile.zipfAlpha),
     };
   });
-  return { volumes, poolIops: new Map(pools.map((p) => [p.poolId, p.iops])) };
+  return { volumes, poolIops: new Map(pools.map((p) => [p.poolId, p.iops])), cacheBytes: new Map(rows.map((r) => [r.arrayId, r.cacheBytes])) };
 }
 
 /**
- * One running DATA VVOL's I/O in a tick. A class, so that `sample` is one method on the prototype rather
- * than a closure made for every VVOL in every tick.
+ * One running DATA VVOL's I/O in a tick. A class, so that its methods are on the prototype rather than
+ * closures made for every VVOL in every tick.
  */
 export class TickIo implements VolumeIo {
   vvolId: string;
   vmId: string;
   containerId: string;
   poolId: string;
+  arrayId: string;
   rules: PolicyRule[];
   blockSizeBytes: number;
   randomRatio: number;
@@ -140,15 +143,17 @@ export class TickIo implements VolumeIo {
   zipfAlpha: number;
   servedIops: number;
   cacheHitRatio = 0;
+  dramHitRatio = 0;
   ssdServedRatio = 0;
   serviceTimeMs = BASE_SERVICE_TIME_MS;
-  sampledServiceTimesMs: readonly number[] | null = null;
+  sampled: Sample = NO_SAMPLE;
 
   constructor(private readonly volume: DemandVolume, public readIops: number, public writeIops: number, private readonly seed: string, private readonly tick: number, private readonly tickStart: number, private readonly seconds: number) {
     this.vvolId = volume.vvolId;
     this.vmId = volume.vmId;
     this.containerId = volume.containerId;
     this.poolId = volume.poolId;
+    this.arrayId = volume.arrayId;
     this.rules = volume.rules;
     this.blockSizeBytes = volume.profile.blockSizeBytes;
     this.randomRatio = volume.profile.randomRatio;
@@ -158,8 +163,36 @@ export class TickIo implements VolumeIo {
     this.servedIops = readIops + writeIops;
   }
 
-  sample(count: number): number[] {
-    return this.draw(this.stream(':reads'), count, Math.max(1, (this.servedIops * this.seconds) / SAMPLED_ACCESSES_PER_TICK));
+  takeSample(count: number): Sample {
+    const iosPerAccess = (this.servedIops * this.seconds) / count;
+    const demand = this.readIops + this.writeIops;
+    const writeShare = demand > 0 ? this.writeIops / demand : 0;
+    const writes = new Uint8Array(count);
+    // Access i is a write when floor((i + 1)·w) passes an integer: the writes spread evenly, deterministically.
+    for (let i = 0; i < count; i++) writes[i] = Math.floor((i + 1) * writeShare) > Math.floor(i * writeShare) ? 1 : 0;
+    return (this.sampled = {
+      extents: this.draw(this.stream(':reads'), count, iosPerAccess),
+      iosPerAccess,
+      writes,
+      dramHits: new Uint8Array(count),
+      serviceTimesMs: new Float64Array(count).fill(BASE_SERVICE_TIME_MS),
+    });
+  }
+
+  /** After the serve hooks: the service time is the sampled accesses' mean, and the DRAM hit ratio that of their reads. */
+  settleSample(): void {
+    const { extents, writes, dramHits, serviceTimesMs } = this.sampled;
+    if (extents.length === 0) return;
+    let totalMs = 0;
+    let reads = 0;
+    let hits = 0;
+    for (let i = 0; i < extents.length; i++) {
+      totalMs += serviceTimesMs[i];
+      reads += 1 - writes[i];
+      hits += dramHits[i];
+    }
+    this.serviceTimeMs = totalMs / extents.length;
+    this.dramHitRatio = reads > 0 ? hits / reads : 0;
   }
 
   /**
@@ -260,6 +293,7 @@ export function statistics(io: VolumeIo[], poolIops: Map<string, number>, time: 
       throttledIops: Math.max(0, demand - v.servedIops),
       cacheHitRatio: v.cacheHitRatio,
       ssdServedRatio: v.ssdServedRatio,
+      dramHitRatio: v.dramHitRatio,
     });
   }
   return stats;
@@ -267,10 +301,10 @@ export function statistics(io: VolumeIo[], poolIops: Map<string, number>, time: 
 
 /**
  * A VM's statistics: sums of its VVOLs', latency and the SSD share weighted by served IOPS, the cache hit
- * ratio (of reads) by served read IOPS: a write-only disk has no say in how often reads hit.
+ * ratios (of reads) by served read IOPS: a write-only disk has no say in how often reads hit.
  */
 export function rollUp(parts: IoStats[], time: number): IoStats {
-  const sum: IoStats = { time, readIops: 0, writeIops: 0, mbps: 0, latencyMs: 0, servedIops: 0, throttledIops: 0, cacheHitRatio: 0, ssdServedRatio: 0 };
+  const sum: IoStats = { time, readIops: 0, writeIops: 0, mbps: 0, latencyMs: 0, servedIops: 0, throttledIops: 0, cacheHitRatio: 0, ssdServedRatio: 0, dramHitRatio: 0 };
   for (const p of parts) {
     sum.readIops += p.readIops;
     sum.writeIops += p.writeIops;
@@ -279,11 +313,13 @@ export function rollUp(parts: IoStats[], time: number): IoStats {
     sum.throttledIops += p.throttledIops;
     sum.latencyMs += p.latencyMs * p.servedIops;
     sum.cacheHitRatio += p.cacheHitRatio * p.readIops;
+    sum.dramHitRatio += p.dramHitRatio * p.readIops;
     sum.ssdServedRatio += p.ssdServedRatio * p.servedIops;
   }
   const served = sum.servedIops;
   sum.latencyMs = served > 0 ? sum.latencyMs / served : 0;
   sum.cacheHitRatio = sum.readIops > 0 ? sum.cacheHitRatio / sum.readIops : 0;
+  sum.dramHitRatio = sum.readIops > 0 ? sum.dramHitRatio / sum.readIops : 0;
   sum.ssdServedRatio = served > 0 ? sum.ssdServedRatio / served : 0;
   return sum;
 }
@@ -292,7 +328,7 @@ export function rollUp(parts: IoStats[], time: number): IoStats {
 export const IO_SAMPLES_KEPT = 60;
 
 /** The fields of a sample, in the order a ring stores them. */
-const SAMPLE_FIELDS = ['time', 'readIops', 'writeIops', 'mbps', 'latencyMs', 'servedIops', 'throttledIops', 'cacheHitRatio', 'ssdServedRatio'] as const satisfies readonly (keyof IoStats)[];
+const SAMPLE_FIELDS = ['time', 'readIops', 'writeIops', 'mbps', 'latencyMs', 'servedIops', 'throttledIops', 'cacheHitRatio', 'ssdServedRatio', 'dramHitRatio'] as const satisfies readonly (keyof IoStats)[];
 const WIDTH = SAMPLE_FIELDS.length;
 
 /**
@@ -319,6 +355,7 @@ export class RingBuffers {
     v[base + 6] = sample.throttledIops;
     v[base + 7] = sample.cacheHitRatio;
     v[base + 8] = sample.ssdServedRatio;
+    v[base + 9] = sample.dramHitRatio;
     ring.next = (ring.next + 1) % this.size;
     ring.count = Math.min(ring.count + 1, this.size);
   }

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { holdsPolicy, pgArray, resultRows, SAMPLED_ACCESSES_PER_TICK, type ExtentStore, type LifecycleContext, type PolicyContext, type PolicyOutcome, type PolicyRule, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
+import { holdsPolicy, pgArray, resultRows, type ExtentStore, type LifecycleContext, type PolicyContext, type PolicyOutcome, type PolicyRule, type TickContext, type VirtualVolumeRow } from '../../core/plugin.ts';
 import { S3FifoCache, type CacheMode } from './cache.ts';
 
 const GiB = 1024 ** 3;
@@ -50,9 +50,9 @@ export function capacityBlocks(capacityGiB: number, extentBytes: number): number
 }
 
 /**
- * The serve phase: each VVOL whose policy enables the cache (and was admitted) runs its sampled
- * access stream through its S3-FIFO cache; the tick's read hit ratio is reported and hits lower the
- * service time. Settings changed in the policy take effect live (resize, mode); a VVOL whose policy no
+ * The serve phase, after perforoptimizer: each VVOL whose policy enables the cache (and was admitted)
+ * runs its sampled accesses that the array's DRAM cache missed through its S3-FIFO cache; the tick's read
+ * hit ratio is reported and hits lower the service time. Settings changed in the policy take effect live (resize, mode); a VVOL whose policy no
  * longer enables it loses its cache.
  */
 export async function serve(ctx: TickContext): Promise<void> {
@@ -85,30 +85,29 @@ export async function serve(ctx: TickContext): Promise<void> {
       if (entry.cache.cacheMode !== settings.mode) entry.cache.setMode(settings.mode);
       entry.capacityGiB = settings.capacityGiB;
     }
-    feed(entry.cache, io, ctx.seconds);
+    feed(entry.cache, io);
   }
 }
 
-/** Runs one tick's sampled accesses through the cache and sets the VVOL's hit ratio and service time. */
-function feed(cache: S3FifoCache, io: TickContext['io'][number], seconds: number): void {
-  const count = Math.min(SAMPLED_ACCESSES_PER_TICK, Math.round(io.servedIops * seconds));
-  if (count <= 0) return;
-  const demand = io.readIops + io.writeIops;
-  const writeShare = demand > 0 ? io.writeIops / demand : 0;
-  const before = { ...cache.stats };
-  const accesses = io.sample(count);
-  // A miss takes what the tiers would have taken for that very access (the mean when no tiering plugin said).
-  const tierTimes = io.sampledServiceTimesMs;
-  let totalMs = 0;
-  accesses.forEach((extent, i) => {
-    // Writes spread evenly over the stream (access i is a write when floor((i + 1)·w) passes an integer): deterministic.
-    const hit = cache.access(extent, Math.floor((i + 1) * writeShare) > Math.floor(i * writeShare));
-    totalMs += hit ? HIT_SERVICE_TIME_MS : (tierTimes?.[i] ?? io.serviceTimeMs);
-  });
-  const readHits = cache.stats.readHits - before.readHits;
-  const reads = readHits + cache.stats.readMisses - before.readMisses;
+/**
+ * Runs the tick's sampled accesses the DRAM cache did not serve through the L2 cache: a hit takes the
+ * SSD's time in place of what the tiers would have taken for that very access. The hit ratio is of all
+ * the reads, so the DRAM's and the L2's add up to the share of reads a cache served.
+ */
+function feed(cache: S3FifoCache, io: TickContext['io'][number]): void {
+  const { extents, writes, dramHits, serviceTimesMs } = io.sampled;
+  let reads = 0;
+  let readHits = 0;
+  for (let i = 0; i < extents.length; i++) {
+    const write = writes[i] === 1;
+    if (!write) reads++;
+    if (dramHits[i] === 1) continue;
+    if (cache.access(extents[i], write)) {
+      serviceTimesMs[i] = HIT_SERVICE_TIME_MS;
+      if (!write) readHits++;
+    }
+  }
   io.cacheHitRatio = reads > 0 ? readHits / reads : 0;
-  io.serviceTimeMs = totalMs / count;
 }
 
 /**

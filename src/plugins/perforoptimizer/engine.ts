@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { holdsPolicy, pgArray, resultRows, SAMPLED_ACCESSES_PER_TICK, type ExtentStore, type LifecycleContext, type PolicyContext, type PolicyOutcome, type PolicyRule, type TickContext, type VirtualVolumeRow, type VolumeIo } from '../../core/plugin.ts';
+import { holdsPolicy, pgArray, resultRows, type ExtentStore, type LifecycleContext, type PolicyContext, type PolicyOutcome, type PolicyRule, type TickContext, type VirtualVolumeRow, type VolumeIo } from '../../core/plugin.ts';
 import { boundsFromRules, HeatMap, ioWeight, moveCostHeat, plan, RelocationCycle, ruleKeys, tiers, type ExecutionMode, type Tier } from './tiering.ts';
 
 /** Milliseconds per I/O before queueing, by the tier that serves it (SAS is the core's base service time). */
@@ -97,26 +97,23 @@ export async function serve(ctx: TickContext): Promise<void> {
 
 function record(vol: VolumeTiering, io: VolumeIo, seconds: number): void {
   vol.heat.decay(seconds);
-  const count = Math.min(SAMPLED_ACCESSES_PER_TICK, Math.round(io.servedIops * seconds));
-  if (count <= 0) return;
+  const { extents, iosPerAccess: ios, dramHits, serviceTimesMs } = io.sampled;
+  if (extents.length === 0) return;
   const demand = io.readIops + io.writeIops;
   const writeShare = demand > 0 ? io.writeIops / demand : 0;
-  const ios = (io.servedIops * seconds) / count;
   // Every sampled access of a VVOL in one tick stands for the same I/O, so it adds the same heat.
   const heat = ioWeight({ reads: ios * (1 - writeShare), writes: ios * writeShare, randomRatio: io.randomRatio, bytes: ios * io.blockSizeBytes });
-  const served: Record<Tier, number> = { SSD: 0, SAS: 0, NL_SAS: 0 };
-  const accesses = io.sample(count);
-  // Each access's time, for a cache in front of the tiers (perforcache), whose hits replace exactly these.
-  const times = new Array<number>(count);
-  for (let i = 0; i < count; i++) {
-    const tier = vol.tierOf!.get(accesses[i]) ?? DEFAULT_TIER;
-    vol.heat.add(accesses[i], heat);
-    served[tier]++;
-    times[i] = SERVICE_TIME_MS[tier];
+  let ssd = 0;
+  let fromTiers = 0;
+  for (let i = 0; i < extents.length; i++) {
+    const tier = vol.tierOf!.get(extents[i]) ?? DEFAULT_TIER;
+    vol.heat.add(extents[i], heat);
+    if (dramHits[i] === 1) continue;
+    fromTiers++;
+    if (tier === 'SSD') ssd++;
+    serviceTimesMs[i] = SERVICE_TIME_MS[tier];
   }
-  io.ssdServedRatio = served.SSD / count;
-  io.serviceTimeMs = tiers.reduce((s, t) => s + served[t] * SERVICE_TIME_MS[t], 0) / count;
-  io.sampledServiceTimesMs = times;
+  io.ssdServedRatio = fromTiers > 0 ? ssd / fromTiers : 0;
 }
 
 /**

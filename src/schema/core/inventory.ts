@@ -17,6 +17,12 @@ export function addInventory(builder: Builder, refs: SchemaRefs, enums: Enums): 
       serialNumber: t.exposeString('serialNumber'),
       site: t.exposeString('site'),
       role: t.expose('role', { type: enums.ArrayRole }),
+      cacheBytes: t.expose('cacheBytes', { type: 'Bytes', description: "DRAM (L1) cache of the array's controllers, in front of every pool's tiers and L2 cache." }),
+      cacheUsedBytes: t.field({
+        type: 'Bytes',
+        description: 'DRAM cache holding data after the last tick: the extents cached (in the process that ticks the array; 0 in the others and before any I/O).',
+        resolve: (a, _args, ctx) => ctx.services.engine.dram.usedExtents(a.id) * ctx.services.core.extents.extentBytes,
+      }),
       pools: t.field({ type: [refs.StoragePool], resolve: (a, _args, ctx) => ctx.loaders.poolsByArray.load(a.id) }),
       storageContainers: t.field({ type: [refs.StorageContainer], resolve: (a, _args, ctx) => ctx.loaders.containersByArray.load(a.id) }),
       protocolEndpoints: t.field({ type: [refs.ProtocolEndpoint], resolve: (a, _args, ctx) => ctx.loaders.protocolEndpointsByArray.load(a.id) }),

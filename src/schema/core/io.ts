@@ -33,8 +33,9 @@ export function addIo(builder: Builder, refs: SchemaRefs): void {
       latencyMs: t.exposeFloat('latencyMs', { description: 'Mean response time; grows with the pool\'s utilization.' }),
       servedIops: t.exposeFloat('servedIops'),
       throttledIops: t.exposeFloat('throttledIops', { description: 'Demand that I/O control held back.' }),
-      cacheHitRatio: t.exposeFloat('cacheHitRatio'),
-      ssdServedRatio: t.exposeFloat('ssdServedRatio'),
+      cacheHitRatio: t.exposeFloat('cacheHitRatio', { description: 'Share of the reads served from the perforcache L2 cache (SSD), behind the DRAM cache.' }),
+      ssdServedRatio: t.exposeFloat('ssdServedRatio', { description: 'Share of the I/Os that reached the tiers (DRAM cache hits left out) that were on SSD extents.' }),
+      dramHitRatio: t.exposeFloat('dramHitRatio', { description: "Share of the reads served from the array's DRAM (L1) cache." }),
     }),
   });
   const latest = (id: string, ctx: Context) => ctx.services.engine.lastTickIo(id) ?? null;
@@ -69,7 +70,7 @@ export function addIo(builder: Builder, refs: SchemaRefs): void {
   const Minute = builder.objectRef<IoMinuteRow>('IoMinute').implement({
     description:
       'One simulated minute of a VM\'s or VVOL\'s I/O, rolled up from its ticks. The plain fields are means over the ' +
-      'minute (rates weighted by the seconds each tick covered; latency and the SSD share by the I/Os served, the cache hit ratio by the reads served); the max* ' +
+      'minute (rates weighted by the seconds each tick covered; latency and the SSD share by the I/Os served, the cache hit ratios by the reads served); the max* ' +
       'fields are the largest tick of the minute.',
     fields: (t) => ({
       start: t.float({ description: 'Simulated seconds at which the minute starts (60 × its number).', resolve: (m) => m.minute * MINUTE_SECONDS }),
@@ -90,6 +91,7 @@ export function addIo(builder: Builder, refs: SchemaRefs): void {
       maxThrottledIops: t.exposeFloat('maxThrottledIops'),
       cacheHitRatio: t.exposeFloat('cacheHitRatio'),
       ssdServedRatio: t.exposeFloat('ssdServedRatio'),
+      dramHitRatio: t.exposeFloat('dramHitRatio'),
     }),
   });
 

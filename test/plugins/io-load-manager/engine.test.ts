@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GiB, seedBasics, startApp, wsClient, type TestApp } from '../../helpers/app.ts';
+import { GiB, seedBasics, setDramCache, startApp, wsClient, type TestApp } from '../../helpers/app.ts';
 
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
@@ -32,6 +32,8 @@ const control = async (app: TestApp, id: string) =>
 beforeAll(async () => {
   app = await startApp();
   ids = await seedBasics(app);
+  // No DRAM cache: every access takes the disks' 5 ms, so the latencies below are the queue's alone.
+  await setDramCache(app, 0);
 });
 afterAll(() => app?.close());
 

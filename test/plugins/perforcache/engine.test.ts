@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { poolTiers, protocolEndpoints, storageArrays, storageContainers, storagePools } from '../../../src/core/db/tables.ts';
-import { GiB, globalId, seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
+import { GiB, globalId, seedBasics, setDramCache, startApp, type TestApp } from '../../helpers/app.ts';
 
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
@@ -53,6 +53,8 @@ const state = async (app: TestApp, id: string) =>
 beforeAll(async () => {
   app = await startApp();
   ids = await seedBasics(app);
+  // No DRAM cache in front: every sampled access reaches what these tests measure (test/domain/dram-cache.test.ts has both).
+  await setDramCache(app, 0);
 });
 afterAll(() => app?.close());
 

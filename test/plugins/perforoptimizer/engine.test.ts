@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stateOf } from '../../../src/plugins/perforoptimizer/engine.ts';
 import { poolTiers, protocolEndpoints, storageArrays, storageContainers, storagePools } from '../../../src/core/db/tables.ts';
-import { GiB, globalId, seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
+import { GiB, globalId, seedBasics, setDramCache, startApp, type TestApp } from '../../helpers/app.ts';
 
 const TiB = 1024 * GiB;
 const EXTENT = 32 * 1024 * 1024;
@@ -46,6 +46,8 @@ const state = async (app: TestApp, id: string) =>
 beforeAll(async () => {
   app = await startApp();
   ids = await seedBasics(app);
+  // No DRAM cache in front: every sampled access reaches what these tests measure (test/domain/dram-cache.test.ts has both).
+  await setDramCache(app, 0);
 });
 afterAll(() => app?.close());
 
