@@ -7,15 +7,20 @@ import { arrayId, createPolicy, createVm, ok } from '../api/support.ts';
 const EXTENT = 32 * 1024 * 1024;
 
 describe('ClockCache', () => {
-  it('holds at most its capacity, hits exactly the keys it holds, and holds every key just accessed', () => {
+  it('holds at most its capacity, hits exactly the keys it holds, and holds every key just accessed and as many as it can', () => {
+    const key = fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 12 }));
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 8 }), fc.array(fc.integer({ min: 0, max: 12 }), { maxLength: 200 }), (capacity, keys) => {
+      fc.property(fc.integer({ min: 0, max: 20 }), fc.array(key, { maxLength: 300 }), (capacity, keys) => {
         const cache = new ClockCache(capacity);
-        for (const key of keys) {
-          const held = cache.has(key);
-          expect(cache.access(key)).toBe(held);
-          expect(cache.size).toBeLessThanOrEqual(capacity);
-          expect(cache.has(key)).toBe(capacity > 0);
+        const seen = new Set<string>();
+        for (const [owner, extent] of keys) {
+          const held = cache.has(owner, extent);
+          expect(cache.access(owner, extent)).toBe(held);
+          seen.add(`${owner}:${extent}`);
+          expect(cache.size).toBe(Math.min(capacity, seen.size));
+          expect(cache.has(owner, extent)).toBe(capacity > 0);
+          // Every key it counts can be found: evictions leave the index whole.
+          expect([...seen].filter((k) => cache.has(...(k.split(':').map(Number) as [number, number]))).length).toBe(cache.size);
         }
       }),
       { seed: 7, numRuns: 300 },
@@ -24,24 +29,23 @@ describe('ClockCache', () => {
 
   it('gives a key hit since it came in a second chance: the sweep passes over it and evicts the one not hit', () => {
     const cache = new ClockCache(2);
-    cache.access(1);
-    cache.access(2);
-    expect(cache.access(1)).toBe(true);
-    expect(cache.access(3)).toBe(false);
-    expect([cache.has(1), cache.has(2), cache.has(3)]).toEqual([true, false, true]);
+    cache.access(0, 1);
+    cache.access(0, 2);
+    expect(cache.access(0, 1)).toBe(true);
+    expect(cache.access(0, 3)).toBe(false);
+    expect([cache.has(0, 1), cache.has(0, 2), cache.has(0, 3)]).toEqual([true, false, true]);
   });
 });
 
-/** A VVOL for DramCaches.serve without the engine: its accesses are `extents` cycled, `writeEvery`-th a write. */
-function volume(vvolId: string, arrayId: string, servedIops: number, extents: number[], writeEvery = 0): SampledVolume & { sample: Sample } {
-  const v = {
-    vvolId, arrayId, readIops: servedIops, writeIops: 0, servedIops, sample: NO_SAMPLE,
-    takeSample(count: number): Sample {
-      const writes = Uint8Array.from({ length: count }, (_, i) => (writeEvery > 0 && i % writeEvery === writeEvery - 1 ? 1 : 0));
-      return (v.sample = { extents: Array.from({ length: count }, (_, i) => extents[i % extents.length]), iosPerAccess: servedIops / count, writes, dramHits: new Uint8Array(count), serviceTimesMs: new Float64Array(count).fill(5) });
+/** A VVOL for DramCaches.serve without the engine: its accesses are `extents` cycled; `writeIops` of its `servedIops` are writes. */
+function volume(vvolId: string, arrayId: string, servedIops: number, extents: number[], writeIops = 0): SampledVolume & { sample: Sample } {
+  return {
+    vvolId, arrayId, servedIops, readIops: servedIops - writeIops, writeIops, sampled: NO_SAMPLE,
+    get sample() {
+      return this.sampled;
     },
+    drawAccesses: (count: number) => Array.from({ length: count }, (_, i) => extents[i % extents.length]),
   };
-  return v;
 }
 
 describe('DramCaches', () => {
@@ -68,7 +72,7 @@ describe('DramCaches', () => {
 
   it('marks only reads of cached extents, at DRAM time; an array without DRAM serves none', () => {
     const caches = new DramCaches();
-    const reads = volume('r', 'a', 100, [0, 1, 2, 3], 4);
+    const reads = volume('r', 'a', 100, [0, 1, 2, 3], 25);
     const none = volume('n', 'b', 100, [0, 1]);
     caches.serve([reads, none], new Map([['a', 8 * EXTENT], ['b', 0]]), EXTENT, 1, () => 0);
     const { extents, writes, dramHits, serviceTimesMs } = reads.sample;

@@ -1,58 +1,96 @@
 /**
  * An array's DRAM (L1) cache: CLOCK (second chance, the usual approximation of LRU in controller caches)
- * over extent keys. Slots live in typed arrays and one Map finds a key's slot, so an access is O(1)
- * amortised (the hand clears at most one reference bit per earlier hit) and nothing is allocated per access.
+ * over (owner, extent) keys, an owner being a number the caller gives each VVOL. Slots and an
+ * open-addressing index (linear probing, at most half full, backward-shift deletion) live in typed arrays:
+ * an access is O(1) amortised (the hand clears at most one reference bit per earlier hit) and allocates nothing.
  */
 export class ClockCache {
-  private readonly slotOf = new Map<number, number>();
-  private keys: Float64Array;
-  private referenced: Uint8Array;
+  private readonly owners: Int32Array;
+  private readonly extents: Int32Array;
+  private readonly referenced: Uint8Array;
+  /** Slot + 1 by hash of the key; 0 is empty. */
+  private readonly index: Int32Array;
+  private readonly mask: number;
   private hand = 0;
+  size = 0;
 
-  constructor(private slots: number) {
-    this.keys = new Float64Array(slots);
-    this.referenced = new Uint8Array(slots);
+  constructor(readonly capacity: number) {
+    this.owners = new Int32Array(capacity);
+    this.extents = new Int32Array(capacity);
+    this.referenced = new Uint8Array(capacity);
+    let length = 2;
+    while (length < 2 * capacity) length *= 2;
+    this.index = new Int32Array(length);
+    this.mask = length - 1;
   }
 
-  get capacity(): number {
-    return this.slots;
+  private home(owner: number, extent: number): number {
+    const h = Math.imul(owner, 0x9e3779b1) ^ Math.imul(extent + 0x7f4a7c15, 0x85ebca6b);
+    return (h ^ (h >>> 15)) & this.mask;
   }
 
-  get size(): number {
-    return this.slotOf.size;
+  /** The index position holding the key, or the empty one where it would go (as ~position). */
+  private find(owner: number, extent: number): number {
+    for (let at = this.home(owner, extent); ; at = (at + 1) & this.mask) {
+      const slot = this.index[at] - 1;
+      if (slot < 0) return ~at;
+      if (this.owners[slot] === owner && this.extents[slot] === extent) return at;
+    }
   }
 
-  has(key: number): boolean {
-    return this.slotOf.has(key);
+  has(owner: number, extent: number): boolean {
+    return this.capacity > 0 && this.find(owner, extent) >= 0;
   }
 
-  /** Looks `key` up, marking it referenced on a hit and bringing it in on a miss; true on a hit. */
-  access(key: number): boolean {
-    const slot = this.slotOf.get(key);
-    if (slot !== undefined) {
-      this.referenced[slot] = 1;
+  /** Looks the key up, marking it referenced on a hit and bringing it in on a miss; true on a hit. */
+  access(owner: number, extent: number): boolean {
+    if (this.capacity === 0) return false;
+    const at = this.find(owner, extent);
+    if (at >= 0) {
+      this.referenced[this.index[at] - 1] = 1;
       return true;
     }
-    if (this.slots === 0) return false;
-    let free = this.slotOf.size;
-    if (free >= this.slots) {
+    let slot = this.size;
+    let empty = ~at;
+    if (slot < this.capacity) this.size++;
+    else {
       while (this.referenced[this.hand] === 1) {
         this.referenced[this.hand] = 0;
-        this.hand = (this.hand + 1) % this.slots;
+        this.hand = (this.hand + 1) % this.capacity;
       }
-      free = this.hand;
-      this.slotOf.delete(this.keys[free]);
-      this.hand = (this.hand + 1) % this.slots;
+      slot = this.hand;
+      this.hand = (this.hand + 1) % this.capacity;
+      this.unindex(this.find(this.owners[slot], this.extents[slot]));
+      // Looked up again: the eviction may have shifted entries into the empty position found first.
+      empty = ~this.find(owner, extent);
     }
-    this.keys[free] = key;
-    this.referenced[free] = 0;
-    this.slotOf.set(key, free);
+    this.owners[slot] = owner;
+    this.extents[slot] = extent;
+    this.referenced[slot] = 0;
+    this.index[empty] = slot + 1;
     return false;
+  }
+
+  /** Empties index position `at`, shifting back the entries after it that probed past it. */
+  private unindex(at: number): void {
+    let hole = at;
+    for (let next = (hole + 1) & this.mask; this.index[next] !== 0; next = (next + 1) & this.mask) {
+      const slot = this.index[next] - 1;
+      const home = this.home(this.owners[slot], this.extents[slot]);
+      // The entry at `next` may move to the hole unless its home lies cyclically in (hole, next].
+      if (((next - home) & this.mask) >= ((next - hole) & this.mask)) {
+        this.index[hole] = this.index[next];
+        hole = next;
+      }
+    }
+    this.index[hole] = 0;
   }
 }
 
 /** Service time of a read served from an array's DRAM cache. */
 export const DRAM_SERVICE_TIME_MS = 0.1;
+/** Service time of an access nothing faster serves: the SAS disks. */
+export const BASE_SERVICE_TIME_MS = 5;
 /**
  * Accesses sampled per array per tick at most: each VVOL's share of them is its share of the array's
  * served I/Os, so every sampled access of an array stands for about the same number of I/Os.
@@ -60,8 +98,6 @@ export const DRAM_SERVICE_TIME_MS = 0.1;
 export const SAMPLED_ACCESSES_PER_ARRAY = 131_072;
 /** Slices of a tick in which the array's VVOLs' accesses interleave, so no VVOL's stream goes wholly first. */
 const SLICES = 32;
-/** Extents per VVOL a cache key can tell apart (2^26 × 32 MiB = 2 PiB, over any VVOL size). */
-const EXTENTS_PER_KEY_BASE = 2 ** 26;
 
 /** What sampling needs of a VVOL's tick I/O (the engine's TickIo). */
 export interface SampledVolume {
@@ -70,8 +106,9 @@ export interface SampledVolume {
   readIops: number;
   writeIops: number;
   servedIops: number;
-  /** Draws `count` accesses, each standing for an equal share of the tick's served I/Os, and keeps them as the tick's sample. */
-  takeSample(count: number): Sample;
+  /** `count` extent indexes accessed this tick, each standing for `iosPerAccess` I/Os. */
+  drawAccesses(count: number, iosPerAccess: number): number[];
+  sampled: Sample;
 }
 
 /** A VVOL's sampled accesses of a tick, in the order drawn (VolumeIo.sampled). */
@@ -103,9 +140,9 @@ export const NO_SAMPLE: Sample = { extents: [], iosPerAccess: 0, writes: new Uin
  */
 export class DramCaches {
   private readonly byArray = new Map<string, ClockCache>();
-  /** Each VVOL's key base; a VVOL whose content was replaced (a revert) gets a new one, so its old extents age out. */
-  private readonly keyBases = new Map<string, { base: number; epoch: number }>();
-  private nextBase = 0;
+  /** Each VVOL's owner number; a VVOL whose content was replaced (a revert) gets a new one, so its old extents age out. */
+  private readonly owners = new Map<string, { owner: number; epoch: number }>();
+  private nextOwner = 0;
 
   /** Extents cached in an array's DRAM (0 for one not ticked here). */
   usedExtents(arrayId: string): number {
@@ -125,9 +162,9 @@ export class DramCaches {
       if (cache?.capacity !== slots) this.byArray.set(arrayId, (cache = new ClockCache(slots)));
       this.serveArray(volumes, cache, seconds, epochOf);
     }
-    if (this.keyBases.size > 2 * io.length + 1024) {
+    if (this.owners.size > 2 * io.length + 1024) {
       const live = new Set(io.map((v) => v.vvolId));
-      for (const id of this.keyBases.keys()) if (!live.has(id)) this.keyBases.delete(id);
+      for (const id of this.owners.keys()) if (!live.has(id)) this.owners.delete(id);
     }
   }
 
@@ -136,30 +173,57 @@ export class DramCaches {
     for (const v of volumes) total += v.servedIops * seconds;
     const stride = Math.max(1, total / SAMPLED_ACCESSES_PER_ARRAY);
     // A VVOL with any I/O gets at least one access, so each has a service time of its own in every tick.
-    const samples = volumes.map((v) => {
-      const ios = v.servedIops * seconds;
-      return ios > 0 ? v.takeSample(Math.max(1, Math.round(ios / stride))) : NO_SAMPLE;
+    const counts = volumes.map((v) => (v.servedIops * seconds > 0 ? Math.max(1, Math.round((v.servedIops * seconds) / stride)) : 0));
+    const n = counts.reduce((sum, count) => sum + count, 0);
+    // One buffer of each kind for the array's tick, each VVOL a view of its part: thousands of small typed arrays
+    // would each hold memory outside the heap, which makes the collector run more often.
+    const writes = new Uint8Array(n);
+    const dramHits = new Uint8Array(n);
+    const serviceTimesMs = new Float64Array(n).fill(BASE_SERVICE_TIME_MS);
+    const owners = new Int32Array(n);
+    const keys = new Int32Array(n);
+    /** How many of the array's accesses fall in each slice, then where each slice's next one goes. */
+    const sliceStart = new Int32Array(SLICES + 1);
+    let offset = 0;
+    volumes.forEach((v, j) => {
+      const count = counts[j];
+      if (count === 0) return void (v.sampled = NO_SAMPLE);
+      const iosPerAccess = (v.servedIops * seconds) / count;
+      const extents = v.drawAccesses(count, iosPerAccess);
+      const demand = v.readIops + v.writeIops;
+      const writeShare = demand > 0 ? v.writeIops / demand : 0;
+      const owner = this.ownerOf(v.vvolId, epochOf(v.vvolId));
+      for (let i = 0; i < count; i++) {
+        // Access i is a write when floor((i + 1)·w) passes an integer: the writes spread evenly, deterministically.
+        writes[offset + i] = Math.floor((i + 1) * writeShare) > Math.floor(i * writeShare) ? 1 : 0;
+        owners[offset + i] = owner;
+        keys[offset + i] = extents[i];
+        sliceStart[1 + Math.floor((i * SLICES) / count)]++;
+      }
+      const part = (array: Uint8Array | Float64Array) => array.subarray(offset, offset + count);
+      v.sampled = { extents, iosPerAccess, writes: part(writes) as Uint8Array, dramHits: part(dramHits) as Uint8Array, serviceTimesMs: part(serviceTimesMs) as Float64Array };
+      offset += count;
     });
-    const bases = volumes.map((v) => this.keyBase(v.vvolId, epochOf(v.vvolId)));
-    const next = new Int32Array(volumes.length);
-    for (let slice = 1; slice <= SLICES; slice++) {
-      for (let j = 0; j < volumes.length; j++) {
-        const { extents, writes, dramHits, serviceTimesMs } = samples[j];
-        const end = Math.floor((slice * extents.length) / SLICES);
-        for (let i = next[j]; i < end; i++) {
-          if (cache.access(bases[j] + extents[i]) && writes[i] === 0) {
-            dramHits[i] = 1;
-            serviceTimesMs[i] = DRAM_SERVICE_TIME_MS;
-          }
-        }
-        next[j] = end;
+    for (let s = 1; s <= SLICES; s++) sliceStart[s] += sliceStart[s - 1];
+    // The accesses in time order: slice by slice, in each the VVOLs in demand order, each's accesses in the order drawn.
+    const order = new Int32Array(n);
+    offset = 0;
+    for (const count of counts) {
+      for (let i = 0; i < count; i++) order[sliceStart[Math.floor((i * SLICES) / count)]++] = offset + i;
+      offset += count;
+    }
+    for (let k = 0; k < n; k++) {
+      const a = order[k];
+      if (cache.access(owners[a], keys[a]) && writes[a] === 0) {
+        dramHits[a] = 1;
+        serviceTimesMs[a] = DRAM_SERVICE_TIME_MS;
       }
     }
   }
 
-  private keyBase(vvolId: string, epoch: number): number {
-    let entry = this.keyBases.get(vvolId);
-    if (entry?.epoch !== epoch) this.keyBases.set(vvolId, (entry = { base: this.nextBase++ * EXTENTS_PER_KEY_BASE, epoch }));
-    return entry.base;
+  private ownerOf(vvolId: string, epoch: number): number {
+    let entry = this.owners.get(vvolId);
+    if (entry?.epoch !== epoch) this.owners.set(vvolId, (entry = { owner: this.nextOwner++ | 0, epoch }));
+    return entry.owner;
   }
 }

@@ -6,10 +6,8 @@ import type { IoSample, PolicyRule, VolumeIo } from '../plugin.ts';
 import { seededRandom, spreadRank, Zipf } from '../random.ts';
 import { rulesByPolicy } from '../services/policies.ts';
 import { presets, type WorkloadProfile } from '../services/workloads.ts';
-import { NO_SAMPLE, type Sample } from './dram-cache.ts';
+import { BASE_SERVICE_TIME_MS, NO_SAMPLE, type Sample } from './dram-cache.ts';
 
-/** Service time of an I/O with nothing faster than SAS disks behind it (no SSD tier, no cache hit). */
-export const BASE_SERVICE_TIME_MS = 5;
 /** Distinct extents one VVOL's writes may touch per tick: the rest of its writes land in those. */
 const MAX_EXTENTS_WRITTEN_PER_TICK = 8;
 
@@ -163,20 +161,8 @@ export class TickIo implements VolumeIo {
     this.servedIops = readIops + writeIops;
   }
 
-  takeSample(count: number): Sample {
-    const iosPerAccess = (this.servedIops * this.seconds) / count;
-    const demand = this.readIops + this.writeIops;
-    const writeShare = demand > 0 ? this.writeIops / demand : 0;
-    const writes = new Uint8Array(count);
-    // Access i is a write when floor((i + 1)·w) passes an integer: the writes spread evenly, deterministically.
-    for (let i = 0; i < count; i++) writes[i] = Math.floor((i + 1) * writeShare) > Math.floor(i * writeShare) ? 1 : 0;
-    return (this.sampled = {
-      extents: this.draw(this.stream(':reads'), count, iosPerAccess),
-      iosPerAccess,
-      writes,
-      dramHits: new Uint8Array(count),
-      serviceTimesMs: new Float64Array(count).fill(BASE_SERVICE_TIME_MS),
-    });
+  drawAccesses(count: number, iosPerAccess: number): number[] {
+    return this.draw(this.stream(':reads'), count, iosPerAccess);
   }
 
   /** After the serve hooks: the service time is the sampled accesses' mean, and the DRAM hit ratio that of their reads. */
