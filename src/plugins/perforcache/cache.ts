@@ -148,6 +148,13 @@ export class S3FifoCache {
     this.trimGhost();
   }
 
+  /** Drops every block and ghost, keeping capacity and statistics: the data they stood for was replaced (a revert). */
+  invalidate(): void {
+    const capacity = this.capacity;
+    this.resize(0);
+    this.resize(capacity);
+  }
+
   setMode(mode: CacheMode): void {
     this.mode = mode;
   }

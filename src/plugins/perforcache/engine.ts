@@ -30,6 +30,8 @@ function readSettings(rules: readonly PolicyRule[]): CacheSettings | null {
 export interface VolumeCache {
   cache: S3FifoCache;
   capacityGiB: number;
+  /** The extent store's content epoch of the VVOL its blocks were cached from: a revert replaces them. */
+  epoch: number;
 }
 
 /**
@@ -78,9 +80,14 @@ export async function serve(ctx: TickContext): Promise<void> {
     const blocks = capacityBlocks(settings.capacityGiB, ctx.extents.extentBytes);
     let entry = caches.get(io.vvolId);
     if (!entry) {
-      entry = { cache: new S3FifoCache(blocks, settings.mode), capacityGiB: settings.capacityGiB };
+      entry = { cache: new S3FifoCache(blocks, settings.mode), capacityGiB: settings.capacityGiB, epoch: ctx.extents.contentEpoch(io.vvolId) };
       caches.set(io.vvolId, entry);
     } else {
+      const epoch = ctx.extents.contentEpoch(io.vvolId);
+      if (entry.epoch !== epoch) {
+        entry.cache.invalidate();
+        entry.epoch = epoch;
+      }
       if (entry.cache.capacityBlocks !== blocks) entry.cache.resize(blocks);
       if (entry.cache.cacheMode !== settings.mode) entry.cache.setMode(settings.mode);
       entry.capacityGiB = settings.capacityGiB;

@@ -189,6 +189,25 @@ describe('perforcache in front of the tiers', () => {
   });
 });
 
+describe('a reverted VVOL', () => {
+  it("loses what its cache held: the blocks stood for the data the revert replaced", async () => {
+    const cached = await cachePolicy(app, 'cache-revert', 64, 'READ_ONLY');
+    // Nearly uniform reads over 1,600 extents, 200 a tick: each tick brings ~190 new blocks in, none is evicted (2,048 fit).
+    const vm = await runningVm(app, 'reverted-cache', cached, ids.containers['tokyo-gold'], { readIops: 200, writeIops: 0, zipfAlpha: 0.1, workingSetRatio: 0.5 });
+    const taken = await app.query(`mutation($id: ID!) { snapshotVirtualMachine(input: { vmId: $id, name: "before" }) { ... on SnapshotVirtualMachinePayload { snapshot { id } } } }`, { id: vm.id });
+    for (let t = 0; t < 10; t++) await advance(app);
+    const warm = (await state(app, vm.disk)).l2Cache.usedBytes;
+    expect(warm).toBeGreaterThan(1000 * EXTENT);
+    const reverted = await app.query(`mutation($vm: ID!, $s: ID!) { revertVirtualMachine(input: { vmId: $vm, snapshotId: $s }) { __typename } }`, { vm: vm.id, s: taken.snapshotVirtualMachine.snapshot.id });
+    expect(reverted.revertVirtualMachine.__typename).toBe('RevertVirtualMachinePayload');
+    await advance(app);
+    const cold = await state(app, vm.disk);
+    expect(cold.l2Cache.usedBytes).toBeGreaterThan(0);
+    expect(cold.l2Cache.usedBytes).toBeLessThanOrEqual(200 * EXTENT);
+    await app.query(`mutation($id: ID!) { powerOffVirtualMachine(input: { id: $id }) { __typename } }`, { id: vm.id });
+  });
+});
+
 describe('admission and replicas', () => {
   it('a VVOL another plugin makes INFEASIBLE later in the same pass holds no L2 cache for the VVOLs after it', async () => {
     // 15 GiB of L2 cache: one 10 GiB share. 100 GiB of capacity: the 60 GiB disk's replica does not fit, the 10 GiB one's does.
