@@ -17,7 +17,7 @@ import { transact, type UnitOfWork } from './unit-of-work.ts';
 import { changesDemand, coreDemandNeutralEvents, markDemandChanged } from './demand-changes.ts';
 import { VolumeService } from './volumes.ts';
 
-type LifecycleHook = 'vvolCreated' | 'vvolDeleted' | 'vmPoweredOn' | 'vmPoweredOff' | 'snapshotTaken' | 'cloned';
+type LifecycleHook = 'vvolCreated' | 'vvolDeleted' | 'vmPoweredOn' | 'vmPoweredOff' | 'vmReverted' | 'snapshotTaken' | 'cloned';
 type HookArgs<K extends LifecycleHook> = NonNullable<PluginHooks[K]> extends (ctx: LifecycleContext, ...args: infer A) => unknown ? A : never;
 
 /** What every service needs: the database, the bus, the loaded plugins and their capabilities. */

@@ -160,6 +160,11 @@ export interface PluginHooks {
   policyApplied?(ctx: PolicyContext, vvol: VirtualVolumeRow, rules: PolicyRule[]): Promise<PolicyOutcome> | PolicyOutcome;
   vmPoweredOn?(ctx: LifecycleContext, vm: VirtualMachineRow): Promise<void> | void;
   vmPoweredOff?(ctx: LifecycleContext, vm: VirtualMachineRow): Promise<void> | void;
+  /**
+   * In a revert's transaction, once the VM's disks hold the snapshot's data: a plugin refuses the revert by
+   * throwing one of the core's typed errors (it then changes nothing), as vmPoweredOn refuses a power-on.
+   */
+  vmReverted?(ctx: LifecycleContext, vm: VirtualMachineRow, snapshot: SnapshotRow): Promise<void> | void;
   snapshotTaken?(ctx: LifecycleContext, snapshot: SnapshotRow, vvols: VirtualVolumeRow[]): Promise<void> | void;
   cloned?(ctx: LifecycleContext, clone: { source: VirtualMachineRow; target: VirtualMachineRow; mode: 'FULL' | 'FAST' }): Promise<void> | void;
   /** A task this plugin started (its `owner`) has ended: SUCCEEDED, FAILED or CANCELLED. */
@@ -182,7 +187,7 @@ export type TickPhase = (typeof tickPhases)[number];
 
 /** Every hook a plugin may have, so that a misspelt one (a plain-JavaScript plugin has no type check) is refused at load instead of never running. */
 const everyHook: Record<keyof PluginHooks, true> = {
-  vvolCreated: true, vvolDeleted: true, policyApplied: true, vmPoweredOn: true, vmPoweredOff: true, snapshotTaken: true, cloned: true,
+  vvolCreated: true, vvolDeleted: true, policyApplied: true, vmPoweredOn: true, vmPoweredOff: true, vmReverted: true, snapshotTaken: true, cloned: true,
   taskFinished: true, compliance: true, demand: true, schedule: true, serve: true, background: true, observe: true,
 };
 export const hookNames = Object.keys(everyHook) as (keyof PluginHooks)[];

@@ -80,6 +80,7 @@ export async function revertVm(core: Core, work: UnitOfWork, vmId: string, snaps
     await core.extents.copyMap(work.tx, copy.id, copy.parentId!);
     bytes += copy.allocatedBytes;
   }
+  await core.lifecycle(work, 'vmReverted', vm, snapshot);
   const task = await core.tasks.finishedAtOnce(work, { kind: 'REVERT', targetType: 'VirtualMachine', targetId: vm.id, bytesTotal: bytes, params: { snapshotId } });
   work.emit({ kind: 'vm.reverted', entityType: 'VirtualMachine', entityId: vm.id, message: `VM ${vm.name} reverted to snapshot ${snapshot.name}`, data: { snapshotId } });
   return { vm, task };

@@ -140,14 +140,17 @@ export async function vvolCreated(ctx: LifecycleContext, vvol: VirtualVolumeRow)
 }
 
 /**
- * A planned failover's final sync is its source VM's last data: powered on before the failover ends,
- * the VM would write what the failed-over VM never gets (and then be fenced). It stays off until then.
+ * A planned failover's final sync is its source VM's last data: powered on, or reverted, before the failover
+ * ends, the VM would change what the failed-over VM never gets (and then be fenced). It stays as it is until then.
  */
-export async function vmPoweredOn(ctx: LifecycleContext, vm: VirtualMachineRow): Promise<void> {
+async function refuseDuringFinalSync(ctx: LifecycleContext, vm: VirtualMachineRow, change: string): Promise<void> {
   const group = await groupOfVm(ctx.tx, vm.id);
   if (group?.sourceVmId !== vm.id || group.pending?.transition !== 'FAILOVER') return;
-  throw new ConflictError(`VM ${vm.name} is being failed over (planned): it stays off until the final sync (task ${group.pending.taskId}) ends and the failover completes`, 'FAILOVER_PENDING');
+  throw new ConflictError(`VM ${vm.name} is being failed over (planned): it cannot be ${change} until the final sync (task ${group.pending.taskId}) ends and the failover completes`, 'FAILOVER_PENDING');
 }
+
+export const vmPoweredOn = (ctx: LifecycleContext, vm: VirtualMachineRow) => refuseDuringFinalSync(ctx, vm, 'powered on');
+export const vmReverted = (ctx: LifecycleContext, vm: VirtualMachineRow) => refuseDuringFinalSync(ctx, vm, 'reverted');
 
 /** A source VM deleted: its group goes with it, and so do its points in time's copies. */
 export async function vvolDeleted(ctx: LifecycleContext, vvol: VirtualVolumeRow): Promise<void> {

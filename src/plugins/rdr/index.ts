@@ -1,6 +1,6 @@
 import { definePlugin } from '../../core/plugin.ts';
 import { capabilities } from './capabilities.ts';
-import { compliance, observe, policyApplied, taskFinished, vmPoweredOn, vvolCreated, vvolDeleted } from './engine.ts';
+import { compliance, observe, policyApplied, taskFinished, vmPoweredOn, vmReverted, vvolCreated, vvolDeleted } from './engine.ts';
 import { schema } from './schema.ts';
 import { rdrGroupHistory, rdrGroups, rdrLinks, rdrPointsInTime } from './tables.ts';
 
@@ -12,6 +12,6 @@ export default definePlugin({
   capabilities,
   tables: { rdrLinks, rdrGroups, rdrPointsInTime, rdrGroupHistory },
   schema,
-  hooks: { observe, compliance, taskFinished, policyApplied, vmPoweredOn, vvolCreated, vvolDeleted },
+  hooks: { observe, compliance, taskFinished, policyApplied, vmPoweredOn, vmReverted, vvolCreated, vvolDeleted },
   replicaPairs: { copyControls: ['SYNC', 'SEMI_SYNC', 'BACKGROUND'] },
 });

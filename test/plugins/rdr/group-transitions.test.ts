@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GiB, seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
-import { createPolicy, createVm, fingerprint, mutate, ok, replicationGroup, writeExtents } from '../../api/support.ts';
+import { createPolicy, createVm, fingerprint, mutate, ok, replicationGroup, snapshot, writeExtents } from '../../api/support.ts';
 
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
@@ -52,10 +52,11 @@ describe('reverse of a group its policy made', () => {
 });
 
 describe('a planned failover waiting for its final sync', () => {
-  it('keeps the source VM off: powering it on is a ConflictError changing nothing, and the failed-over VM gets the data as of the failover', async () => {
+  it('keeps the source VM as it is: powering it on or reverting it is a ConflictError changing nothing, and the failed-over VM gets the data as of the failover', async () => {
     const vm = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'], disks: [4 * GiB] });
     const { group } = await ok(app, 'createReplicationGroup', { vmId: vm.id }, '... on CreateReplicationGroupPayload { group { id } }', 'vmAdmin');
     await advance(1);
+    const empty = await snapshot(app, vm.id);
     await writeExtents(app, vm.disks[0], Array.from({ length: 64 }, (_, i) => i)); // 2 GiB: the final sync takes a while
     const final = await Promise.all([vm.config, ...vm.disks].map(async (id) => (await node(id, '... on VirtualVolume { contentDigest }')).contentDigest));
     const started = await ok(app, 'failoverReplicationGroup', { groupId: group.id, planned: true }, '... on FailoverReplicationGroupPayload { group { pending } }', 'vmAdmin');
@@ -63,6 +64,7 @@ describe('a planned failover waiting for its final sync', () => {
 
     const before = await fingerprint(app);
     expect(await mutate(app, 'powerOnVirtualMachine', { id: vm.id }, 'vmAdmin')).toMatchObject({ __typename: 'ConflictError', currentState: 'FAILOVER_PENDING' });
+    expect(await mutate(app, 'revertVirtualMachine', { vmId: vm.id, snapshotId: empty.id }, 'vmAdmin')).toMatchObject({ __typename: 'ConflictError', currentState: 'FAILOVER_PENDING' });
     expect(await fingerprint(app)).toEqual(before);
 
     await advance(60);
