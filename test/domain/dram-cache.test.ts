@@ -86,6 +86,19 @@ describe('DramCaches', () => {
     expect(caches.usedExtents('b')).toBe(0);
   });
 
+  it('lets a VVOL whose share is under one access bring extents in only as often as its I/O adds up to one', () => {
+    const caches = new DramCaches();
+    let tick = 0;
+    for (; tick < 40; tick++) {
+      // Stride 4 I/Os per access: the light VVOL's one I/O a tick is a quarter of an access; each tick it reads a new extent.
+      const heavy = volume('h', 'a', 4 * SAMPLED_ACCESSES_PER_ARRAY - 1, [0]);
+      const light = volume('l', 'a', 1, [1000 + tick]);
+      caches.serve([heavy, light], new Map([['a', 1024 * EXTENT]]), EXTENT, 1, () => 0);
+      expect(light.sample.extents).toHaveLength(1);
+    }
+    expect(caches.usedExtents('a')).toBe(1 + 10);
+  });
+
   it("forgets a VVOL's cached extents when its content is replaced (a revert): its next reads miss", () => {
     const caches = new DramCaches();
     let epoch = 0;

@@ -141,7 +141,7 @@ export const NO_SAMPLE: Sample = { extents: [], iosPerAccess: 0, writes: [], dra
 export class DramCaches {
   private readonly byArray = new Map<string, ClockCache>();
   /** Each VVOL's owner number; a VVOL whose content was replaced (a revert) gets a new one, so its old extents age out. */
-  private readonly owners = new Map<string, { owner: number; epoch: number }>();
+  private readonly owners = new Map<string, { owner: number; epoch: number; carry: number }>();
   private nextOwner = 0;
 
   /** Extents cached in an array's DRAM (0 for one not ticked here). */
@@ -172,8 +172,11 @@ export class DramCaches {
     let total = 0;
     for (const v of volumes) total += v.servedIops * seconds;
     const stride = Math.max(1, total / SAMPLED_ACCESSES_PER_ARRAY);
-    // A VVOL with any I/O gets at least one access, so each has a service time of its own in every tick.
+    // A VVOL with any I/O gets at least one access, so each has a service time of its own in every tick. One whose
+    // share is less than an access would weigh more than its I/O in the shared cache: its access brings its extent
+    // in only as often as its I/O adds up to a whole access (a carry kept from tick to tick), and else only looks.
     const counts = volumes.map((v) => (v.servedIops * seconds > 0 ? Math.max(1, Math.round((v.servedIops * seconds) / stride)) : 0));
+    const looksOnly = new Uint8Array(volumes.length);
     const n = counts.reduce((sum, count) => sum + count, 0);
     // The array's accesses side by side for the cache's pass; each VVOL's results go to plain arrays of its own
     // (a typed-array view per VVOL cost more than all its accesses: ~0.6 µs each, tens of thousands a tick).
@@ -196,7 +199,14 @@ export class DramCaches {
       const extents = v.drawAccesses(count, iosPerAccess);
       const demand = v.readIops + v.writeIops;
       const writeShare = demand > 0 ? v.writeIops / demand : 0;
-      const owner = this.ownerOf(v.vvolId, epochOf(v.vvolId));
+      const entry = this.ownerOf(v.vvolId, epochOf(v.vvolId));
+      const owner = entry.owner;
+      const share = (v.servedIops * seconds) / stride;
+      if (share < 1) {
+        entry.carry += share;
+        if (entry.carry >= 1) entry.carry -= 1;
+        else looksOnly[j] = 1;
+      }
       const volumeWrites = new Array<number>(count);
       for (let i = 0; i < count; i++) {
         // Access i is a write when floor((i + 1)·w) passes an integer: the writes spread evenly, deterministically.
@@ -221,8 +231,8 @@ export class DramCaches {
     }
     for (let k = 0; k < n; k++) {
       const a = order[k];
-      if (cache.access(owners[a], keys[a]) && writes[a] === 0) {
-        const j = volumeOf[a];
+      const j = volumeOf[a];
+      if ((looksOnly[j] === 1 ? cache.has(owners[a], keys[a]) : cache.access(owners[a], keys[a])) && writes[a] === 0) {
         const sample = samples[j];
         (sample.dramHits as number[])[a - firstOf[j]] = 1;
         sample.serviceTimesMs[a - firstOf[j]] = DRAM_SERVICE_TIME_MS;
@@ -230,9 +240,9 @@ export class DramCaches {
     }
   }
 
-  private ownerOf(vvolId: string, epoch: number): number {
+  private ownerOf(vvolId: string, epoch: number): { owner: number; epoch: number; carry: number } {
     let entry = this.owners.get(vvolId);
-    if (entry?.epoch !== epoch) this.owners.set(vvolId, (entry = { owner: this.nextOwner++ | 0, epoch }));
-    return entry.owner;
+    if (entry?.epoch !== epoch) this.owners.set(vvolId, (entry = { owner: this.nextOwner++ | 0, epoch, carry: 0 }));
+    return entry;
   }
 }
