@@ -54,8 +54,8 @@ export function capacityBlocks(capacityGiB: number, extentBytes: number): number
 /**
  * The serve phase, after perforoptimizer: each VVOL whose policy enables the cache (and was admitted)
  * runs its sampled accesses that the array's DRAM cache missed through its S3-FIFO cache; the tick's read
- * hit ratio is reported and hits lower the service time. Settings changed in the policy take effect live (resize, mode); a VVOL whose policy no
- * longer enables it loses its cache.
+ * hit ratio is reported and hits lower the service time. Settings changed in the policy take effect live (resize, mode)
+ * once admitted (while PENDING the cache stays as it was); a VVOL whose policy no longer enables it loses its cache at once.
  */
 export async function serve(ctx: TickContext): Promise<void> {
   const caches = cachesOf(ctx.extents);
@@ -75,10 +75,14 @@ export async function serve(ctx: TickContext): Promise<void> {
       caches.delete(io.vvolId);
       continue;
     }
-    if (state === 'PENDING' && !caches.has(io.vvolId)) continue;
+    let entry = caches.get(io.vvolId);
+    // A PENDING VVOL waits for admission: without a cache it has none yet, with one it keeps that one as it is.
+    if (state === 'PENDING') {
+      if (entry) feed(entry.cache, io);
+      continue;
+    }
     const settings = settingsOf(io.rules)!;
     const blocks = capacityBlocks(settings.capacityGiB, ctx.extents.extentBytes);
-    let entry = caches.get(io.vvolId);
     if (!entry) {
       entry = { cache: new S3FifoCache(blocks, settings.mode), capacityGiB: settings.capacityGiB, epoch: ctx.extents.contentEpoch(io.vvolId) };
       caches.set(io.vvolId, entry);

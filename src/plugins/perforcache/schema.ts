@@ -47,10 +47,12 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
         }
         const { extents } = ctx.services.core;
         const entry = cachesOf(extents).get(vvol.id);
+        // While a new policy waits for admission (PENDING), the cache the VVOL has is the one it had.
+        const current = vvol.policyState === 'PENDING' && entry ? { mode: entry.cache.cacheMode, capacityGiB: entry.capacityGiB } : settings;
         return {
           enabled: true,
-          mode: settings.mode,
-          capacityBytes: settings.capacityGiB * GiB,
+          mode: current.mode,
+          capacityBytes: current.capacityGiB * GiB,
           usedBytes: entry ? entry.cache.size * extents.extentBytes : 0,
           hitRatio: entry ? entry.cache.hitRatio() : { read: 0, write: 0, all: 0 },
         };

@@ -189,6 +189,39 @@ describe('perforcache in front of the tiers', () => {
   });
 });
 
+describe('a policy change waiting for admission', () => {
+  it('leaves the cache as it was while the VVOL is PENDING, and resizes it once admitted', async () => {
+    const big = await cachePolicy(app, 'cache-pending-64', 64, 'READ_ONLY');
+    const small = await cachePolicy(app, 'cache-pending-1', 1, 'READ_WRITE');
+    const vm = await runningVm(app, 'pending-cache', big, ids.containers['tokyo-gold'], { readIops: 2000, writeIops: 0, zipfAlpha: 0.5, workingSetRatio: 0.5 });
+    for (let t = 0; t < 3; t++) await advance(app);
+    const warm = (await state(app, vm.disk)).l2Cache;
+    expect(warm.usedBytes).toBeGreaterThan(1 * GiB);
+    // Hold the reconciler back, so the new policy stays PENDING across ticks.
+    const { reconciler } = app.core;
+    const kick = reconciler.kick;
+    reconciler.kick = () => {};
+    try {
+      const applied = await app.query(`mutation($p: ID!, $t: ID!) { applyStoragePolicy(input: { policyId: $p, targetId: $t }) { __typename } }`, { p: small, t: vm.id });
+      expect(applied.applyStoragePolicy.__typename).toBe('ApplyStoragePolicyPayload');
+      await app.query(`mutation { advanceSimulation(input: { seconds: 2 }) { __typename } }`);
+      const pending = await state(app, vm.disk);
+      expect(pending.policyState).toBe('PENDING');
+      expect(pending.l2Cache).toMatchObject({ enabled: true, mode: 'READ_ONLY', capacityBytes: 64 * GiB });
+      expect(pending.l2Cache.usedBytes).toBeGreaterThanOrEqual(warm.usedBytes);
+    } finally {
+      reconciler.kick = kick;
+    }
+    reconciler.kick();
+    await advance(app);
+    const admitted = await state(app, vm.disk);
+    expect(admitted.policyState).toBe('APPLIED');
+    expect(admitted.l2Cache).toMatchObject({ enabled: true, mode: 'READ_WRITE', capacityBytes: 1 * GiB });
+    expect(admitted.l2Cache.usedBytes).toBeLessThanOrEqual(1 * GiB);
+    await app.query(`mutation($id: ID!) { powerOffVirtualMachine(input: { id: $id }) { __typename } }`, { id: vm.id });
+  });
+});
+
 describe('a reverted VVOL', () => {
   it("loses what its cache held: the blocks stood for the data the revert replaced", async () => {
     const cached = await cachePolicy(app, 'cache-revert', 64, 'READ_ONLY');
