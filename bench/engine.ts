@@ -10,10 +10,11 @@
  *    transaction per tick (commit included in the tick's wall time). The reconciler the tick kicks is let
  *    settle between ticks, outside the measurement.
  * 3. Per tick: wall ms, SQL statements, extents written, VVOLs with I/O; and a breakdown by phase, measured by
- *    wrapping (in this process only) the plugins' tick hooks, the extent store's write and the engine's
+ *    wrapping (in this process only) the plugins' tick hooks, the extent store's write, the DRAM caches' pass and the engine's
  *    statistics step: `loadDemand` is the time from the tick's start to the first hook (schedule), `rest`
  *    what no wrapper saw (clones, the simulation_state update, the unit of work's flush, COMMIT).
  *    It also counts the distinct extents written in each window of 10 measured ticks: what writing every ten ticks would write.
+ *    And the DRAM caches' figures: the accesses the core sampled per tick and the share of their reads the caches served.
  *    And the CPU the measured ticks used: this process's, and a local PostgreSQL's (every process named postgres).
  * 4. Prints one JSON line. Targets are reported, not asserted. BENCH_ENGINE_TICKS / BENCH_ENGINE_VMS override;
  *    BENCH_ENGINE_CPU_PROFILE=<file> writes a V8 CPU profile of the measured ticks, BENCH_ENGINE_HEAP_PROFILE=<file> a
@@ -89,7 +90,7 @@ async function main(): Promise<void> {
     const seedSeconds = (performance.now() - seeding) / 1000;
     progress(`seeded ${inventory.vms} VMs (${inventory.poweredOn} on), ${inventory.vvols} VVOLs, workloads ${JSON.stringify(mix)} in ${seedSeconds.toFixed(1)} s`);
 
-    // Instrumentation: wrap the hooks, the extent store's write and the engine's statistics step.
+    // Instrumentation: wrap the hooks, the extent store's write, the DRAM caches' pass and the engine's statistics step.
     const counter = database.handle.statements;
     let phases: Phases = {};
     let tickStart = 0;
@@ -101,6 +102,8 @@ async function main(): Promise<void> {
     const distinctPerWindow: number[] = [];
     let measuring = false;
     let activeVvols = 0;
+    /** The last tick's I/O rows, read after the tick: what the DRAM cache sampled and served. */
+    let lastIo: TickContext['io'] = [];
     const add = (name: string, ms: number, statements: number) => {
       const p = (phases[name] ??= { ms: 0, statements: 0, calls: 0 });
       p.ms += ms;
@@ -126,11 +129,20 @@ async function main(): Promise<void> {
         if (!hook) continue;
         hooks[phase] = (ctx: TickContext) => {
           activeVvols = ctx.io.length;
+          lastIo = ctx.io;
           return timed(`${plugin.name}.${phase}`, () => hook(ctx));
         };
       }
       (plugin as { hooks: unknown }).hooks = hooks;
     }
+    // The DRAM caches' pass (sampling every VVOL, the arrays' CLOCK caches) is synchronous, between the extent write and the serve hooks.
+    const serveDram = engine.dram.serve.bind(engine.dram);
+    engine.dram.serve = (...args: Parameters<typeof serveDram>) => {
+      const t0 = performance.now();
+      serveDram(...args);
+      add('dram.serve', performance.now() - t0, 0);
+      lastMark = performance.now();
+    };
     // The tick's writes are counted after it ends: counted by key inside it, the ~15,000 extents took ~12 ms of each measured tick (CPU profile).
     let tickWrites: ExtentWrite[][] = [];
     const write = core.extents.write.bind(core.extents);
@@ -217,7 +229,7 @@ async function main(): Promise<void> {
 
     collect();
     let heapAfterWarmup = 0;
-    const perTick: { ms: number; statements: number; extents: number; active: number; phases: Phases; loadDemandMs: number; restMs: number }[] = [];
+    const perTick: { ms: number; statements: number; extents: number; active: number; phases: Phases; loadDemandMs: number; restMs: number; sampled: number; dramReadHitRatio: number }[] = [];
     // CPU the measured ticks used, in this process and in a local PostgreSQL's processes: on two cores,
     // a tick cannot take less than half their sum, however well the two overlap.
     const cpu = { nodeMs: 0, postgresMs: 0 as number | null };
@@ -268,7 +280,18 @@ async function main(): Promise<void> {
         distinctPerWindow.push(windowExtents.size);
         windowExtents.clear();
       }
-      if (i >= WARMUP) perTick.push({ ms, statements, extents: extentsWritten, active: activeVvols, phases, loadDemandMs, restMs });
+      let sampled = 0;
+      let sampledReads = 0;
+      let dramHits = 0;
+      for (const io of lastIo) {
+        const { writes, dramHits: hits } = io.sampled;
+        sampled += writes.length;
+        for (let k = 0; k < writes.length; k++) {
+          sampledReads += 1 - writes[k];
+          dramHits += hits[k];
+        }
+      }
+      if (i >= WARMUP) perTick.push({ ms, statements, extents: extentsWritten, active: activeVvols, phases, loadDemandMs, restMs, sampled, dramReadHitRatio: sampledReads > 0 ? dramHits / sampledReads : 0 });
       progress(`tick ${engine.tick}${i < WARMUP ? ' (warm-up)' : ''}: ${ms.toFixed(1)} ms, ${statements} statements, ${extentsWritten} extents, ${activeVvols} VVOLs; loadDemand ${loadDemandMs.toFixed(1)} ms, ${Object.entries(phases).map(([k, p]) => `${k} ${p.ms.toFixed(1)} ms/${p.statements} st`).join(', ')}, rest ${restMs.toFixed(1)} ms`);
     }
     void lastMark;
@@ -294,6 +317,8 @@ async function main(): Promise<void> {
       tickMs: wall,
       sqlStatementsPerTick: statementsSeen.length === 1 ? statementsSeen[0] : statementsSeen,
       extentsWrittenPerTick: summary(perTick.map((t) => t.extents)),
+      // The core's sampled accesses (all arrays) and the share of their reads the arrays' DRAM caches served.
+      dram: { sampledAccessesPerTick: mean((t) => t.sampled), readHitRatio: round(perTick.reduce((s, t) => s + t.dramReadHitRatio, 0) / Math.max(1, perTick.length), 3) },
       // Writing extents every COALESCE_TICKS ticks (not done) would write the distinct ones of each window once.
       distinctExtentsPerWindow: { windowTicks: COALESCE_TICKS, windows: distinctPerWindow.length, mean: round(distinctPerWindow.reduce((a, b) => a + b, 0) / Math.max(1, distinctPerWindow.length), 0) },
       meanMsByPhase: {
