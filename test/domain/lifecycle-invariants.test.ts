@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resultRows } from '../../src/core/db/client.ts';
 import { digestOf } from '../../src/core/extents.ts';
+import { IO_SAMPLES_KEPT } from '../../src/core/engine/io.ts';
 import { GiB, globalId, seedBasics, startApp, type TestApp } from '../helpers/app.ts';
 import { createPolicy } from '../api/support.ts';
 
@@ -237,6 +238,14 @@ async function checkInvariants(context: string, expectations: Expectation[]): Pr
   for (const e of expectations) {
     const v = byId.get(e.vvolId);
     if (v) expect(v.content_digest, `${context}: ${e.what}`).toBe(e.digest);
+  }
+  // Each VVOL's ticks as the engine keeps them: shares are shares, and the DRAM and the L2 together serve no more reads than there are.
+  for (const v of vvols) for (const io of app.engine.io.recent(v.id, IO_SAMPLES_KEPT)) {
+    for (const share of ['cacheHitRatio', 'dramHitRatio', 'ssdServedRatio'] as const) {
+      expect(io[share] >= 0 && io[share] <= 1, `${context}: ${share} ${io[share]} of ${v.type} ${v.id}`).toBe(true);
+    }
+    expect(io.cacheHitRatio + io.dramHitRatio, `${context}: reads served by the caches of ${v.id}`).toBeLessThanOrEqual(1 + 1e-9);
+    expect(Number.isFinite(io.latencyMs) && io.latencyMs >= 0, `${context}: latency ${io.latencyMs} of ${v.id}`).toBe(true);
   }
 }
 
@@ -555,12 +564,20 @@ async function checkFinishedCopies(context: string): Promise<void> {
 
 /** A few VMs with data to start from: BRONZE, GOLD (replicated and backed up by its policy), SILVER at the other site. */
 async function prelude(): Promise<void> {
+  let gold = '';
   for (const [policy, container, disks] of [['BRONZE', 'tokyo-bulk', [GiB, 100 * MiB]], ['GOLD', null, [GiB]], ['SILVER', 'osaka-bulk', [3 * GiB]]] as const) {
+    if (policy === 'GOLD') gold = `fz-${names}`;
     const r = await mutation('createVirtualMachine', { name: `fz-${names++}`, policyId: policies[policy], containerId: container ? containers[container] : null, memoryBytes: 256 * MiB, disks: disks.map((sizeBytes) => ({ sizeBytes })) });
     expect(r.ok, r.data.message).toBe(true);
   }
   const data = await raw<{ id: string }>(sql`select id::text from virtual_volumes where type = 'DATA'`);
   await app.core.transact((work) => app.core.extents.write(work.tx, data.map((v) => ({ vvolId: v.id, indexes: [0, 1, 2] }))));
+  // One VM runs from the start, so the ticks carry I/O (writes, the DRAM cache, tiers and the L2) from the first advance.
+  const [running] = await raw<{ id: string }>(sql`select id::text from virtual_machines where name = ${gold}`);
+  for (const [name, input] of [['powerOnVirtualMachine', { id: globalId('VirtualMachine', running.id) }], ['setWorkload', { vmId: globalId('VirtualMachine', running.id), preset: 'OLTP' }]] as const) {
+    const r = await mutation(name, input);
+    expect(r.ok, `${name}: ${r.data.message}`).toBe(true);
+  }
   await app.settle();
 }
 
