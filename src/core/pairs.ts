@@ -1,7 +1,7 @@
 import { and, eq, isNotNull, sql } from 'drizzle-orm';
 import type { ExtentCopier } from './copier.ts';
 import { simulatedNow } from './clock.ts';
-import { replicaPairs, virtualVolumes } from './db/tables.ts';
+import { extentCopies, replicaPairs, virtualVolumes } from './db/tables.ts';
 import { isKeptCopy, KEPT_BY, type PolicyOutcome, type VirtualVolumeRow } from './plugin.ts';
 import { CapacityError, ConflictError, NotFoundError, ValidationError } from './errors.ts';
 import type { ExtentContent, ExtentStore } from './extents.ts';
@@ -372,7 +372,7 @@ export class PairService {
     for (const w of written) byMv.set(w.vvolId, [...(byMv.get(w.vvolId) ?? []), w]);
     const mirrored: ExtentContent[] = [];
     /** Pairs in step at the end of the tick, whose syncedAt becomes now (one statement for all). */
-    const syncedNow: string[] = [];
+    const syncedNow: PairRow[] = [];
     const now = await simulatedNow(work.tx);
     for (const pair of following) {
       const backlog = dirty.get(`${pair.mvId}/${pair.rvId}`)!;
@@ -394,10 +394,18 @@ export class PairService {
         await work.tx.update(replicaPairs).set({ taskId: task.id }).where(eq(replicaPairs.id, pair.id));
       } else if (unsent.length === 0 && !pair.taskId) {
         // In step at the end of this tick: the RV holds the MV as of now.
-        syncedNow.push(pair.id);
+        syncedNow.push(pair);
       }
     }
-    if (syncedNow.length > 0) await work.tx.update(replicaPairs).set({ syncedAt: now }).where(anyOf(replicaPairs.id, syncedNow));
+    if (syncedNow.length > 0) {
+      // Unless a copy fills the MV (a backup restored onto it, a FULL clone): it writes later in this tick, after this
+      // step, so the RV cannot be said to hold the MV as of now; the next tick sees the backlog and catches up.
+      const filled = await work.tx.select({ id: extentCopies.targetVvolId }).from(extentCopies)
+        .where(and(eq(extentCopies.state, 'RUNNING'), eq(extentCopies.immediate, false), anyOf(extentCopies.targetVvolId, syncedNow.map((p) => p.mvId))));
+      const filling = new Set(filled.map((c) => c.id));
+      const synced = syncedNow.filter((p) => !filling.has(p.mvId)).map((p) => p.id);
+      if (synced.length > 0) await work.tx.update(replicaPairs).set({ syncedAt: now }).where(anyOf(replicaPairs.id, synced));
+    }
     await this.extents.assign(work.tx, mirrored);
     return waited;
   }
