@@ -184,13 +184,15 @@ export class DramCaches {
     const owners = new Int32Array(n);
     const keys = new Int32Array(n);
     const volumeOf = new Int32Array(n);
-    const samples = new Array<Sample>(volumes.length);
+    /** Where each VVOL's accesses begin among the array's. */
+    const firstOf = new Int32Array(volumes.length);
     /** How many of the array's accesses fall in each slice, then where each slice's next one goes. */
     const sliceStart = new Int32Array(SLICES + 1);
     // Plain loops, no closures: a closure made per VVOL, or a counter it captures, costs more than the accesses.
     for (let j = 0, offset = 0; j < volumes.length; j++) {
       const v = volumes[j];
       const count = counts[j];
+      firstOf[j] = offset;
       if (count === 0) {
         v.sampled = NO_SAMPLE;
         continue;
@@ -216,24 +218,21 @@ export class DramCaches {
         volumeOf[offset + i] = j;
         sliceStart[1 + Math.floor((i * SLICES) / count)]++;
       }
-      v.sampled = samples[j] = { extents, iosPerAccess, writes: volumeWrites, dramHits: new Array<number>(count).fill(0), serviceTimesMs: new Array<number>(count).fill(BASE_SERVICE_TIME_MS) };
+      v.sampled = { extents, iosPerAccess, writes: volumeWrites, dramHits: new Array<number>(count).fill(0), serviceTimesMs: new Array<number>(count).fill(BASE_SERVICE_TIME_MS) };
       offset += count;
     }
-    const firstOf = new Int32Array(volumes.length);
-    for (let j = 1; j < volumes.length; j++) firstOf[j] = firstOf[j - 1] + counts[j - 1];
     for (let s = 1; s <= SLICES; s++) sliceStart[s] += sliceStart[s - 1];
     // The accesses in time order: slice by slice, in each the VVOLs in demand order, each's accesses in the order drawn.
     const order = new Int32Array(n);
-    for (let j = 0, offset = 0; j < counts.length; j++) {
+    for (let j = 0; j < counts.length; j++) {
       const count = counts[j];
-      for (let i = 0; i < count; i++) order[sliceStart[Math.floor((i * SLICES) / count)]++] = offset + i;
-      offset += count;
+      for (let i = 0; i < count; i++) order[sliceStart[Math.floor((i * SLICES) / count)]++] = firstOf[j] + i;
     }
     for (let k = 0; k < n; k++) {
       const a = order[k];
       const j = volumeOf[a];
       if ((looksOnly[j] === 1 ? cache.has(owners[a], keys[a]) : cache.access(owners[a], keys[a])) && writes[a] === 0) {
-        const sample = samples[j];
+        const sample = volumes[j].sampled;
         (sample.dramHits as number[])[a - firstOf[j]] = 1;
         sample.serviceTimesMs[a - firstOf[j]] = DRAM_SERVICE_TIME_MS;
       }
