@@ -76,6 +76,11 @@ export async function serve(ctx: TickContext): Promise<void> {
       continue;
     }
     let entry = caches.get(io.vvolId);
+    const epoch = ctx.extents.contentEpoch(io.vvolId);
+    if (entry && entry.epoch !== epoch) {
+      entry.cache.invalidate();
+      entry.epoch = epoch;
+    }
     // A PENDING VVOL waits for admission: without a cache it has none yet, with one it keeps that one as it is.
     if (state === 'PENDING') {
       if (entry) feed(entry.cache, io);
@@ -84,14 +89,9 @@ export async function serve(ctx: TickContext): Promise<void> {
     const settings = settingsOf(io.rules)!;
     const blocks = capacityBlocks(settings.capacityGiB, ctx.extents.extentBytes);
     if (!entry) {
-      entry = { cache: new S3FifoCache(blocks, settings.mode), capacityGiB: settings.capacityGiB, epoch: ctx.extents.contentEpoch(io.vvolId) };
+      entry = { cache: new S3FifoCache(blocks, settings.mode), capacityGiB: settings.capacityGiB, epoch };
       caches.set(io.vvolId, entry);
     } else {
-      const epoch = ctx.extents.contentEpoch(io.vvolId);
-      if (entry.epoch !== epoch) {
-        entry.cache.invalidate();
-        entry.epoch = epoch;
-      }
       if (entry.cache.capacityBlocks !== blocks) entry.cache.resize(blocks);
       if (entry.cache.cacheMode !== settings.mode) entry.cache.setMode(settings.mode);
       entry.capacityGiB = settings.capacityGiB;
