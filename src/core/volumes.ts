@@ -1,11 +1,12 @@
 import { and, eq, isNull, sql } from 'drizzle-orm';
-import { anyOf } from './db/client.ts';
+import { anyOf, pgArray, type Executor } from './db/client.ts';
 import type { Core } from './core.ts';
 import { storageContainers, virtualDisks, virtualMachines, virtualVolumes } from './db/tables.ts';
 import { NotFoundError } from './errors.ts';
 import type { StorageContainerRow, VirtualMachineRow, VirtualVolumeRow } from './plugin.ts';
 import { rulesByPolicy } from './services/policies.ts';
-import { chooseContainer, deleteVirtualMachine, deleteVvols, isReserved, powerOff, reserve } from './services/vms.ts';
+import { placeAll } from './services/placement.ts';
+import { chooseContainer, deleteVirtualMachine, deleteVvols, grow, isReserved, placementRequest, powerOff, reserve } from './services/vms.ts';
 import type { UnitOfWork } from './unit-of-work.ts';
 
 export interface CopyTargetOptions {
@@ -81,6 +82,22 @@ export class VolumeService {
     return copy;
   }
 
+  /** Grows a volume to `sizeBytes` (never shrinks it), and every smaller replica of it as a resize does, reserving the space. */
+  async growTo(work: UnitOfWork, vvolId: string, sizeBytes: number): Promise<VirtualVolumeRow> {
+    const [vvol] = await work.tx.select().from(virtualVolumes).where(eq(virtualVolumes.id, vvolId)).for('update');
+    if (!vvol) throw new NotFoundError('input.id', vvolId);
+    return vvol.provisionedBytes >= sizeBytes ? vvol : grow(work, vvol, sizeBytes);
+  }
+
+  /**
+   * The PRIMARY containers that could hold volumes of these sizes under these policies (PBM's placement check:
+   * every rule, the free space, the largest volume), the least utilized after placement first.
+   */
+  async compatibleContainers(db: Executor, policyIds: string[], vvolSizes: number[]): Promise<StorageContainerRow[]> {
+    const placements = await placeAll(this.core, db, await placementRequest(db, policyIds, vvolSizes));
+    return placements.filter((p) => p.compatible).map((p) => p.container);
+  }
+
   /** Deletes volumes and their extents; `reserved` says whether they held a reservation to give back (thick). */
   async remove(work: UnitOfWork, vvolIds: readonly string[], reserved: boolean): Promise<void> {
     if (vvolIds.length === 0) return;
@@ -126,7 +143,11 @@ export class VolumeService {
     return copy;
   }
 
-  /** Makes volumes without a VM (replicas) a VM in `containerId`, powered off: VASA's VM registration at a target site. */
+  /**
+   * Makes volumes without a VM (replicas) a VM in `containerId`, powered off: VASA's VM registration at a target
+   * site. They are that VM's own volumes from then on, no copies (`vvolgraph.replicaOf` goes), so the VM's policy
+   * is applied to them as to any VM's (PENDING for the reconciler): its cache, its replicas, its limits.
+   */
   async registerVm(work: UnitOfWork, spec: RegisterVmSpec): Promise<VirtualMachineRow> {
     const [container] = await work.tx.select({ id: storageContainers.id }).from(storageContainers).where(eq(storageContainers.id, spec.containerId));
     if (!container) throw new NotFoundError('input.containerId', spec.containerId);
@@ -137,7 +158,7 @@ export class VolumeService {
     const ids = [...(spec.configVvolId ? [spec.configVvolId] : []), ...spec.diskVvolIds];
     await work.tx
       .update(virtualVolumes)
-      .set({ vmId: vm.id, metadata: sql`${virtualVolumes.metadata} || ${JSON.stringify({ VMW_VmID: vm.id })}::jsonb` })
+      .set({ vmId: vm.id, policyState: 'PENDING', policyReason: null, metadata: sql`(${virtualVolumes.metadata} - 'vvolgraph.replicaOf') || ${JSON.stringify({ VMW_VmID: vm.id })}::jsonb` })
       .where(anyOf(virtualVolumes.id, ids));
     if (spec.diskVvolIds.length > 0) await work.tx.insert(virtualDisks).values(spec.diskVvolIds.map((vvolId, unitNumber) => ({ vmId: vm.id, unitNumber, vvolId })));
     work.emit({ kind: 'vm.created', entityType: 'VirtualMachine', entityId: vm.id, message: `VM ${vm.name} registered from ${ids.length} replica volumes`, data: { containerId: spec.containerId, vvolIds: ids } });
@@ -170,11 +191,14 @@ export class VolumeService {
     return powerOff(this.core, work, vmId);
   }
 
-  /** Marks a volume as a copy of `sourceId` (`vvolgraph.replicaOf`: policy hooks leave it alone), or with null as a volume of its own again. */
-  async setCopyOf(work: UnitOfWork, vvolId: string, sourceId: string | null): Promise<void> {
-    const metadata = sourceId === null
-      ? sql`${virtualVolumes.metadata} - 'vvolgraph.replicaOf'`
-      : sql`${virtualVolumes.metadata} || ${JSON.stringify({ 'vvolgraph.replicaOf': sourceId })}::jsonb`;
+  /**
+   * Sets a volume's metadata keys, a null value removing the key: `vvolgraph.replicaOf` marks it a copy of that
+   * volume (policy hooks leave it alone) or, removed, a volume of its own again.
+   */
+  async setMetadata(work: UnitOfWork, vvolId: string, entries: Record<string, string | null>): Promise<void> {
+    const removed = Object.keys(entries).filter((key) => entries[key] === null);
+    const set = Object.fromEntries(Object.entries(entries).filter(([, value]) => value !== null));
+    const metadata = sql`(${virtualVolumes.metadata} - ${pgArray(removed)}::text[]) || ${JSON.stringify(set)}::jsonb`;
     await work.tx.update(virtualVolumes).set({ metadata }).where(eq(virtualVolumes.id, vvolId));
   }
 }

@@ -170,7 +170,7 @@ export async function chooseContainer(core: Core, db: Executor, request: Placeme
   return best.container;
 }
 
-async function placementRequest(db: Executor, policyIds: string[], vvolSizes: number[]): Promise<PlacementRequest> {
+export async function placementRequest(db: Executor, policyIds: string[], vvolSizes: number[]): Promise<PlacementRequest> {
   const rules = await rulesByPolicy(db, [...new Set(policyIds)]);
   const seen = new Set<string>();
   const merged = [...rules.values()].flat().filter((r) => {
@@ -352,11 +352,11 @@ export async function resizeVvol(work: UnitOfWork, id: string, sizeBytes: number
     throw new ValidationError('input.sizeBytes', `${sizeBytes} bytes exceeds the maximum VVOL size of ${container.name} (${container.maxVvolSizeBytes} bytes)`);
   }
   if (sizeBytes === vvol.provisionedBytes) return vvol;
-  return grow(work, vvol, sizeBytes, new Set());
+  return grow(work, vvol, sizeBytes);
 }
 
 /** Grows a VVOL and, since an RV may not be smaller than its MV, every replica of it that is smaller. */
-async function grow(work: UnitOfWork, vvol: VirtualVolumeRow, sizeBytes: number, seen: Set<string>): Promise<VirtualVolumeRow> {
+export async function grow(work: UnitOfWork, vvol: VirtualVolumeRow, sizeBytes: number, seen = new Set<string>()): Promise<VirtualVolumeRow> {
   seen.add(vvol.id);
   await reserve(work, vvol.containerId, sizeBytes - vvol.provisionedBytes);
   const [resized] = await work.tx.update(virtualVolumes).set({ provisionedBytes: sizeBytes }).where(eq(virtualVolumes.id, vvol.id)).returning();

@@ -1,6 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { ConflictError, isCopyOf, NotFoundError, resultRows, simulatedNow, topic, type AlarmChange, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualMachineRow, type VirtualVolumeRow } from '../../core/plugin.ts';
-import { createGroup, dropGroups, groupOfVm, groupPairs, groupsProgress, pairLag, pairProgress, pointCopyFinished, rpoOf } from './groups.ts';
+import { createGroup, dropGroups, groupOfVm, groupPairs, groupsTargeting, groupsProgress, pairLag, pairProgress, pointCopyFinished, rpoOf } from './groups.ts';
 import { pairRemote } from './pairing.ts';
 import { rdrGroups } from './tables.ts';
 
@@ -65,15 +65,21 @@ async function publishPairProgress(ctx: TickContext): Promise<void> {
 /** NON_COMPLIANT when a volume's remote replica lags past the policy's RPO, or it has none. */
 export async function compliance(ctx: ComplianceContext, items: { vvol: VirtualVolumeRow; rules: PolicyRule[] }[]): Promise<Map<string, ComplianceViolation[]>> {
   const result = new Map<string, ComplianceViolation[]>();
-  const judged = items.filter(({ vvol, rules }) => rules.some((r) => r.capabilityId === 'nec.rdr.replica' && r.value === true) && (vvol.type === 'CONFIG' || vvol.type === 'DATA') && !vvol.snapshotId && !('vvolgraph.replicaOf' in vvol.metadata));
+  const judged = items.filter(({ vvol, rules }) => rules.some((r) => r.capabilityId === 'nec.rdr.replica' && r.value === true) && (vvol.type === 'CONFIG' || vvol.type === 'DATA') && !vvol.snapshotId && !isCopyOf(vvol));
   if (judged.length === 0) return result;
   const pairs = await ctx.pairs.ofVolumes(ctx.db, judged.map((j) => j.vvol.id), 'mv', 'rdr');
+  const unpaired = judged.filter(({ vvol }) => vvol.vmId && !pairs.some((p) => p.mvId === vvol.id)).map(({ vvol }) => vvol.vmId!);
+  const targetOf = await groupsTargeting(ctx.db, unpaired);
   const now = await simulatedNow(ctx.db);
   for (const { vvol, rules } of judged) {
     const rpo = (rules.find((r) => r.capabilityId === 'nec.rdr.rpoSeconds')?.value as number | undefined) ?? 300;
     const pair = pairs.find((p) => p.mvId === vvol.id);
     if (!pair) {
-      result.set(vvol.id, [{ capabilityId: 'nec.rdr.replica', expected: 'true', current: 'false', message: 'The volume has no remote replica' }]);
+      // A test failover's VM is a test: it goes when the test stops, and is not judged on replication.
+      const target = vvol.vmId ? targetOf.get(vvol.vmId) : undefined;
+      if (target?.targetState === 'INTEST') continue;
+      const message = target ? 'The volume\'s VM was failed over: it has no remote replica until its replication group is reversed' : 'The volume has no remote replica';
+      result.set(vvol.id, [{ capabilityId: 'nec.rdr.replica', expected: 'true', current: 'false', message }]);
       continue;
     }
     const lag = pairLag(pair, now);
@@ -105,7 +111,10 @@ export async function policyApplied(ctx: PolicyContext, vvol: VirtualVolumeRow, 
   const copyControl = (value('nec.rdr.copyControl') as CopyControl | undefined) ?? 'BACKGROUND';
   const targetSite = (value('nec.rdr.targetSite') as string | undefined) ?? null;
   if (!pair) {
-    if (vvol.vmId && !(await groupOfVm(ctx.tx, vvol.vmId))) {
+    const group = vvol.vmId ? await groupOfVm(ctx.tx, vvol.vmId) : null;
+    // The VM a failover or a test failover registered at the target: reversing its group replicates it back.
+    if (group && group.targetVmId === vvol.vmId) return;
+    if (vvol.vmId && !group) {
       // Policy-made (policyManaged): the core deletes these replicas with their MVs.
       await createGroup(ctx, ctx.work, { vmId: vvol.vmId, targetSite, copyControl, policyManaged: true });
     } else {

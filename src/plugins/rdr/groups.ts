@@ -9,6 +9,15 @@ export type PointRow = typeof rdrPointsInTime.$inferSelect;
 export type HistoryRow = typeof rdrGroupHistory.$inferSelect;
 type Ctx = Pick<LifecycleContext, 'pairs' | 'volumes' | 'tasks' | 'copier'>;
 
+/**
+ * On the volumes of a VM a failover (or a test failover) registers at the target: the source volume each
+ * stands in for, which a reverse makes its RV again.
+ */
+const SOURCE_VOLUME = 'nec.rdr.sourceVolume';
+
+/** A VM's volumes that replication groups replicate (not its SWAP or MEMORY VVOLs). */
+const replicated = (v: { type: string }) => v.type === 'CONFIG' || v.type === 'DATA';
+
 /** Point-in-time replicas kept per group (the oldest complete one goes when a newer completes). */
 export const POINTS_IN_TIME_KEPT = 3;
 
@@ -47,9 +56,9 @@ async function vmRow(tx: Executor, id: string | null): Promise<VmRow | null> {
 }
 
 /** A VM's own CONFIG and DATA volumes (not snapshots) with their unit numbers, and which are bound. */
-async function vmVolumes(tx: Executor, vmId: string): Promise<{ id: string; type: string; unitNumber: number | null; bound: boolean; metadata: Record<string, string> }[]> {
+async function vmVolumes(tx: Executor, vmId: string): Promise<{ id: string; type: string; unitNumber: number | null; provisionedBytes: number; bound: boolean; metadata: Record<string, string> }[]> {
   return resultRows(await tx.execute(sql`
-    select v.id::text as id, v.type::text as type, d.unit_number as "unitNumber", v.bind_state = 'BOUND' as bound, v.metadata
+    select v.id::text as id, v.type::text as type, d.unit_number as "unitNumber", v.provisioned_bytes::float8 as "provisionedBytes", v.bind_state = 'BOUND' as bound, v.metadata
     from virtual_volumes v left join virtual_disks d on d.vvol_id = v.id
     where v.vm_id = ${vmId}::uuid and v.snapshot_id is null order by v.type, d.unit_number nulls first, v.created_at`));
 }
@@ -77,6 +86,13 @@ export async function groupOfVm(tx: Executor, vmId: string): Promise<GroupRow | 
   return group ?? null;
 }
 
+/** The groups whose target VM (a test failover's or a failover's) is one of these VMs, by that VM. */
+export async function groupsTargeting(tx: Executor, vmIds: string[]): Promise<Map<string, GroupRow>> {
+  if (vmIds.length === 0) return new Map();
+  const groups = await tx.select().from(rdrGroups).where(anyOf(rdrGroups.targetVmId, vmIds));
+  return new Map(groups.map((g) => [g.targetVmId!, g]));
+}
+
 export async function latestPoint(tx: Executor, groupId: string, id?: string | null): Promise<PointRow | null> {
   const [point] = await tx.select().from(rdrPointsInTime)
     .where(and(eq(rdrPointsInTime.groupId, groupId), eq(rdrPointsInTime.state, 'COMPLETE'), id ? eq(rdrPointsInTime.id, id) : undefined))
@@ -96,9 +112,9 @@ export async function createGroup(ctx: Ctx, work: UnitOfWork, input: { vmId: str
   const volumes = await vmVolumes(work.tx, vm.id);
   const places = await placements(work.tx, volumes.map((v) => v.id));
   const home = places.get(volumes[0].id)!;
-  const target = await chooseTargetContainer(work.tx, home.site, input.targetContainerId ?? null, input.targetSite ?? null, 'input.targetContainerId');
+  const target = await chooseTargetContainer(ctx, work.tx, volumes.filter(replicated).map((v) => places.get(v.id)!), input.targetContainerId ?? null, input.targetSite ?? null, 'input.targetContainerId');
   const paired = new Set((await ctx.pairs.ofVolumes(work.tx, volumes.map((v) => v.id), 'mv', 'rdr')).map((p) => p.mvId));
-  for (const volume of volumes.filter((v) => (v.type === 'CONFIG' || v.type === 'DATA') && !paired.has(v.id))) {
+  for (const volume of volumes.filter((v) => replicated(v) && !paired.has(v.id))) {
     const pair = await pairRemote(ctx, work, { mvId: volume.id, containerId: target.id, copyControl: input.copyControl, policyManaged: input.policyManaged });
     await ctx.pairs.replicate(work, pair.id, 'FULL');
   }
@@ -141,6 +157,7 @@ export async function plan(ctx: Ctx, tx: Executor, group: GroupRow, transition: 
   let volumes: string[] = [];
   let bindings: string[] = [];
   let pointInTime: PointRow | null = null;
+  let grown: Room[] = [];
   switch (transition) {
     case 'SYNC':
       requireTarget('TARGET', 'INTEST');
@@ -187,11 +204,7 @@ export async function plan(ctx: Ctx, tx: Executor, group: GroupRow, transition: 
       if (group.targetState === 'FAILEDOVER' && !targetVm) blockers.push('The failed-over VM was deleted: there is nothing at the target to replicate back');
       to = { source: 'SOURCE', target: 'TARGET' };
       if (source && source.power_state !== 'POWERED_OFF') blockers.push(`VM ${source.name} (the old source) is ${source.power_state}; it must be off to become the replica`);
-      const old = new Set(sourceVolumes.map((v) => v.id));
-      for (const v of targetVolumes) {
-        const of = v.metadata['vvolgraph.replicaOf'];
-        if (!of || !old.has(of)) blockers.push(`Volume ${v.id} of the failed-over VM has no counterpart at the old source to replicate to`);
-      }
+      if (source) grown = reverseRoom(source.container_id, sourceVolumes, targetVolumes);
       volumes = [...targetVolumes.map((v) => v.id), ...sourceVolumes.map((v) => v.id)];
       bindings = sourceVolumes.filter((v) => v.bound).map((v) => v.id);
       break;
@@ -202,22 +215,42 @@ export async function plan(ctx: Ctx, tx: Executor, group: GroupRow, transition: 
     : transition === 'FAILOVER' && options.planned ? pairs.flatMap((p) => [p.rvId, p.rvId])
       : transition === 'TEST_FAILOVER_START' || transition === 'FAILOVER' ? (pointInTime?.volumes.map((v) => v.copyId) ?? [])
         : [];
-  const short = await roomBlockers(tx, copied);
+  const short = await roomBlockers(tx, copied, grown);
   if (short.length > 0 && blockers.length === 0) currentState = 'NO_SPACE';
   blockers.push(...short);
   return { transition, group, from, to, volumes, bindings, pointInTime, blockers, currentState };
 }
 
+/** Space a transition reserves in a container besides its copies. */
+interface Room {
+  containerId: string;
+  bytes: number;
+}
+
+/**
+ * What a reverse reserves at the old source: each of its volumes grows to the size of the one standing in for
+ * it (a disk grown while failed over), and a disk added while failed over gets a new RV there.
+ */
+function reverseRoom(containerId: string, old: { id: string; provisionedBytes: number }[], live: { type: string; provisionedBytes: number; metadata: Record<string, string> }[]): Room[] {
+  const sizes = new Map(old.map((v) => [v.id, v.provisionedBytes]));
+  return live.filter(replicated).map((v) => ({ containerId, bytes: Math.max(0, v.provisionedBytes - (sizes.get(v.metadata[SOURCE_VOLUME]) ?? 0)) }));
+}
+
 /**
  * Containers without room for copies of these volumes (each copy goes to its volume's container and
- * reserves its size; a volume listed twice is copied twice): the dry run says so instead of the real
- * run failing on it.
+ * reserves its size; a volume listed twice is copied twice) and for `more`: the dry run says so instead of
+ * the real run failing on it.
  */
-async function roomBlockers(tx: Executor, vvolIds: string[]): Promise<string[]> {
-  if (vvolIds.length === 0) return [];
+async function roomBlockers(tx: Executor, vvolIds: string[], more: Room[] = []): Promise<string[]> {
+  if (vvolIds.length === 0 && more.length === 0) return [];
   const rows = resultRows<{ name: string; free: number; needed: number }>(await tx.execute(sql`
-    select c.name, (c.capacity_bytes - c.used_bytes)::float8 as free, sum(v.provisioned_bytes)::float8 as needed
-    from unnest(${pgArray(vvolIds)}::uuid[]) as u(id) join virtual_volumes v on v.id = u.id join storage_containers c on c.id = v.container_id
+    select c.name, (c.capacity_bytes - c.used_bytes)::float8 as free, sum(n.bytes)::float8 as needed
+    from (
+      select v.container_id, v.provisioned_bytes::float8 from unnest(${pgArray(vvolIds)}::uuid[]) as u(id) join virtual_volumes v on v.id = u.id
+      union all
+      select * from unnest(${pgArray(more.map((m) => m.containerId))}::uuid[], ${pgArray(more.map((m) => m.bytes))}::float8[])
+    ) as n(container_id, bytes)
+    join storage_containers c on c.id = n.container_id
     group by c.id, c.name, c.capacity_bytes, c.used_bytes order by c.name`));
   return rows.filter((r) => r.needed > r.free).map((r) => `Container ${r.name} has ${r.free} bytes free; the copies need ${r.needed}`);
 }
@@ -291,7 +324,7 @@ async function failOverTo(ctx: Ctx, work: UnitOfWork, group: GroupRow, point: Po
   const copies = [];
   for (const v of point.volumes) {
     const place = (await placements(work.tx, [v.copyId])).get(v.copyId)!;
-    copies.push({ ...v, live: (await ctx.volumes.copyVolume(work, v.copyId, place.containerId, { 'vvolgraph.replicaOf': v.mvId })).id });
+    copies.push({ ...v, live: (await ctx.volumes.copyVolume(work, v.copyId, place.containerId, { [SOURCE_VOLUME]: v.mvId })).id });
   }
   const vm = await ctx.volumes.registerVm(work, {
     name: source.name, host: `esxi-${group.targetArrayId.slice(0, 8)}`, containerId: group.targetContainerId, policyId: source.policy_id, memoryBytes: source.memory_bytes,
@@ -327,7 +360,7 @@ export async function apply(ctx: Ctx, work: UnitOfWork, p: Plan, options: { copy
       const copies = [];
       for (const v of point.volumes) {
         const place = (await placements(work.tx, [v.copyId])).get(v.copyId)!;
-        copies.push({ ...v, test: (await ctx.volumes.copyVolume(work, v.copyId, place.containerId, { 'vvolgraph.replicaOf': v.mvId })).id });
+        copies.push({ ...v, test: (await ctx.volumes.copyVolume(work, v.copyId, place.containerId, { [SOURCE_VOLUME]: v.mvId })).id });
       }
       const vm = await ctx.volumes.registerVm(work, {
         name: `${source.name}-test`, host: `esxi-${group.targetArrayId.slice(0, 8)}`, containerId: group.targetContainerId, policyId: source.policy_id, memoryBytes: source.memory_bytes,
@@ -366,19 +399,29 @@ export async function apply(ctx: Ctx, work: UnitOfWork, p: Plan, options: { copy
     case 'REVERSE': {
       const liveVmId = group.targetVmId!;
       const oldSource = (await vmRow(work.tx, group.sourceVmId))!;
-      const live = await vmVolumes(work.tx, liveVmId);
-      await ctx.volumes.unregisterVm(work, oldSource.id);
+      const live = (await vmVolumes(work.tx, liveVmId)).filter(replicated);
+      const old = new Set((await ctx.volumes.unregisterVm(work, oldSource.id)).filter(replicated).map((v) => v.id));
       const link = await linkSettings(work.tx, group.targetArrayId, group.sourceArrayId);
+      const copyControl = options.copyControl ?? 'BACKGROUND';
       // Under a policy asking for a remote replica, the new pairs serve it as the ones before the failover
       // did: policy-made, so deleting the VM (or dropping the rule) deletes their RVs instead of leaving them.
       const policyManaged = (await rpoOf(work.tx, [liveVmId])).has(liveVmId);
-      for (const volume of live.filter((v) => v.type === 'CONFIG' || v.type === 'DATA')) {
-        const rvId = volume.metadata['vvolgraph.replicaOf'];
-        await ctx.volumes.setCopyOf(work, volume.id, null);
-        await ctx.volumes.setCopyOf(work, rvId, volume.id);
-        const pair = await ctx.pairs.create(work, { owner: 'rdr', mvId: volume.id, rvId, copyControl: options.copyControl ?? 'BACKGROUND', policyManaged, link: linkName(group.targetArrayId, group.sourceArrayId), ...link });
-        await ctx.pairs.replicate(work, pair.id, 'DIFF');
+      for (const volume of live) {
+        const rvId = volume.metadata[SOURCE_VOLUME];
+        await ctx.volumes.setMetadata(work, volume.id, { [SOURCE_VOLUME]: null });
+        if (rvId && old.delete(rvId)) {
+          // The old source's volume holds the data as of the failover: only what changed since is copied back.
+          await ctx.volumes.setMetadata(work, rvId, { 'vvolgraph.replicaOf': volume.id });
+          await ctx.volumes.growTo(work, rvId, volume.provisionedBytes);
+          const pair = await ctx.pairs.create(work, { owner: 'rdr', mvId: volume.id, rvId, copyControl, policyManaged, link: linkName(group.targetArrayId, group.sourceArrayId), ...link });
+          await ctx.pairs.replicate(work, pair.id, 'DIFF');
+        } else {
+          const pair = await pairRemote(ctx, work, { mvId: volume.id, containerId: oldSource.container_id, copyControl, policyManaged });
+          await ctx.pairs.replicate(work, pair.id, 'FULL');
+        }
       }
+      // What is left of the old source stood in for disks the failed-over VM no longer has: they go as those did.
+      await ctx.volumes.remove(work, [...old], true);
       await dropPoints(ctx, work, await work.tx.select().from(rdrPointsInTime).where(eq(rdrPointsInTime.groupId, group.id)));
       await work.tx.update(rdrGroups).set({
         sourceVmId: liveVmId, targetVmId: null, sourceArrayId: group.targetArrayId, targetArrayId: group.sourceArrayId, targetContainerId: oldSource.container_id,

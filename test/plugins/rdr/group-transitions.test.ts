@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resultRows } from '../../../src/core/db/client.ts';
 import { GiB, seedBasics, startApp, type TestApp } from '../../helpers/app.ts';
 import { createPolicy, createVm, fingerprint, mutate, ok, replicationGroup, snapshot, writeExtents } from '../../api/support.ts';
 
@@ -141,5 +143,109 @@ describe('a transition whose copies do not fit', () => {
       await setUsed(target.usedBytes);
     }
     expect((await mutate(app, 'testFailoverStart', { groupId }, 'vmAdmin')).__typename).toBe('TestFailoverStartPayload');
+  });
+});
+
+describe('the VM a failover registers at the target', () => {
+  const keys = (v: { metadata: { key: string }[] }) => v.metadata.map((m) => m.key);
+  const VOLUMES = '... on VirtualMachine { virtualVolumes { id type policyState policyReason contentDigest metadata { key } localReplicas { syncState } } }';
+
+  it('is made of volumes of its own: its policy applies to them and its disks grow; reverse pairs each with the old source volume it stands in for, and a disk added since with a new RV', async () => {
+    const policy = await createPolicy(app, [{ capabilityId: 'nec.ddr.replica', value: true }]);
+    const { vmId, groupId } = await replicationGroup(app, policy, ids.containers['tokyo-gold'], 'FAILEDOVER');
+    await app.settle();
+    await advance(2);
+    await app.settle(); // the reconciler runs after the tick that brought the replicas in step
+    const live = (await node(groupId, '... on ReplicationGroup { targetVirtualMachine { id } }')).targetVirtualMachine;
+    const volumes = (await node(live.id, VOLUMES)).virtualVolumes;
+    expect(volumes.map((v: any) => v.type).sort()).toEqual(['CONFIG', 'DATA']);
+    for (const v of volumes) {
+      expect(keys(v), v.type).not.toContain('vvolgraph.replicaOf');
+      // Under nec.ddr.replica, a local replica each at the target site, as for any VM there.
+      expect(v, v.type).toMatchObject({ policyState: 'APPLIED', localReplicas: [{ syncState: 'RPL_SYNC' }] });
+    }
+    const disk = volumes.find((v: any) => v.type === 'DATA');
+    expect(await ok(app, 'resizeVirtualVolume', { id: disk.id, sizeBytes: 2 * GiB }, '... on ResizeVirtualVolumePayload { virtualVolume { provisionedBytes } }', 'vmAdmin'))
+      .toMatchObject({ virtualVolume: { provisionedBytes: 2 * GiB } });
+    const added = (await ok(app, 'addVirtualDisk', { vmId: live.id, sizeBytes: GiB }, '... on AddVirtualDiskPayload { virtualVolume { id } }', 'vmAdmin')).virtualVolume;
+    await app.settle();
+    await writeExtents(app, disk.id, [1, 40]);
+    await writeExtents(app, added.id, [0, 2]);
+
+    const oldVolumes = (await node(vmId, '... on VirtualMachine { virtualVolumes { id type } }')).virtualVolumes.filter((v: any) => v.type !== 'SWAP');
+    await ok(app, 'reverseReplicationGroup', { groupId }, '__typename', 'vmAdmin');
+    await advance(60);
+    const reversed = await node(groupId, '... on ReplicationGroup { sourceState pairs { syncState masterVolume { id contentDigest metadata { key } } replicaVolume { id contentDigest metadata { key } } } }');
+    expect(reversed.sourceState).toBe('SOURCE');
+    expect(reversed.pairs).toHaveLength(3);
+    const rvOf = new Map(reversed.pairs.map((p: any) => [p.masterVolume.id, p.replicaVolume.id]));
+    // The old source's volumes are the RVs of the volumes that stand in for them; the added disk has a new one.
+    expect(oldVolumes.map((v: any) => v.id).sort()).toEqual(volumes.map((v: any) => rvOf.get(v.id)).sort());
+    expect(oldVolumes.map((v: any) => v.id)).not.toContain(rvOf.get(added.id));
+    for (const pair of reversed.pairs) {
+      expect(pair.syncState).toBe('RPL_SYNC');
+      expect(pair.replicaVolume.contentDigest).toBe(pair.masterVolume.contentDigest);
+      expect(keys(pair.masterVolume)).not.toContain('nec.rdr.sourceVolume');
+      expect(keys(pair.replicaVolume)).toContain('vvolgraph.replicaOf');
+    }
+  });
+
+  it('a test failover\'s VM too, and under a policy asking for a remote replica the failed-over VM is NON_COMPLIANT until the group is reversed, not given a group of its own', async () => {
+    const policy = await createPolicy(app, [{ capabilityId: 'nec.rdr.replica', value: true }, { capabilityId: 'nec.ddr.replica', value: true }]);
+    const vm = await createVm(app, policy, { containerId: ids.containers['tokyo-gold'] });
+    await app.settle();
+    await advance(2);
+    const { id: groupId, targetContainer } = (await node(vm.id, '... on VirtualMachine { replicationGroup { id targetContainer { id } } }')).replicationGroup;
+    // At the other site, the container that could run the VM under its policy (osaka-bulk has more room, but no nec.ddr or nec.rdr).
+    expect(targetContainer.id).toBe(ids.containers['osaka-gold']);
+    await ok(app, 'syncReplicationGroup', { groupId }, '__typename', 'vmAdmin');
+    await advance(1);
+    await ok(app, 'testFailoverStart', { groupId }, '__typename', 'vmAdmin');
+    await app.settle();
+    await advance(2);
+    await app.settle();
+    const testVm = (await node(groupId, '... on ReplicationGroup { targetVirtualMachine { id } }')).targetVirtualMachine;
+    for (const v of (await node(testVm.id, VOLUMES)).virtualVolumes) {
+      expect(keys(v), v.type).not.toContain('vvolgraph.replicaOf');
+      expect(v, v.type).toMatchObject({ policyState: 'APPLIED', localReplicas: [{ syncState: 'RPL_SYNC' }] });
+    }
+    await ok(app, 'testFailoverStop', { groupId }, '__typename', 'vmAdmin');
+
+    await ok(app, 'failoverReplicationGroup', { groupId, planned: false }, '__typename', 'vmAdmin');
+    await app.settle();
+    await advance(2);
+    await app.settle();
+    const live = (await node(groupId, '... on ReplicationGroup { targetVirtualMachine { id replicationGroup { id } virtualVolumes { type compliance { status violations { capabilityId message } } remoteReplicas { id } } } }')).targetVirtualMachine;
+    expect(live.replicationGroup.id).toBe(groupId);
+    for (const v of live.virtualVolumes.filter((v: any) => v.type !== 'SWAP')) {
+      expect(v.remoteReplicas, v.type).toEqual([]);
+      expect(v.compliance, v.type).toEqual({ status: 'NON_COMPLIANT', violations: [{ capabilityId: 'nec.rdr.replica', message: expect.stringMatching(/failed over.*reverse/) }] });
+    }
+    await ok(app, 'reverseReplicationGroup', { groupId }, '__typename', 'vmAdmin');
+    await advance(60);
+    await app.settle();
+    const back = (await node(live.id, '... on VirtualMachine { virtualVolumes { type compliance { status } remoteReplicas { syncState } } }')).virtualVolumes;
+    for (const v of back) expect(v, v.type).toMatchObject({ compliance: { status: 'COMPLIANT' }, remoteReplicas: [{ syncState: 'RPL_SYNC' }] });
+  });
+
+  it('migration 0013 makes the volumes of such VMs made before their own, so the reverse still finds the old source volumes', async () => {
+    const { vmId, groupId } = await replicationGroup(app, ids.policies.BRONZE, ids.containers['tokyo-gold'], 'FAILEDOVER');
+    await app.settle();
+    const live = (await node(groupId, '... on ReplicationGroup { targetVirtualMachine { id } }')).targetVirtualMachine;
+    const marks = async () => resultRows<{ of: string | null; source: string | null; state: string }>(await app.core.db.execute(sql`
+      select metadata->>'vvolgraph.replicaOf' as of, metadata->>'nec.rdr.sourceVolume' as source, policy_state::text as state
+      from virtual_volumes where vm_id = ${rowId(live.id)}::uuid order by type`));
+    const made = await marks();
+    expect(made.every((m) => m.of === null && m.source !== null && m.state === 'APPLIED')).toBe(true);
+    // As a database from before has them; then the migration's statements, as they run at start-up.
+    await app.core.db.execute(sql`update virtual_volumes set metadata = (metadata - 'nec.rdr.sourceVolume') || jsonb_build_object('vvolgraph.replicaOf', metadata->>'nec.rdr.sourceVolume') where vm_id = ${rowId(live.id)}::uuid`);
+    for (const statement of readFileSync(new URL('../../../migrations/0013_failed_over_volumes_own.sql', import.meta.url), 'utf8').split('--> statement-breakpoint')) {
+      await app.core.db.execute(sql.raw(statement));
+    }
+    expect(await marks()).toEqual(made.map((m) => ({ ...m, state: 'PENDING' })));
+    const oldVolumes = (await node(vmId, '... on VirtualMachine { virtualVolumes { id } }')).virtualVolumes.map((v: any) => v.id).sort();
+    await ok(app, 'reverseReplicationGroup', { groupId }, '__typename', 'vmAdmin');
+    const rvs = (await node(groupId, '... on ReplicationGroup { pairs { replicaVolume { id } } }')).pairs.map((p: any) => p.replicaVolume.id).sort();
+    expect(rvs).toEqual(oldVolumes);
   });
 });
