@@ -66,14 +66,18 @@ export class UnitOfWork {
     for (const callback of this.endedCallbacks.splice(0)) callback();
   }
 
-  /** Raises, changes or (with status GREEN) clears the alarm of this kind on this entity; only a change is an event. */
+  /**
+   * Raises, changes or (with status GREEN) clears the alarm of this kind on this entity; only a change of status
+   * is an event (and an `alarms` message). A raised alarm whose status holds takes the new message, so its figures
+   * stay those of now.
+   */
   setAlarm(change: AlarmChange): Promise<void> {
     return this.setAlarms([change]);
   }
 
   /**
-   * setAlarm for many alarms at once (an engine hook's alarms of one tick): two statements at most,
-   * whatever their number, and a third to read back those that changed. The last change of an alarm wins.
+   * setAlarm for many alarms at once (an engine hook's alarms of one tick): three statements at most,
+   * whatever their number, and a fourth to read back those that changed. The last change of an alarm wins.
    */
   async setAlarms(changes: readonly AlarmChange[]): Promise<void> {
     const latest = [...new Map(changes.map((c) => [`${c.kind}/${c.entityId}`, c])).values()];
@@ -91,6 +95,11 @@ export class UnitOfWork {
         })
         .returning({ id: alarms.id });
       changedIds.push(...rows.map((r) => r.id));
+      await this.tx.execute(sql`
+        update ${alarms} a set message = c.message, updated_at = now()
+        from jsonb_to_recordset(${JSON.stringify(raised.map((c) => ({ kind: c.kind, entity_id: c.entityId, status: c.status, message: c.message })))}::jsonb)
+             as c(kind text, entity_id text, status text, message text)
+        where a.kind = c.kind::alarm_kind and a.entity_id = c.entity_id and a.status = c.status::alarm_status and a.message <> c.message`);
     }
     if (cleared.length > 0) {
       const rows = resultRows<{ id: string }>(

@@ -38,7 +38,7 @@ describe('alarms set in a batch', () => {
     expect(second.emitted).toEqual(['batch-b:GREEN', ...many.map((c, i) => (i === 0 ? 'batch-m0:YELLOW' : `${c.entityId}:RED`))]);
     expect(second.statements).toBe(first.statements);
     const now = await alarms();
-    expect(now['batch-a'], 'unchanged status: the message is kept as it was raised').toEqual(['YELLOW', 'batch-a is YELLOW']);
+    expect(now['batch-a'], 'unchanged status: no event, but the message is the latest').toEqual(['YELLOW', 'still yellow']);
     expect(now['batch-m0'], 'the last change of an alarm in a batch wins').toEqual(['YELLOW', 'batch-m0 is YELLOW']);
     expect(now['batch-b']).toBeUndefined();
   });

@@ -1,4 +1,4 @@
-import type { ComplianceContext, ComplianceViolation, ExtentStore, PolicyRule, TickContext, UnitOfWork, VirtualVolumeRow } from '../../core/plugin.ts';
+import type { AlarmChange, ComplianceContext, ComplianceViolation, ExtentStore, PolicyRule, TickContext, UnitOfWork, VirtualVolumeRow } from '../../core/plugin.ts';
 import { allocate, type Claim, type Priority } from './allocate.ts';
 
 export interface Limits {
@@ -63,6 +63,7 @@ function memoryOf(ctx: TickContext): ScheduleMemory {
  */
 export async function schedule(ctx: TickContext): Promise<void> {
   const { overcommitted, heldAtUpper } = memoryOf(ctx);
+  const alarms: AlarmChange[] = [];
   // Every pool, busy or not, so that an alarm clears once its VVOLs stop asking.
   const byPool = new Map<string, TickContext['io']>([...ctx.poolIops.keys()].map((id) => [id, []]));
   for (const io of ctx.io) byPool.get(io.poolId)?.push(io);
@@ -78,9 +79,11 @@ export async function schedule(ctx: TickContext): Promise<void> {
 
     const reserved = claims.reduce((sum, c) => sum + Math.min(c.lower, c.demand), 0);
     const over = reserved > capacity;
-    if (overcommitted.get(poolId) !== over) {
+    // Set every tick while over, so the alarm's figures are this tick's; cleared once when it stops (and once
+    // after a start, for an alarm raised before it).
+    if (over || overcommitted.get(poolId) !== false) {
       overcommitted.set(poolId, over);
-      await ctx.work.setAlarm({
+      alarms.push({
         kind: 'CAPABILITY',
         entityType: 'StoragePool',
         entityId: poolId,
@@ -91,6 +94,7 @@ export async function schedule(ctx: TickContext): Promise<void> {
       });
     }
   }
+  await ctx.work.setAlarms(alarms);
   if (heldAtUpper.size > 0) {
     const running = new Set(ctx.io.map((io) => io.vvolId));
     for (const id of heldAtUpper) if (!running.has(id)) heldAtUpper.delete(id);

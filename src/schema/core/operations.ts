@@ -79,9 +79,9 @@ export function addOperations(builder: Builder, refs: SchemaRefs, enums: Enums):
       status: t.expose('status', { type: enums.AlarmStatus }),
       entityType: t.exposeString('entityType'),
       entityId: t.exposeString('entityId'),
-      message: t.exposeString('message'),
+      message: t.exposeString('message', { description: 'The condition now: while the status holds, the message follows the latest figures (events and the alarms subscription report changes of status only).' }),
       raisedAt: t.field({ type: 'DateTime', resolve: (a) => dates(a, ['raisedAt']).raisedAt }),
-      updatedAt: t.field({ type: 'DateTime', resolve: (a) => dates(a, ['updatedAt']).updatedAt }),
+      updatedAt: t.field({ type: 'DateTime', description: 'When the status or the message last changed.', resolve: (a) => dates(a, ['updatedAt']).updatedAt }),
     }),
   });
 

@@ -105,7 +105,13 @@ describe('io-load-manager on the tick', () => {
     expect(state.ioControl).toMatchObject({ lowerLimit: 1_000_000, servedIops: 250_000, guaranteeMet: false });
     expect(state.compliance).toEqual({ status: 'NON_COMPLIANT', violations: [{ capabilityId: 'nec.iolm.lowerLimit', expected: '1000000 IOPS', current: '250000 IOPS' }] });
     const { alarms } = await app.query(`{ alarms(kind: CAPABILITY) { status entityType message } }`);
-    expect(alarms).toEqual([expect.objectContaining({ status: 'RED', entityType: 'StoragePool', message: expect.stringContaining('exceed the pool') })]);
+    expect(alarms).toEqual([expect.objectContaining({ status: 'RED', entityType: 'StoragePool', message: expect.stringContaining('(1000000 IOPS) exceed the pool') })]);
+    // Asking less, still past the pool: the alarm holds, and its figures are those of now.
+    const less = { readIops: 600_000, writeIops: 0, blockSizeBytes: 8192, randomRatio: 1, zipfAlpha: 1, workingSetRatio: 0.1 };
+    await app.query(`mutation($id: ID!, $w: CustomWorkloadInput!) { setWorkload(input: { vmId: $id, custom: $w }) { __typename } }`, { id: vm.id, w: less });
+    await advance(app);
+    expect((await app.query(`{ alarms(kind: CAPABILITY) { status message } }`)).alarms)
+      .toEqual([{ status: 'RED', message: expect.stringContaining('(600000 IOPS) exceed the pool') }]);
     await app.query(`mutation($id: ID!) { powerOffVirtualMachine(input: { id: $id }) { __typename } }`, { id: vm.id });
     await advance(app);
     expect((await app.query(`{ alarms(kind: CAPABILITY) { status } }`)).alarms).toEqual([]);
@@ -114,8 +120,8 @@ describe('io-load-manager on the tick', () => {
     expect(off.io).toBeNull();
     expect(off.ioControl).toMatchObject({ demandIops: 0, servedIops: 0, guaranteeMet: true });
     expect(off.compliance).toEqual({ status: 'COMPLIANT', violations: [] });
-    expect((await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { io { servedIops } recentIo(last: 2) { servedIops } } } }`, { id: vm.id })).node)
-      .toEqual({ io: null, recentIo: [{ servedIops: 250_000 }] });
+    expect((await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { io { servedIops } recentIo(last: 3) { servedIops } } } }`, { id: vm.id })).node)
+      .toEqual({ io: null, recentIo: [{ servedIops: 250_000 }, { servedIops: 250_000 }] });
   });
 });
 
