@@ -295,6 +295,19 @@ export class ExtentStore {
     for (const [id, content] of contents) this.known.set(id, content);
   }
 
+  /**
+   * Brings these VVOLs' content into memory, reading only those it does not hold (two statements, only then), for
+   * `contentTerms`. What it holds is the write path's: kept up to date by this process's writes and copies.
+   */
+  async remember(db: Executor, vvolIds: readonly string[]): Promise<void> {
+    await this.load(db, vvolIds.filter((id) => !this.known.has(id)));
+  }
+
+  /** A remembered VVOL's content term by extent index (equal terms at an index: equal content), or undefined. */
+  contentTerms(vvolId: string): ReadonlyMap<number, bigint> | undefined {
+    return this.known.get(vvolId)?.terms;
+  }
+
   /** Per VVOL whose map may have been replaced since this process started: a number that changes each time. */
   private readonly epochs = new Map<string, number>();
   private lastEpoch = 0;

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClockCache, DramCaches, NO_SAMPLE, SAMPLED_ACCESSES_PER_ARRAY, type Sample, type SampledVolume } from '../../src/core/engine/dram-cache.ts';
 import { GiB, seedBasics, setDramCache, startApp, type TestApp } from '../helpers/app.ts';
-import { arrayId, createPolicy, createVm, ok } from '../api/support.ts';
+import { arrayId, createPolicy, createVm, ok, writeExtents } from '../api/support.ts';
 
 const EXTENT = 32 * 1024 * 1024;
 
@@ -38,9 +38,9 @@ describe('ClockCache', () => {
 });
 
 /** A VVOL for DramCaches.serve without the engine: its accesses are `extents` cycled; `writeIops` of its `servedIops` are writes. */
-function volume(vvolId: string, arrayId: string, servedIops: number, extents: number[], writeIops = 0): SampledVolume & { sample: Sample } {
+function volume(vvolId: string, arrayId: string, servedIops: number, extents: number[], writeIops = 0, lineage: string[] = []): SampledVolume & { sample: Sample } {
   return {
-    vvolId, arrayId, servedIops, readIops: servedIops - writeIops, writeIops, sampled: NO_SAMPLE,
+    vvolId, arrayId, servedIops, readIops: servedIops - writeIops, writeIops, lineage, sampled: NO_SAMPLE,
     get sample() {
       return this.sampled;
     },
@@ -97,6 +97,33 @@ describe('DramCaches', () => {
       expect(light.sample.extents).toHaveLength(1);
     }
     expect(caches.usedExtents('a')).toBe(1 + 10);
+  });
+
+  it("caches blocks: a FAST clone's read of an extent it shares with its bases is the farthest such base's block; what it rewrote, and its writes, are its own", () => {
+    const caches = new DramCaches();
+    // Content terms by extent: the clone rewrote extent 1; extent 3 is written in none (all read zeros); the
+    // clone's clone shares extent 1 with the clone only.
+    const terms = new Map([
+      ['base', new Map([[0, 10n], [1, 11n], [2, 12n]])],
+      ['clone', new Map([[0, 10n], [1, 99n], [2, 12n]])],
+      ['grandchild', new Map([[1, 99n], [2, 12n]])],
+    ]);
+    const tick = (v: SampledVolume & { sample: Sample }) => {
+      caches.serve([v], new Map([['a', 64 * EXTENT]]), EXTENT, 1, () => 0, (id) => terms.get(id));
+      return v.sample.dramHits;
+    };
+    expect(tick(volume('base', 'a', 4, [0, 1, 2, 3]))).toEqual([0, 0, 0, 0]);
+    expect(tick(volume('clone', 'a', 4, [0, 1, 2, 3], 0, ['base']))).toEqual([1, 0, 1, 1]);
+    expect(caches.usedExtents('a')).toBe(5); // the base's four blocks and the clone's own extent 1
+    // Extent 0 of the grandchild is written in none of the three: zeros there too, as extent 3.
+    expect(tick(volume('grandchild', 'a', 5, [0, 1, 2, 3, 4], 0, ['clone', 'base']))).toEqual([0, 1, 1, 1, 0]);
+    expect(caches.usedExtents('a')).toBe(7);
+    // A clone's write is a block of its own (copy on write), not the base's.
+    tick(volume('clone', 'a', 1, [2], 1, ['base']));
+    expect(caches.usedExtents('a')).toBe(8);
+    // Without its base's map, or its own, a clone shares nothing: extent 0 is the base's block, and cached.
+    expect(tick(volume('clone', 'a', 1, [0], 0, ['unknown']))).toEqual([0]);
+    expect(tick(volume('stranger', 'a', 1, [0], 0, ['base']))).toEqual([0]);
   });
 
   it("forgets a VVOL's cached extents when its content is replaced (a revert): its next reads miss", () => {
@@ -191,5 +218,38 @@ describe('the DRAM cache on the tick', () => {
     const mix = read.dramHitRatio * 0.1 + read.cacheHitRatio * 0.2 + (1 - read.dramHitRatio - read.cacheHitRatio) * 5;
     expect(read.latencyMs / written.latencyMs).toBeCloseTo(mix / 5, 9);
     await off(reader, writer);
+  });
+
+  it('holds blocks, not VVOL extents: FAST clones reading their golden image share its cached blocks, FULL clones of the same data each need their own', async () => {
+    await setDramCache(app, 1.5 * GiB); // 48 extents: one working set of 32, not four
+    const golden = await createVm(app, policy, { disks: [100 * GiB], containerId: container });
+    await writeExtents(app, golden.disks[0], Array.from({ length: 32 }, (_, i) => i));
+    const group = async (mode: 'FAST' | 'FULL') => {
+      const vms: { id: string; disk: string }[] = [];
+      for (let i = 0; i < 4; i++) {
+        // On the golden image's container, so all on one array's DRAM.
+        const { vm } = await ok(app, 'cloneVirtualMachine', { vmId: golden.id, name: `${mode.toLowerCase()}-${i}`, mode, containerId: container },
+          '... on CloneVirtualMachinePayload { vm: virtualMachine { id virtualVolumes { id type } } }', 'vmAdmin');
+        vms.push({ id: vm.id, disk: vm.virtualVolumes.find((v: any) => v.type === 'DATA').id });
+      }
+      await advance(30); // a FULL clone's copy
+      for (const vm of vms) {
+        await ok(app, 'powerOnVirtualMachine', { id: vm.id }, '... on PowerOnVirtualMachinePayload { __typename }', 'vmAdmin');
+        // Reads spread almost evenly over 1 % of the disk (32 extents, those the golden image holds).
+        const custom = { readIops: 200, writeIops: 0, blockSizeBytes: 8192, randomRatio: 1, zipfAlpha: 0.01, workingSetRatio: 0.01 };
+        await ok(app, 'setWorkload', { vmId: vm.id, custom }, '... on SetWorkloadPayload { __typename }');
+      }
+      await app.settle();
+      await advance(10);
+      const ratios = [];
+      for (const vm of vms) ratios.push((await io(vm.disk)).dramHitRatio);
+      await off(...vms);
+      return ratios.reduce((a, b) => a + b, 0) / ratios.length;
+    };
+    const full = await group('FULL');
+    const fast = await group('FAST');
+    // Four FULL clones ask for 128 blocks of 48 (about 48/128 of reads hit); four FAST clones for the same 32.
+    expect(fast).toBeGreaterThan(0.95);
+    expect(full).toBeLessThan(0.6);
   });
 });

@@ -106,6 +106,8 @@ export interface SampledVolume {
   readIops: number;
   writeIops: number;
   servedIops: number;
+  /** A FAST clone's bases, nearest first: an extent it still shares with one is that base's block in the cache. */
+  lineage: readonly string[];
   /** `count` extent indexes accessed this tick, each standing for `iosPerAccess` I/Os. */
   drawAccesses(count: number, iosPerAccess: number): number[];
   sampled: Sample;
@@ -131,12 +133,18 @@ export interface Sample {
 
 export const NO_SAMPLE: Sample = { extents: [], iosPerAccess: 0, writes: [], dramHits: [], serviceTimesMs: [] };
 
+/** Each allocated extent's content term by index (ExtentStore.contentTerms): equal terms at an index, equal content. */
+export type ContentTerms = (vvolId: string) => ReadonlyMap<number, bigint> | undefined;
+
 /**
  * The DRAM caches of the arrays one engine ticks, in memory (a restart starts them cold). Each tick it
  * samples every running VVOL's accesses, at one stride per array, and runs them through the array's
  * cache in time order: a read of a cached extent is a DRAM hit, and the caches and tiers behind (the
  * serve hooks) never see it. A uniform stride keeps the VVOLs' shares of the shared cache as their real
  * I/O rates make them (a per-VVOL cap would make a VVOL at 50,000 IOPS look no busier than one at 256).
+ * The cache holds blocks, not VVOL extents: a FAST clone's read of an extent whose content it still shares
+ * with its base (the same term, written in neither, or in neither since the clone) is the base's block, so a
+ * hundred clones booting from one golden image share its cached blocks; a write is the clone's own (copy on write).
  */
 export class DramCaches {
   private readonly byArray = new Map<string, ClockCache>();
@@ -149,7 +157,7 @@ export class DramCaches {
     return this.byArray.get(arrayId)?.size ?? 0;
   }
 
-  serve(io: readonly SampledVolume[], cacheBytes: ReadonlyMap<string, number>, extentBytes: number, seconds: number, epochOf: (vvolId: string) => number): void {
+  serve(io: readonly SampledVolume[], cacheBytes: ReadonlyMap<string, number>, extentBytes: number, seconds: number, epochOf: (vvolId: string) => number, termsOf: ContentTerms = () => undefined): void {
     const byArray = new Map<string, SampledVolume[]>();
     for (const v of io) {
       const group = byArray.get(v.arrayId);
@@ -160,15 +168,15 @@ export class DramCaches {
       const slots = Math.floor((cacheBytes.get(arrayId) ?? 0) / extentBytes);
       let cache = this.byArray.get(arrayId);
       if (cache?.capacity !== slots) this.byArray.set(arrayId, (cache = new ClockCache(slots)));
-      this.serveArray(volumes, cache, seconds, epochOf);
+      this.serveArray(volumes, cache, seconds, epochOf, termsOf);
     }
     if (this.owners.size > 2 * io.length + 1024) {
-      const live = new Set(io.map((v) => v.vvolId));
+      const live = new Set(io.flatMap((v) => [v.vvolId, ...v.lineage]));
       for (const id of this.owners.keys()) if (!live.has(id)) this.owners.delete(id);
     }
   }
 
-  private serveArray(volumes: readonly SampledVolume[], cache: ClockCache, seconds: number, epochOf: (vvolId: string) => number): void {
+  private serveArray(volumes: readonly SampledVolume[], cache: ClockCache, seconds: number, epochOf: (vvolId: string) => number, termsOf: ContentTerms): void {
     let total = 0;
     for (const v of volumes) total += v.servedIops * seconds;
     const stride = Math.max(1, total / SAMPLED_ACCESSES_PER_ARRAY);
@@ -210,10 +218,11 @@ export class DramCaches {
         else looksOnly[j] = 1;
       }
       const volumeWrites = new Array<number>(count);
+      const bases = v.lineage.length > 0 ? this.basesOf(v, epochOf, termsOf) : null;
       for (let i = 0; i < count; i++) {
         // Access i is a write when floor((i + 1)·w) passes an integer: the writes spread evenly, deterministically.
         volumeWrites[i] = writes[offset + i] = Math.floor((i + 1) * writeShare) > Math.floor(i * writeShare) ? 1 : 0;
-        owners[offset + i] = owner;
+        owners[offset + i] = bases && volumeWrites[i] === 0 ? blockOwner(owner, bases, extents[i]) : owner;
         keys[offset + i] = extents[i];
         volumeOf[offset + i] = j;
         sliceStart[1 + Math.floor((i * SLICES) / count)]++;
@@ -239,9 +248,39 @@ export class DramCaches {
     }
   }
 
+  /** A clone's own terms, then each base's owner number and terms; null where a VVOL's terms are not known (it shares nothing then). */
+  private basesOf(v: SampledVolume, epochOf: (vvolId: string) => number, termsOf: ContentTerms): Bases | null {
+    const own = termsOf(v.vvolId);
+    if (!own) return null;
+    const bases: { owner: number; terms: ReadonlyMap<number, bigint> }[] = [];
+    for (const id of v.lineage) {
+      const terms = termsOf(id);
+      if (!terms) break;
+      bases.push({ owner: this.ownerOf(id, epochOf(id)).owner, terms });
+    }
+    return { own, bases };
+  }
+
   private ownerOf(vvolId: string, epoch: number): { owner: number; epoch: number; carry: number } {
     let entry = this.owners.get(vvolId);
     if (entry?.epoch !== epoch) this.owners.set(vvolId, (entry = { owner: this.nextOwner++ | 0, epoch, carry: 0 }));
     return entry;
   }
+}
+
+interface Bases {
+  own: ReadonlyMap<number, bigint>;
+  bases: readonly { owner: number; terms: ReadonlyMap<number, bigint> }[];
+}
+
+/** Whose block a clone's extent is: the farthest base that holds the same content at that index, through every base between. */
+function blockOwner(owner: number, { own, bases }: Bases, extent: number): number {
+  let term = own.get(extent);
+  for (const base of bases) {
+    const baseTerm = base.terms.get(extent);
+    if (baseTerm !== term) break;
+    owner = base.owner;
+    term = baseTerm;
+  }
+  return owner;
 }

@@ -266,7 +266,11 @@ export class Engine {
         // What I/O control let through is written, and sampled through the DRAM cache, before the caches and tiers behind it see it.
         if (phase === 'serve') {
           ctx.written = await core.extents.write(work.tx, plannedWrites(io, seconds));
-          this.dram.serve(io, demand.cacheBytes, core.extents.extentBytes, seconds, (id) => core.extents.contentEpoch(id));
+          // FAST clones' blocks shared with their bases are the bases' in the cache: both sides' maps, from memory.
+          const shared = new Set<string>();
+          for (const v of io) if (v.lineage.length > 0) for (const id of [v.vvolId, ...v.lineage]) shared.add(id);
+          await core.extents.remember(work.tx, [...shared]);
+          this.dram.serve(io, demand.cacheBytes, core.extents.extentBytes, seconds, (id) => core.extents.contentEpoch(id), (id) => core.extents.contentTerms(id));
         }
         if (phase === 'background') {
           for (const volume of io) volume.settleSample();

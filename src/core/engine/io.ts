@@ -1,5 +1,5 @@
 import { and, asc, eq, isNull, sql } from 'drizzle-orm';
-import { anyOf, type Executor } from '../db/client.ts';
+import { anyOf, pgArray, resultRows, type Executor } from '../db/client.ts';
 import { poolTiers, storageArrays, storageContainers, storagePools, virtualDisks, virtualMachines, virtualVolumes, workloads } from '../db/tables.ts';
 import type { ExtentStore, ExtentWrite } from '../extents.ts';
 import type { IoSample, PolicyRule, VolumeIo } from '../plugin.ts';
@@ -46,6 +46,8 @@ interface DemandVolume {
   extentBytes: number;
   workingSetExtents: number;
   zipf: Zipf;
+  /** A FAST clone's bases, nearest first (its parent, and on while the parent is a FAST clone too): the volumes whose extents it may share. */
+  lineage: string[];
 }
 
 /**
@@ -77,6 +79,7 @@ export async function loadDemandSet(db: Executor, extents: ExtentStore, arrays: 
       cacheBytes: storageArrays.cacheBytes,
       workload: workloads,
       readOnly: virtualDisks.readOnly,
+      origin: virtualVolumes.origin,
     })
     .from(virtualVolumes)
     .innerJoin(virtualMachines, eq(virtualMachines.id, virtualVolumes.vmId))
@@ -89,6 +92,7 @@ export async function loadDemandSet(db: Executor, extents: ExtentStore, arrays: 
     // VM names need not be unique: VMs of one name go in the order they were made, not by their (random) uuids.
     .orderBy(asc(virtualMachines.name), asc(virtualMachines.createdAt), asc(virtualMachines.id), asc(virtualDisks.unitNumber), asc(virtualVolumes.createdAt), asc(virtualVolumes.id));
   const rules = await rulesByPolicy(db, [...new Set(rows.map((r) => r.policyId))]);
+  const lineages = await lineagesOf(db, rows.filter((r) => r.origin === 'FAST_CLONE').map((r) => r.vvolId));
   const pools = await db
     .select({ poolId: poolTiers.poolId, iops: sql<number>`sum(${poolTiers.maxIops})::int` })
     .from(poolTiers)
@@ -118,9 +122,26 @@ export async function loadDemandSet(db: Executor, extents: ExtentStore, arrays: 
       vvolId: r.vvolId, vmId: r.vmId!, streamName, unit, containerId: r.containerId, poolId: r.poolId, arrayId: r.arrayId, rules: rules.get(r.policyId) ?? [],
       profile, sizeShare: r.provisionedBytes / vmBytes.get(r.vmId!)!, readOnly: r.readOnly ?? false,
       extentCount, extentBytes: extents.extentBytes, workingSetExtents, zipf: zipfOf(workingSetExtents, profile.zipfAlpha),
+      lineage: lineages.get(r.vvolId) ?? [],
     };
   });
   return { volumes, poolIops: new Map(pools.map((p) => [p.poolId, p.iops])), cacheBytes: new Map(rows.map((r) => [r.arrayId, r.cacheBytes])) };
+}
+
+/** Each FAST clone's bases, nearest first: one recursive statement, none without clones. */
+async function lineagesOf(db: Executor, cloneIds: string[]): Promise<Map<string, string[]>> {
+  const lineages = new Map<string, string[]>();
+  if (cloneIds.length === 0) return lineages;
+  const rows = resultRows<{ vvol_id: string; base_id: string }>(await db.execute(sql`
+    with recursive chain(vvol_id, base_id, depth) as (
+      select v.id, v.parent_id, 1 from ${virtualVolumes} v where v.id = any(${pgArray(cloneIds)}::uuid[]) and v.parent_id is not null
+      union all
+      select c.vvol_id, p.parent_id, c.depth + 1 from chain c join ${virtualVolumes} p on p.id = c.base_id
+      where p.origin = 'FAST_CLONE' and p.parent_id is not null
+    )
+    select vvol_id::text as vvol_id, base_id::text as base_id from chain order by vvol_id, depth`));
+  for (const r of rows) lineages.set(r.vvol_id, [...(lineages.get(r.vvol_id) ?? []), r.base_id]);
+  return lineages;
 }
 
 /**
@@ -145,6 +166,7 @@ export class TickIo implements VolumeIo {
   ssdServedRatio = 0;
   serviceTimeMs = BASE_SERVICE_TIME_MS;
   sampled: Sample = NO_SAMPLE;
+  lineage: readonly string[];
 
   constructor(private readonly volume: DemandVolume, public readIops: number, public writeIops: number, private readonly seed: string, private readonly tick: number, private readonly tickStart: number, private readonly seconds: number) {
     this.vvolId = volume.vvolId;
@@ -159,6 +181,7 @@ export class TickIo implements VolumeIo {
     this.workingSetExtents = volume.workingSetExtents;
     this.zipfAlpha = volume.profile.zipfAlpha;
     this.servedIops = readIops + writeIops;
+    this.lineage = volume.lineage;
   }
 
   drawAccesses(count: number, iosPerAccess: number): number[] {
