@@ -76,8 +76,8 @@ export class UnitOfWork {
   }
 
   /**
-   * setAlarm for many alarms at once (an engine hook's alarms of one tick): three statements at most,
-   * whatever their number, and a fourth to read back those that changed. The last change of an alarm wins.
+   * setAlarm for many alarms at once (an engine hook's alarms of one tick): two statements at most,
+   * whatever their number, and a third to read back those that changed. The last change of an alarm wins.
    */
   async setAlarms(changes: readonly AlarmChange[]): Promise<void> {
     const latest = [...new Map(changes.map((c) => [`${c.kind}/${c.entityId}`, c])).values()];
@@ -85,21 +85,25 @@ export class UnitOfWork {
     const cleared = latest.filter((c) => c.status === 'GREEN');
     const changedIds: string[] = [];
     if (raised.length > 0) {
-      const rows = await this.tx
-        .insert(alarms)
-        .values(raised)
-        .onConflictDoUpdate({
-          target: [alarms.kind, alarms.entityId],
-          set: { status: sql`excluded.status`, message: sql`excluded.message`, updatedAt: sql`now()` },
-          setWhere: sql`${alarms.status} <> excluded.status`,
-        })
-        .returning({ id: alarms.id });
+      // One statement: the upsert writes a new status or message; `before` (the statement's snapshot, which the
+      // upsert's own writes do not change) tells which of those it wrote changed the status.
+      const rows = resultRows<{ id: string }>(
+        await this.tx.execute(sql`
+          with c as (
+            select * from jsonb_to_recordset(${JSON.stringify(raised.map((c) => ({ kind: c.kind, entity_type: c.entityType, entity_id: c.entityId, status: c.status, message: c.message })))}::jsonb)
+              as c(kind alarm_kind, entity_type text, entity_id text, status alarm_status, message text)
+          ),
+          before as (select a.kind, a.entity_id, a.status from ${alarms} a join c on a.kind = c.kind and a.entity_id = c.entity_id),
+          written as (
+            insert into ${alarms} (kind, entity_type, entity_id, status, message) select kind, entity_type, entity_id, status, message from c
+            on conflict (kind, entity_id) do update set status = excluded.status, message = excluded.message, updated_at = now()
+              where ${alarms}.status <> excluded.status or ${alarms}.message <> excluded.message
+            returning kind, entity_id, status, id
+          )
+          select w.id::text as id from written w left join before b on b.kind = w.kind and b.entity_id = w.entity_id
+          where b.status is distinct from w.status`),
+      );
       changedIds.push(...rows.map((r) => r.id));
-      await this.tx.execute(sql`
-        update ${alarms} a set message = c.message, updated_at = now()
-        from jsonb_to_recordset(${JSON.stringify(raised.map((c) => ({ kind: c.kind, entity_id: c.entityId, status: c.status, message: c.message })))}::jsonb)
-             as c(kind text, entity_id text, status text, message text)
-        where a.kind = c.kind::alarm_kind and a.entity_id = c.entity_id and a.status = c.status::alarm_status and a.message <> c.message`);
     }
     if (cleared.length > 0) {
       const rows = resultRows<{ id: string }>(

@@ -31,8 +31,8 @@ function readLimits(rules: readonly PolicyRule[]): Limits {
 
 /** What the schedule phase remembers between ticks, so that it writes an alarm or a report only when it changes. */
 interface ScheduleMemory {
-  /** Pools whose lower limits exceeded their capacity at the last tick. */
-  overcommitted: Map<string, boolean>;
+  /** Per pool, the message of its alarm while its lower limits exceed its capacity, null once they do not. */
+  overcommitted: Map<string, string | null>;
   /** VVOLs with upperReport that the last tick held at their upper limit. */
   heldAtUpper: Set<string>;
 }
@@ -79,18 +79,18 @@ export async function schedule(ctx: TickContext): Promise<void> {
 
     const reserved = claims.reduce((sum, c) => sum + Math.min(c.lower, c.demand), 0);
     const over = reserved > capacity;
-    // Set every tick while over, so the alarm's figures are this tick's; cleared once when it stops (and once
-    // after a start, for an alarm raised before it).
-    if (over || overcommitted.get(poolId) !== false) {
-      overcommitted.set(poolId, over);
+    // Set again whenever its figures change while over, so they are the tick's; cleared once when it stops (and
+    // once after a start, for an alarm raised before it).
+    const message = over ? `IO Load Manager: lower limits in demand (${Math.round(reserved)} IOPS) exceed the pool's ${capacity} IOPS; they are cut in proportion` : null;
+    const last = overcommitted.get(poolId);
+    if (message !== last) {
+      overcommitted.set(poolId, message);
       alarms.push({
         kind: 'CAPABILITY',
         entityType: 'StoragePool',
         entityId: poolId,
         status: over ? 'RED' : 'GREEN',
-        message: over
-          ? `IO Load Manager: lower limits in demand (${Math.round(reserved)} IOPS) exceed the pool's ${capacity} IOPS; they are cut in proportion`
-          : `IO Load Manager: the pool's ${capacity} IOPS cover its lower limits again`,
+        message: message ?? `IO Load Manager: the pool's ${capacity} IOPS cover its lower limits again`,
       });
     }
   }
