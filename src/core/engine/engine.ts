@@ -73,8 +73,10 @@ export class Engine {
   readonly dram = new DramCaches();
   /** Simulated time of the last tick whose samples were recorded. */
   private recordedAt = -1;
-  /** The same samples summed per simulated minute, written to io_history as each minute ends. */
-  private readonly history = new IoHistoryRecorder();
+  /** The same samples summed per simulated minute, written to io_history as each minute ends: as of the last committed tick. */
+  private history = new IoHistoryRecorder();
+  /** The copy each transaction's ticks sum into (an advance's ticks share one); it replaces `history` on commit. */
+  private readonly historyInWork = new WeakMap<UnitOfWork, IoHistoryRecorder>();
   /** The arrays this process ticks: their VMs' I/O is simulated here and nowhere else. */
   readonly arrayLocks: ArrayLocks;
   /** Ids (VVOL or VM) with a live ioStats subscription in this process, and how many. */
@@ -279,8 +281,9 @@ export class Engine {
         }
         for (const plugin of core.plugins) await plugin.hooks?.[phase]?.(ctx);
       }
-      this.record(work, ctx, now);
-      const minutes = this.history.endTick(now);
+      const history = this.historyOf(work);
+      this.record(work, ctx, now, history);
+      const minutes = history.endTick(now);
       if (minutes) await writeMinutes(work.tx, minutes, core.config.ioHistoryMinutes);
     });
     this.tick = tick;
@@ -311,30 +314,51 @@ export class Engine {
   }
 
   /** Keeps the tick's statistics per VVOL and per VM, and publishes those someone watches once the tick commits. */
-  private record(work: UnitOfWork, ctx: TickContext, now: number): void {
+  private historyOf(work: UnitOfWork): IoHistoryRecorder {
+    let history = this.historyInWork.get(work);
+    if (!history) {
+      const copy = (history = this.history.copy());
+      this.historyInWork.set(work, copy);
+      work.afterCommit(() => {
+        this.history = copy;
+        copy.adopted();
+      });
+    }
+    return history;
+  }
+
+  /**
+   * The tick's samples: summed into the transaction's history, and into the ring buffers once it commits (a
+   * tick that rolls back, and runs again, leaves no sample of its failed run).
+   */
+  private record(work: UnitOfWork, ctx: TickContext, now: number, history: IoHistoryRecorder): void {
     const stats = statistics(ctx.io, ctx.poolIops, now);
     const byVm = new Map<string, IoStats[]>();
-    this.recordedAt = now;
-    this.history.beginTick(now);
+    const samples = new Map<string, IoStats>();
+    history.beginTick(now);
     for (const io of ctx.io) {
       const sample = stats.get(io.vvolId)!;
-      this.io.push(io.vvolId, sample);
-      this.history.add(io.vvolId, sample, ctx.seconds);
+      samples.set(io.vvolId, sample);
+      history.add(io.vvolId, sample, ctx.seconds);
       const parts = byVm.get(io.vmId);
       if (parts) parts.push(sample);
       else byVm.set(io.vmId, [sample]);
     }
     for (const [vmId, parts] of byVm) {
       const sample = rollUp(parts, now);
-      this.io.push(vmId, sample);
-      this.history.add(vmId, sample, ctx.seconds);
+      samples.set(vmId, sample);
+      history.add(vmId, sample, ctx.seconds);
     }
+    work.afterCommit(() => {
+      for (const [id, sample] of samples) this.io.push(id, sample);
+      this.recordedAt = now;
+    });
     // A sample of this tick for what this instance simulated; an idle one only for what sits on an array it
     // ticks (a powered-off VM): an instance that does not tick the array has nothing to say of it, and an
     // idle sample from it would reach, through Redis, the subscribers of the holder's real ones.
     for (const [id, arrayId] of this.followedIds()) {
-      const sample = this.io.last(id);
-      if (sample?.time === now) work.publishAfterCommit(topic('io', id), sample);
+      const sample = samples.get(id);
+      if (sample) work.publishAfterCommit(topic('io', id), sample);
       else if (arrayId !== null && ctx.arrays.has(arrayId)) work.publishAfterCommit(topic('io', id), rollUp([], now));
     }
   }
