@@ -313,7 +313,7 @@ export class Engine {
       : { tick: sql`greatest(${storedTick}, ${tick}::bigint)`, simulatedSeconds: sql`greatest(${simulatedSeconds}, ${now}::float8)` };
   }
 
-  /** Keeps the tick's statistics per VVOL and per VM, and publishes those someone watches once the tick commits. */
+  /** The minute sums a transaction's ticks add to: a copy of the committed ones, which it replaces on commit. */
   private historyOf(work: UnitOfWork): IoHistoryRecorder {
     let history = this.historyInWork.get(work);
     if (!history) {
@@ -328,8 +328,9 @@ export class Engine {
   }
 
   /**
-   * The tick's samples: summed into the transaction's history, and into the ring buffers once it commits (a
-   * tick that rolls back, and runs again, leaves no sample of its failed run).
+   * Keeps the tick's statistics per VVOL and per VM, and publishes those someone watches once the tick commits:
+   * summed into the transaction's history, and into the ring buffers once it commits (a tick that rolls back,
+   * and runs again, leaves no sample of its failed run).
    */
   private record(work: UnitOfWork, ctx: TickContext, now: number, history: IoHistoryRecorder): void {
     const stats = statistics(ctx.io, ctx.poolIops, now);

@@ -82,8 +82,7 @@ export async function schedule(ctx: TickContext): Promise<void> {
     // Set again whenever its figures change while over, so they are the tick's; cleared once when it stops (and
     // once after a start, for an alarm raised before it).
     const message = over ? `IO Load Manager: lower limits in demand (${Math.round(reserved)} IOPS) exceed the pool's ${capacity} IOPS; they are cut in proportion` : null;
-    const last = overcommitted.get(poolId);
-    if (message !== last) {
+    if (message !== overcommitted.get(poolId)) {
       overcommitted.set(poolId, message);
       alarms.push({
         kind: 'CAPABILITY',

@@ -1,6 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
-import { ConflictError, isCopyOf, NotFoundError, resultRows, simulatedNow, topic, type AlarmChange, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PolicyContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualMachineRow, type VirtualVolumeRow } from '../../core/plugin.ts';
-import { createGroup, dropGroups, groupOfVm, groupPairs, groupsTargeting, groupsProgress, pairLag, pairProgress, pointCopyFinished, rpoOf } from './groups.ts';
+import { ConflictError, isCopyOf, NotFoundError, resultRows, simulatedNow, topic, type AlarmChange, type ComplianceContext, type ComplianceViolation, type CopyControl, type LifecycleContext, type PairRow, type PolicyContext, type PolicyOutcome, type PolicyRule, type TaskRow, type TickContext, type VirtualMachineRow, type VirtualVolumeRow } from '../../core/plugin.ts';
+import { createGroup, dropGroups, groupOfVm, groupPairs, groupsTargeting, groupsProgress, pairLag, pairProgress, pointCopyFinished, replicated, rpoOf } from './groups.ts';
 import { pairRemote } from './pairing.ts';
 import { rdrGroups } from './tables.ts';
 
@@ -65,15 +65,16 @@ async function publishPairProgress(ctx: TickContext): Promise<void> {
 /** NON_COMPLIANT when a volume's remote replica lags past the policy's RPO, or it has none. */
 export async function compliance(ctx: ComplianceContext, items: { vvol: VirtualVolumeRow; rules: PolicyRule[] }[]): Promise<Map<string, ComplianceViolation[]>> {
   const result = new Map<string, ComplianceViolation[]>();
-  const judged = items.filter(({ vvol, rules }) => rules.some((r) => r.capabilityId === 'nec.rdr.replica' && r.value === true) && (vvol.type === 'CONFIG' || vvol.type === 'DATA') && !vvol.snapshotId && !isCopyOf(vvol));
+  const judged = items.filter(({ vvol, rules }) => rules.some((r) => r.capabilityId === 'nec.rdr.replica' && r.value === true) && replicated(vvol) && !vvol.snapshotId && !isCopyOf(vvol));
   if (judged.length === 0) return result;
-  const pairs = await ctx.pairs.ofVolumes(ctx.db, judged.map((j) => j.vvol.id), 'mv', 'rdr');
-  const unpaired = judged.filter(({ vvol }) => vvol.vmId && !pairs.some((p) => p.mvId === vvol.id)).map(({ vvol }) => vvol.vmId!);
-  const targetOf = await groupsTargeting(ctx.db, unpaired);
+  // Each MV's first rdr pair (an MV may have more than one), found once rather than searched for per volume.
+  const pairOf = new Map<string, PairRow>();
+  for (const p of await ctx.pairs.ofVolumes(ctx.db, judged.map((j) => j.vvol.id), 'mv', 'rdr')) if (!pairOf.has(p.mvId)) pairOf.set(p.mvId, p);
+  const targetOf = await groupsTargeting(ctx.db, judged.filter(({ vvol }) => vvol.vmId && !pairOf.has(vvol.id)).map(({ vvol }) => vvol.vmId!));
   const now = await simulatedNow(ctx.db);
   for (const { vvol, rules } of judged) {
     const rpo = (rules.find((r) => r.capabilityId === 'nec.rdr.rpoSeconds')?.value as number | undefined) ?? 300;
-    const pair = pairs.find((p) => p.mvId === vvol.id);
+    const pair = pairOf.get(vvol.id);
     if (!pair) {
       // A test failover's VM is a test: it goes when the test stops, and is not judged on replication.
       const target = vvol.vmId ? targetOf.get(vvol.vmId) : undefined;
@@ -100,7 +101,7 @@ export function taskFinished(ctx: LifecycleContext, task: TaskRow): Promise<void
  * more, its pair goes (forced) with the RV.
  */
 export async function policyApplied(ctx: PolicyContext, vvol: VirtualVolumeRow, rules: PolicyRule[]): Promise<PolicyOutcome> {
-  if ((vvol.type !== 'CONFIG' && vvol.type !== 'DATA') || vvol.snapshotId) return;
+  if (!replicated(vvol) || vvol.snapshotId) return;
   const value = (id: string) => rules.find((r) => r.capabilityId === id)?.value;
   let [pair] = await ctx.pairs.ofVolumes(ctx.tx, [vvol.id], 'mv', 'rdr');
   if (value('nec.rdr.replica') !== true) {

@@ -16,7 +16,7 @@ type Ctx = Pick<LifecycleContext, 'pairs' | 'volumes' | 'tasks' | 'copier'>;
 const SOURCE_VOLUME = 'nec.rdr.sourceVolume';
 
 /** A VM's volumes that replication groups replicate (not its SWAP or MEMORY VVOLs). */
-const replicated = (v: { type: string }) => v.type === 'CONFIG' || v.type === 'DATA';
+export const replicated = (v: { type: string }) => v.type === 'CONFIG' || v.type === 'DATA';
 
 /** Point-in-time replicas kept per group (the oldest complete one goes when a newer completes). */
 export const POINTS_IN_TIME_KEPT = 3;
