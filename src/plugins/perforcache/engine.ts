@@ -87,17 +87,22 @@ export async function serve(ctx: TickContext): Promise<void> {
       continue;
     }
     const settings = settingsOf(io.rules)!;
-    const blocks = capacityBlocks(settings.capacityGiB, ctx.extents.extentBytes);
     if (!entry) {
-      entry = { cache: new S3FifoCache(blocks, settings.mode), capacityGiB: settings.capacityGiB, epoch };
+      entry = { cache: new S3FifoCache(capacityBlocks(settings.capacityGiB, ctx.extents.extentBytes), settings.mode), capacityGiB: settings.capacityGiB, epoch };
       caches.set(io.vvolId, entry);
     } else {
-      if (entry.cache.capacityBlocks !== blocks) entry.cache.resize(blocks);
-      if (entry.cache.cacheMode !== settings.mode) entry.cache.setMode(settings.mode);
-      entry.capacityGiB = settings.capacityGiB;
+      adopt(entry, settings, ctx.extents.extentBytes);
     }
     feed(entry.cache, io);
   }
+}
+
+/** Live change of an existing cache to the policy's settings: a resize (shrinking evicts) and the mode. */
+function adopt(entry: VolumeCache, settings: CacheSettings, extentBytes: number): void {
+  const blocks = capacityBlocks(settings.capacityGiB, extentBytes);
+  if (entry.cache.capacityBlocks !== blocks) entry.cache.resize(blocks);
+  if (entry.cache.cacheMode !== settings.mode) entry.cache.setMode(settings.mode);
+  entry.capacityGiB = settings.capacityGiB;
 }
 
 /**
@@ -153,6 +158,12 @@ export async function policyApplied(ctx: PolicyContext, vvol: VirtualVolumeRow, 
     const free = Math.max(0, Math.floor(freeBytes / GiB));
     return { infeasible: `nec.pc.capacityGiB: pool ${pool.name} has ${free} GiB of L2 cache left, the policy asks ${settings.capacityGiB} GiB` };
   }
+  // Admitted: the cache it has takes the new settings as the verdict is committed, not at the next tick, so
+  // l2Cache never shows the new capacity with the old cache's blocks.
+  ctx.work.afterCommit(() => {
+    const entry = cachesOf(ctx.extents).get(vvol.id);
+    if (entry) adopt(entry, settings, ctx.extents.extentBytes);
+  });
 }
 
 /** A deleted VVOL's cache goes with it. */

@@ -213,11 +213,15 @@ describe('a policy change waiting for admission', () => {
       reconciler.kick = kick;
     }
     reconciler.kick();
-    await advance(app);
+    await app.settle();
+    // Resized as the verdict commits, before any tick.
     const admitted = await state(app, vm.disk);
     expect(admitted.policyState).toBe('APPLIED');
     expect(admitted.l2Cache).toMatchObject({ enabled: true, mode: 'READ_WRITE', capacityBytes: 1 * GiB });
     expect(admitted.l2Cache.usedBytes).toBeLessThanOrEqual(1 * GiB);
+    expect(admitted.l2Cache.usedBytes).toBeGreaterThan(0);
+    await advance(app);
+    expect((await state(app, vm.disk)).l2Cache.usedBytes).toBeLessThanOrEqual(1 * GiB);
     await app.query(`mutation($id: ID!) { powerOffVirtualMachine(input: { id: $id }) { __typename } }`, { id: vm.id });
   });
 });
