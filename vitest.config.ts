@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -7,6 +8,9 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'examples/**/*.test.ts'],
     pool: 'forks',
+    // vitest's default is one worker fewer than the cores: one file at a time on a 2-core machine. A file spends
+    // much of its time waiting on the database, so one per core keeps both busy (6.5 → 3 min on PostgreSQL here).
+    maxWorkers: availableParallelism(),
     testTimeout: 60_000,
     hookTimeout: 120_000,
     globalSetup: ['test/helpers/global-setup.ts'],
