@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { useGraphQlJit } from '@envelop/graphql-jit';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { getOperationAST, GraphQLError, type GraphQLSchema } from 'graphql';
+import { getOperationAST, getVariableValues, GraphQLError, type GraphQLSchema } from 'graphql';
 import { createYoga, type Plugin as YogaPlugin } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
@@ -99,8 +99,17 @@ export function createHttpServer(services: Services, schema: GraphQLSchema): Htt
         blockFieldSuggestion: { enabled: false },
       }),
       // Compiled execution: it halves the CPU of the mapping query, and of each subscription event.
-      // Subscriptions go through their own plugin (see there), not graphql-jit's subscribe.
-      useGraphQlJit({}, { enableIf: (args) => getOperationAST(args.document, args.operationName)?.operation !== 'subscription' }),
+      // Subscriptions go through their own plugin (see there), not graphql-jit's subscribe. Variables
+      // that do not coerce are left to graphql-js, whose errors give the path in the variable and the
+      // reason ('... at "input.copyControl"; Value "ASYNC" does not exist in "CopyControl" enum.');
+      // graphql-jit's name the leaf as if it were a variable ('Variable "$copyControl" ...').
+      useGraphQlJit({}, {
+        enableIf: (args) => {
+          const operation = getOperationAST(args.document, args.operationName);
+          if (!operation || operation.operation === 'subscription') return false;
+          return !getVariableValues(args.schema, operation.variableDefinitions ?? [], args.variableValues ?? {}, { maxErrors: 1 }).errors;
+        },
+      }),
       useCompiledSubscriptionEvents(),
     ],
   });

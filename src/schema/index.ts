@@ -46,8 +46,8 @@ function assemble(plugins: readonly Plugin[]): GraphQLSchema {
   addScalars(builder);
   const { RuleCheck } = addErrorTypes(builder);
   addConnectionFields(builder);
-  const refs = createRefs(builder);
   const enums = addEnums(builder);
+  const refs = createRefs(builder, enums);
   addInventory(builder, refs, enums);
   addPolicies(builder, refs, enums, RuleCheck);
   const vmTypes = addVirtualMachines(builder, refs, enums);

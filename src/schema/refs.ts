@@ -6,6 +6,7 @@ import type { StorageContainerRow, VirtualMachineRow, VirtualVolumeRow } from '.
 import type { UnitOfWork } from '../core/unit-of-work.ts';
 import type { PairRow } from '../core/pairs.ts';
 import type { Builder, Context, SchemaTypes as Declared } from './builder.ts';
+import type { Enums } from './core/enums.ts';
 
 type SchemaTypes = PothosSchemaTypes.ExtendDefaultTypes<Declared>;
 
@@ -63,6 +64,8 @@ export interface SchemaRefs {
   Task: ObjectRef<SchemaTypes, Rows['Task']>;
   /** A replication pair (MV and RV) of ddr or rdr. */
   ReplicaPair: ObjectRef<SchemaTypes, Rows['ReplicaPair']>;
+  /** The core's enums, for a plugin's fields of those types. */
+  enums: Enums;
   /** Every typed error a mutation may return. */
   errors: (new (...args: never[]) => Error)[];
   /** Defines a mutation the way every core mutation is defined. */
@@ -102,7 +105,7 @@ export const errorClasses = [ValidationError, NotFoundError, ConflictError, Capa
 
 const pascal = (name: string) => name[0].toUpperCase() + name.slice(1);
 
-export function createRefs(builder: Builder): SchemaRefs {
+export function createRefs(builder: Builder, enums: Enums): SchemaRefs {
   const mutation = <Payload extends object>(spec: MutationSpec<Payload>) => {
     const Name = pascal(spec.name);
     const Input = builder.inputType(`${Name}Input`, { fields: spec.input });
@@ -126,6 +129,7 @@ export function createRefs(builder: Builder): SchemaRefs {
     );
   };
   return {
+    enums,
     StorageArray: builder.objectRef<Rows['StorageArray']>('StorageArray'),
     StoragePool: builder.objectRef<Rows['StoragePool']>('StoragePool'),
     StorageContainer: builder.objectRef<Rows['StorageContainer']>('StorageContainer'),

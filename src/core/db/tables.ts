@@ -294,6 +294,8 @@ export const copyExtents = pgTable(
   (t) => [primaryKey({ columns: [t.copyId, t.index] })],
 );
 
+/** How a pair's copies run; each owning plugin allows some of them (`replicaPairs.copyControls`). */
+export const copyControls = ['SYNC', 'SEMI_SYNC', 'BACKGROUND'] as const;
 export const pairActivity = pgEnum('pair_activity', ['REPLICATE', 'SEPARATE', 'RESTORE', 'RESTORE_PROTECT']);
 export const pairSyncState = pgEnum('pair_sync_state', ['RPL_EXEC', 'RPL_SYNC', 'SEP_EXEC', 'SEPARATED', 'RST_EXEC', 'RST_SYNC', 'CANCEL', 'FAULT']);
 
@@ -311,7 +313,7 @@ export const replicaPairs = pgTable(
     rvId: uuid('rv_id').notNull().references(() => virtualVolumes.id, { onDelete: 'cascade' }),
     activity: pairActivity('activity').notNull().default('SEPARATE'),
     syncState: pairSyncState('sync_state').notNull().default('SEPARATED'),
-    copyControl: text('copy_control').$type<'SYNC' | 'SEMI_SYNC' | 'BACKGROUND'>().notNull(),
+    copyControl: text('copy_control').$type<(typeof copyControls)[number]>().notNull(),
     /** What a host may do with the RV: NR (no access) while replicating, RO or RW once separated. */
     rvAccess: text('rv_access').$type<'NR' | 'RO' | 'RW'>().notNull().default('RW'),
     /** IMMEDIATE: the RV may be used while a separation finishes (SEP_EXEC); COMPLETE: only once SEPARATED. */

@@ -37,7 +37,7 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
       mvId: t.id({ required: true }),
       rvId: t.id(),
       containerId: t.id({ description: 'Where a new RV goes (default: the MV\'s container); must be on the MV\'s array.' }),
-      copyControl: t.string({ defaultValue: 'BACKGROUND', description: 'SYNC or BACKGROUND.' }),
+      copyControl: t.field({ type: refs.enums.CopyControl, defaultValue: 'BACKGROUND', description: 'SYNC or BACKGROUND (SEMI_SYNC is rdr\'s: a ValidationError here).' }),
     }),
     payload: (t) => ({ pair: t.field({ type: refs.ReplicaPair, resolve: (p) => p.pair }) }),
     resolve: async (input, work, ctx) => {
@@ -64,9 +64,7 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
         if (container.array_id !== mvPlace.array_id) throw new ValidationError('input.containerId', 'DDR keeps the RV in the MV\'s array; this container is on another array');
         rv = (await pairs.createReplicaVolume(work, mvId, target, 'input.containerId')).id;
       }
-      const copyControl = input.copyControl ?? 'BACKGROUND';
-      if (copyControl !== 'SYNC' && copyControl !== 'BACKGROUND') throw new ValidationError('input.copyControl', `DDR copy control is SYNC or BACKGROUND, not ${copyControl}`);
-      const pair = await pairs.create(work, { owner: 'ddr', mvId, rvId: rv, copyControl, link: internalLink(mvPlace.array_id), bytesPerSecond: DDR_COPY_BYTES_PER_SECOND });
+      const pair = await pairs.create(work, { owner: 'ddr', mvId, rvId: rv, copyControl: input.copyControl ?? 'BACKGROUND', link: internalLink(mvPlace.array_id), bytesPerSecond: DDR_COPY_BYTES_PER_SECOND });
       return { pair };
     },
   });

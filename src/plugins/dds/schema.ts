@@ -42,7 +42,7 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
   const BackupVolume = builder.objectRef<GenerationVolumeRow>('BackupVolume').implement({
     description: 'One volume of a backup generation: the VM volume it holds and the backup volume on the BACKUP array.',
     fields: (t) => ({
-      type: t.exposeString('type', { description: 'CONFIG or DATA.' }),
+      type: t.expose('type', { type: refs.enums.VirtualVolumeType, description: 'CONFIG or DATA.' }),
       unitNumber: t.exposeInt('unitNumber', { nullable: true, description: 'The disk\'s unit number (DATA).' }),
       provisionedBytes: t.expose('provisionedBytes', { type: 'Bytes' }),
       contentDigest: t.exposeString('contentDigest', { description: 'The source\'s digest at the generation\'s point in time: the backup volume\'s once AVAILABLE, and a restored volume\'s once its task is done.' }),

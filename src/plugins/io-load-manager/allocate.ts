@@ -4,7 +4,8 @@
  * computed exactly by water-filling in O(n log n). A pure function: no clock, no state.
  */
 
-export type Priority = 'HIGH' | 'MEDIUM' | 'LOW';
+export const priorities = ['HIGH', 'MEDIUM', 'LOW'] as const;
+export type Priority = (typeof priorities)[number];
 
 /** One volume's claim on the pool for one tick, in IOPS. `lower`/`upper` 0 = no limit. */
 export interface Claim {
@@ -21,8 +22,6 @@ export interface Claim {
  * used to SIOC expects. Integers on purpose: sums of weights are exact in floating point.
  */
 export const priorityWeights: Readonly<Record<Priority, number>> = Object.freeze({ HIGH: 4, MEDIUM: 2, LOW: 1 });
-
-const priorities = Object.keys(priorityWeights) as Priority[];
 
 /**
  * Inputs in a form both allocators share: cap c_i, reservation r_i, weight w_i and the index of the

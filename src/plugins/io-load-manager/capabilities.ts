@@ -1,4 +1,5 @@
 import type { CapabilityNamespace, PolicyRule, RuleViolation } from '../../core/plugin.ts';
+import { priorities } from './allocate.ts';
 
 /** NEC's limits are 0 (none) or 10..1,000,000 IOPS; the generic range check admits 1..9, so they are refused here. */
 const SMALLEST_LIMIT = 10;
@@ -8,7 +9,7 @@ export const capabilities: CapabilityNamespace & Required<Pick<CapabilityNamespa
   items: [
     { id: 'nec.iolm.upperLimit', name: 'Upper IOPS limit', summary: 'Most IOPS the volume may use; 0 = no limit', valueType: 'INT', unit: 'IOPS', min: 0, max: 1_000_000, default: 0, lineOfService: 'DATASTORE_IO_CONTROL' },
     { id: 'nec.iolm.lowerLimit', name: 'Lower IOPS limit', summary: 'IOPS guaranteed to the volume while the pool is contended; 0 = no limit', valueType: 'INT', unit: 'IOPS', min: 0, max: 1_000_000, default: 0, lineOfService: 'DATASTORE_IO_CONTROL' },
-    { id: 'nec.iolm.priority', name: 'Priority', summary: 'Weight of the volume when pool IOPS left after lower limits are shared', valueType: 'ENUM', allowedValues: ['HIGH', 'MEDIUM', 'LOW'], default: 'MEDIUM', lineOfService: 'DATASTORE_IO_CONTROL' },
+    { id: 'nec.iolm.priority', name: 'Priority', summary: 'Weight of the volume when pool IOPS left after lower limits are shared', valueType: 'ENUM', allowedValues: [...priorities], default: 'MEDIUM', lineOfService: 'DATASTORE_IO_CONTROL' },
     { id: 'nec.iolm.upperReport', name: 'Upper limit report', summary: 'Report when the volume is throttled at its upper limit', valueType: 'BOOLEAN', default: false, lineOfService: 'DATASTORE_IO_CONTROL' },
   ],
   validate(rules: PolicyRule[]): RuleViolation[] {

@@ -1,10 +1,11 @@
 import type { SchemaBuilder, SchemaRefs } from '../../core/plugin.ts';
+import { priorities, type Priority } from './allocate.ts';
 import { limitsOf } from './engine.ts';
 
 interface IoControl {
   upperLimit: number | null;
   lowerLimit: number | null;
-  priority: string;
+  priority: Priority;
   upperReport: boolean;
   demandIops: number;
   servedIops: number;
@@ -14,12 +15,13 @@ interface IoControl {
 
 /** VirtualVolume.ioControl and VirtualMachine.ioControl: limits from the policy, figures from the last tick. */
 export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
+  const Priority = builder.enumType('IoPriority', { values: priorities, description: 'nec.iolm.priority: HIGH, MEDIUM and LOW shares weigh 4:2:1.' });
   const IoControlRef = builder.objectRef<IoControl>('IoControl').implement({
     description: 'IO Load Manager: the limits in force and how the last tick went.',
     fields: (t) => ({
       upperLimit: t.exposeInt('upperLimit', { nullable: true, description: 'IOPS; null when there is none.' }),
       lowerLimit: t.exposeInt('lowerLimit', { nullable: true, description: 'Guaranteed IOPS; null when there is none.' }),
-      priority: t.exposeString('priority', { description: 'HIGH, MEDIUM or LOW: the share of what is left after lower limits.' }),
+      priority: t.expose('priority', { type: Priority, description: 'The share of what is left after lower limits.' }),
       upperReport: t.exposeBoolean('upperReport', { description: 'Events iolm.upperLimitReached and iolm.upperLimitReleased report when the volume starts and stops being held at its upper limit.' }),
       demandIops: t.exposeFloat('demandIops'),
       servedIops: t.exposeFloat('servedIops'),

@@ -16,7 +16,8 @@
  * `lruHits` and `beladyOptHits` are reference policies on read-only traces for the tests and the bench.
  */
 
-export type CacheMode = 'READ_ONLY' | 'READ_WRITE';
+export const cacheModes = ['READ_ONLY', 'READ_WRITE'] as const;
+export type CacheMode = (typeof cacheModes)[number];
 export type CacheQueue = 'SMALL' | 'MAIN' | 'GHOST';
 
 const SMALL = 0;

@@ -1,4 +1,5 @@
 import type { SchemaBuilder, SchemaRefs } from '../../core/plugin.ts';
+import { cacheModes, type CacheMode } from './cache.ts';
 import { cachesOf, settingsOf } from './engine.ts';
 
 interface HitRatio {
@@ -9,7 +10,7 @@ interface HitRatio {
 
 interface L2Cache {
   enabled: boolean;
-  mode: string | null;
+  mode: CacheMode | null;
   capacityBytes: number;
   usedBytes: number;
   hitRatio: HitRatio;
@@ -27,11 +28,12 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
       all: t.exposeFloat('all'),
     }),
   });
+  const Mode = builder.enumType('L2CacheMode', { values: cacheModes, description: 'nec.pc.mode: READ_ONLY caches reads (writes go around the cache); READ_WRITE also absorbs writes.' });
   const L2CacheRef = builder.objectRef<L2Cache>('L2Cache').implement({
     description: "PerforCache: the pool's SSD as a second-level cache for this VVOL.",
     fields: (t) => ({
       enabled: t.exposeBoolean('enabled', { description: 'The policy enables the cache and the pool could admit it (not INFEASIBLE).' }),
-      mode: t.exposeString('mode', { nullable: true, description: 'READ_ONLY or READ_WRITE; null when disabled.' }),
+      mode: t.expose('mode', { type: Mode, nullable: true, description: 'Null when disabled.' }),
       capacityBytes: t.expose('capacityBytes', { type: 'Bytes' }),
       usedBytes: t.expose('usedBytes', { type: 'Bytes', description: 'Blocks held times the block (extent) size.' }),
       hitRatio: t.field({ type: HitRatioRef, resolve: (c) => c.hitRatio }),

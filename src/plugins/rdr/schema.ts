@@ -8,13 +8,6 @@ import { rdrGroupHistory, rdrGroups, rdrLinks, rdrPointsInTime } from './tables.
 
 type GroupView = GroupRow & { side: 'SOURCE' | 'TARGET' };
 
-const copyControls = ['SYNC', 'SEMI_SYNC', 'BACKGROUND'] as const;
-
-function checkCopyControl(value: unknown, field = 'input.copyControl'): CopyControl {
-  if (!copyControls.includes(value as CopyControl)) throw new ValidationError(field, `Copy control is SYNC, SEMI_SYNC or BACKGROUND, not ${String(value)}`);
-  return value as CopyControl;
-}
-
 /** rdr's GraphQL: links, remote pairs, replication groups with their DR transitions (each with a dry run), progress and history. */
 export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
   const State = builder.enumType('ReplicationGroupState', { values: ['SOURCE', 'TARGET', 'INTEST', 'FAILEDOVER', 'REMOTE_FAILEDOVER'] as const });
@@ -220,11 +213,11 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
       mvId: t.id({ required: true }),
       rvId: t.id(),
       targetContainerId: t.id(),
-      copyControl: t.string({ defaultValue: 'BACKGROUND', description: 'SYNC, SEMI_SYNC or BACKGROUND.' }),
+      copyControl: t.field({ type: refs.enums.CopyControl, defaultValue: 'BACKGROUND' }),
     }),
     payload: (t) => ({ pair: t.field({ type: refs.ReplicaPair, resolve: (p) => p.pair }) }),
     resolve: async (input, work, ctx) => {
-      const copyControl = checkCopyControl(input.copyControl ?? 'BACKGROUND');
+      const copyControl: CopyControl = input.copyControl ?? 'BACKGROUND';
       const mvId = refs.decodeId(String(input.mvId), ['VirtualVolume'], 'input.mvId').id;
       const rvId = input.rvId ? refs.decodeId(String(input.rvId), ['VirtualVolume'], 'input.rvId').id : null;
       const containerId = input.targetContainerId ? refs.decodeId(String(input.targetContainerId), ['StorageContainer'], 'input.targetContainerId').id : null;
@@ -236,10 +229,10 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
     name: 'createReplicationGroup',
     description: 'RDR: pairs every CONFIG and DATA volume of a VM with an RV at another site (FULL copies start) and makes them one replication group, SOURCE here and TARGET there.',
     scope: 'vmAdmin',
-    input: (t) => ({ vmId: t.id({ required: true }), targetContainerId: t.id(), copyControl: t.string({ defaultValue: 'BACKGROUND' }) }),
+    input: (t) => ({ vmId: t.id({ required: true }), targetContainerId: t.id(), copyControl: t.field({ type: refs.enums.CopyControl, defaultValue: 'BACKGROUND' }) }),
     payload: (t) => ({ group: t.field({ type: Group, resolve: (p) => p.group }) }),
     resolve: async (input, work, ctx) => {
-      const copyControl = checkCopyControl(input.copyControl ?? 'BACKGROUND');
+      const copyControl: CopyControl = input.copyControl ?? 'BACKGROUND';
       const vmId = refs.decodeId(String(input.vmId), ['VirtualMachine'], 'input.vmId').id;
       const targetContainerId = input.targetContainerId ? refs.decodeId(String(input.targetContainerId), ['StorageContainer'], 'input.targetContainerId').id : null;
       return { group: { ...(await createGroup(ctx.services.core, work, { vmId, targetContainerId, copyControl })), side: 'SOURCE' } };
@@ -300,7 +293,7 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
   transition('failoverReplicationGroup', 'FAILOVER', 'VASA failoverReplicationGroup: the target becomes the live VM. planned: a final sync first (the source VM must be off), done when its copy ends; unplanned: at once, from the last point-in-time replica (the source VM is fenced: powered off).',
     (t) => ({ planned: t.boolean({ required: true }) }), (input) => ({ planned: Boolean(input.planned) }));
   transition('reverseReplicationGroup', 'REVERSE', 'VASA reverseReplicationGroup: after a failover, the failed-over VM becomes the source, replicating (DIFF) back onto the old source\'s volumes.',
-    (t) => ({ copyControl: t.string({ defaultValue: 'BACKGROUND' }) }), (input) => ({ copyControl: checkCopyControl(input.copyControl ?? 'BACKGROUND') }));
+    (t) => ({ copyControl: t.field({ type: refs.enums.CopyControl, defaultValue: 'BACKGROUND' }) }), (input) => ({ copyControl: input.copyControl ?? 'BACKGROUND' }));
   transition('promoteReplicationGroup', 'PROMOTE', 'VASA promoteReplicationGroup: the test VM of a test failover becomes the live VM (FAILEDOVER); the source is fenced.');
 }
 

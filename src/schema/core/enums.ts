@@ -1,5 +1,5 @@
 import {
-  alarmKind, alarmStatus, arrayRole, bindState, peProtocol, policyState, powerState, taskState, tierKind, vvolOrigin, vvolType, workloadPreset,
+  alarmKind, alarmStatus, arrayRole, bindState, copyControls, peProtocol, policyState, powerState, taskState, tierKind, vvolOrigin, vvolType, workloadPreset,
 } from '../../core/db/tables.ts';
 import { linesOfService, valueTypes } from '../../core/plugin.ts';
 import type { Builder } from '../builder.ts';
@@ -24,6 +24,7 @@ export function addEnums(builder: Builder) {
     LineOfService: e('LineOfService', linesOfService as unknown as readonly [string, ...string[]]),
     ComplianceStatus: e('ComplianceStatus', ['COMPLIANT', 'NON_COMPLIANT', 'UNKNOWN', 'NOT_APPLICABLE', 'OUT_OF_DATE'] as const),
     WorkloadPreset: e('WorkloadPreset', workloadPreset.enumValues, 'OLTP, VDI_BOOT_STORM, BACKUP_SCAN and IDLE are presets; CUSTOM is a profile given in full.'),
+    CopyControl: e('CopyControl', copyControls, 'SYNC: a write waits for the RV (the link\'s latency is paid); SEMI_SYNC (rdr only): copies behind while the unsent bytes are within the link\'s threshold, then new writes wait; BACKGROUND: copies behind at the link\'s bandwidth, never waits.'),
     CloneMode: e('CloneMode', ['FULL', 'FAST'] as const, 'FULL copies every extent; FAST (VASA fastClone) shares them and stores only differences.'),
   };
 }

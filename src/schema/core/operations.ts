@@ -89,9 +89,13 @@ export function addOperations(builder: Builder, refs: SchemaRefs, enums: Enums):
     description: 'Wall-clock time this process spent per tick.',
     fields: (t) => ({ ticks: t.exposeInt('ticks'), lastMs: t.exposeFloat('lastMs'), meanMs: t.exposeFloat('meanMs'), maxMs: t.exposeFloat('maxMs') }),
   });
+  const Clock = builder.enumType('SimulationClock', {
+    description: 'VVOLGRAPH_CLOCK: REALTIME ticks on its own every VVOLGRAPH_TICK_MS; MANUAL moves only by advanceSimulation.',
+    values: { REALTIME: { value: 'realtime' }, MANUAL: { value: 'manual' } } as const,
+  });
   const Simulation = builder.objectRef<Context['services']>('Simulation').implement({
     fields: (t) => ({
-      clock: t.string({ description: 'realtime or manual.', resolve: (s) => s.engine.clock }),
+      clock: t.field({ type: Clock, resolve: (s) => s.engine.clock }),
       // The shared clock row, not this process's last tick: another instance on the database may have moved it since.
       tick: t.int({ description: 'Ticks run so far, by any instance on this database.', resolve: async (s, _args, ctx) => (await ctx.loaders.simulationClock.load(1))?.tick ?? s.engine.tick }),
       simulatedSeconds: t.float({ description: 'Simulated seconds since the simulation began, as every instance on this database sees them.', resolve: async (s, _args, ctx) => (await ctx.loaders.simulationClock.load(1))?.simulatedSeconds ?? s.engine.now }),

@@ -46,7 +46,7 @@ async function restoreBytesLeft(ctx: Context, pair: PairRow): Promise<number> {
 export function addReplication(builder: Builder, refs: SchemaRefs): void {
   const Activity = builder.enumType('PairActivity', { values: pairActivity.enumValues });
   const SyncState = builder.enumType('PairSyncState', { values: pairSyncState.enumValues, description: "NEC's sync states: *_EXEC while a copy runs, *_SYNC once in step, SEPARATED, CANCEL, FAULT." });
-  const CopyControl = builder.enumType('CopyControl', { values: ['SYNC', 'SEMI_SYNC', 'BACKGROUND'] as const });
+  const { CopyControl } = refs.enums;
   const RvAccess = builder.enumType('ReplicaAccess', { values: ['NR', 'RO', 'RW'] as const, description: 'What hosts may do with the RV: no access while replicating or restoring, RO or RW once separated.' });
   const RvUse = builder.enumType('ReplicaUse', { values: ['COMPLETE', 'IMMEDIATE'] as const });
   const ReplicateRange = builder.enumType('ReplicateRange', { values: ['FULL', 'DIFF'] as const, description: 'FULL copies every extent; DIFF only those that differ (written on either side since they were last in step).' });
