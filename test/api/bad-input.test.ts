@@ -51,6 +51,8 @@ interface Fixtures {
   runningVm: string;
   /** The clone a FULL clone is still filling: started last, so it stays RUNNING. */
   fillingVm: string;
+  /** The DATA VVOL of `fillingVm`. */
+  fillingDisk: string;
   /** rdr: array ids, a group never synced (SOURCE/TARGET, no point in time) and one failed over. */
   tokyoArray: string;
   osakaArray: string;
@@ -98,6 +100,7 @@ beforeAll(async () => {
     runningGeneration: '',
     runningVm: '',
     fillingVm: '',
+    fillingDisk: '',
     rulelessPolicy: await createPolicy(app, [], 'ruleless'),
     tokyoArray: await arrayId(app, 'tokyo-m510'),
     osakaArray: await arrayId(app, 'osaka-m310'),
@@ -128,6 +131,7 @@ beforeAll(async () => {
   const filled = await createVm(app, ids.policies.BRONZE, { name: 'clone-source' });
   await writeExtents(app, filled.disks[0], [0, 1, 2, 3]);
   f.fillingVm = (await clone(app, filled.id, 'FULL')).vmId;
+  f.fillingDisk = (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { disks { virtualVolume { id } } } } }`, { id: f.fillingVm })).node.disks[0].virtualVolume.id;
 });
 afterAll(() => app?.close());
 
@@ -266,6 +270,16 @@ const cases: Case[] = [
     input: () => ({ vmId: f.off.id, sizeBytes: GiB, policyId: f.impossible }),
     expected: { __typename: 'CapacityError', check: (error) => expect(error.containers.map((c: any) => c.containerName)).toEqual(['tokyo-gold']) },
   },
+
+  // removeVirtualDisk
+  { mutation: 'removeVirtualDisk', title: 'a disk of a VM with snapshots', input: () => ({ id: f.off.disks[0] }), expected: conflict('HAS_SNAPSHOTS') },
+  { mutation: 'removeVirtualDisk', title: 'a disk of a VM a FULL clone is still filling (checked before it is its only disk)', input: () => ({ id: f.fillingDisk }), expected: conflict('BUSY') },
+  { mutation: 'removeVirtualDisk', title: 'a VM\'s only disk', input: () => ({ id: f.on.disks[0] }), expected: invalid('input.id', /only disk/) },
+  { mutation: 'removeVirtualDisk', title: 'a SWAP VVOL', input: () => ({ id: f.onSwap }), expected: invalid('input.id', /SWAP/) },
+  { mutation: 'removeVirtualDisk', title: 'a CONFIG VVOL', input: () => ({ id: f.on.config }), expected: invalid('input.id', /CONFIG/) },
+  { mutation: 'removeVirtualDisk', plugin: 'ddr', title: 'an RV of no VM', input: () => ({ id: f.separatedRv }), expected: invalid('input.id', /of no VM/) },
+  { mutation: 'removeVirtualDisk', title: 'id: a VM id', input: () => ({ id: f.on.id }), expected: notFound('input.id') },
+  { mutation: 'removeVirtualDisk', title: 'id: garbage', input: () => ({ id: 'garbage' }), expected: notFound('input.id') },
 
   // resizeVirtualVolume
   { mutation: 'resizeVirtualVolume', title: 'zero bytes', input: () => ({ id: f.off.disks[0], sizeBytes: 0 }), expected: invalid('input.sizeBytes') },

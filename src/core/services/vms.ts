@@ -1,7 +1,7 @@
 import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import type { Core } from '../core.ts';
 import { anyOf, type Executor } from '../db/client.ts';
-import { protocolEndpoints, replicaPairs, storageArrays, storageContainers, tasks, virtualDisks, virtualMachines, virtualVolumes } from '../db/tables.ts';
+import { protocolEndpoints, replicaPairs, snapshots, storageArrays, storageContainers, tasks, virtualDisks, virtualMachines, virtualVolumes } from '../db/tables.ts';
 import { CapacityError, ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { isCopyOf, type StorageContainerRow, type VirtualMachineRow, type VirtualVolumeRow } from '../plugin.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
@@ -337,6 +337,27 @@ export async function addDisk(core: Core, work: UnitOfWork, vmId: string, disk: 
   const [{ next }] = await work.tx.select({ next: sql<number>`coalesce(max(${virtualDisks.unitNumber}) + 1, 0)::int` }).from(virtualDisks).where(eq(virtualDisks.vmId, vmId));
   await work.tx.insert(virtualDisks).values({ vmId, unitNumber: next, vvolId: vvol.id });
   return vvol;
+}
+
+/**
+ * Removes a disk from its VM and deletes its DATA VVOL (VASA deleteVirtualVolume), running or not, as a vSphere
+ * hot-remove does: its capacity is given back, and its pairs, cache and the rest go as a deleted VM's do. A VM with
+ * snapshots keeps its disks (a revert would need this one back); a VM keeps at least one disk, as it is created with one.
+ */
+export async function removeDisk(core: Core, work: UnitOfWork, id: string): Promise<VirtualMachineRow> {
+  const vvol = await findVvol(work.tx, id, 'input.id', true);
+  const [disk] = await work.tx.select().from(virtualDisks).where(eq(virtualDisks.vvolId, id));
+  if (!disk || vvol.snapshotId) throw new ValidationError('input.id', `Only a VM's disks can be removed; this is a ${vvol.snapshotId ? 'snapshot' : vvol.type} VVOL${vvol.vmId ? '' : ' of no VM'}`);
+  if (disk.readOnly) throw new ValidationError('input.id', 'This disk is a replica attached read-only: detachReplicaVolume takes it from the VM and keeps its pair');
+  const vm = await findVm(work.tx, disk.vmId, 'input.id', true);
+  const [snapshot] = await work.tx.select({ name: snapshots.name }).from(snapshots).where(eq(snapshots.vmId, vm.id)).limit(1);
+  if (snapshot) throw new ConflictError(`VM ${vm.name} has snapshots (${snapshot.name}); delete them before removing a disk`, 'HAS_SNAPSHOTS');
+  await assertNotBeingFilled(work, vm);
+  const [{ disks }] = await work.tx.select({ disks: sql<number>`count(*)::int` }).from(virtualDisks).where(and(eq(virtualDisks.vmId, vm.id), eq(virtualDisks.readOnly, false)));
+  if (disks <= 1) throw new ValidationError('input.id', `This is VM ${vm.name}'s only disk; a VM keeps at least one (delete the VM instead)`);
+  await deleteVvols(core, work, [vvol], isReserved);
+  work.emit({ kind: 'vm.diskRemoved', entityType: 'VirtualMachine', entityId: vm.id, message: `Disk ${disk.unitNumber} removed from VM ${vm.name}`, data: { vvolId: id, unitNumber: disk.unitNumber } });
+  return vm;
 }
 
 export async function resizeVvol(work: UnitOfWork, id: string, sizeBytes: number): Promise<VirtualVolumeRow> {

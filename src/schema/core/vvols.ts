@@ -1,7 +1,7 @@
 import { and, eq, isNull } from 'drizzle-orm';
 import { virtualVolumes } from '../../core/db/tables.ts';
 import type { ExtentRange } from '../../core/extents.ts';
-import { addDisk, applyPolicy, findVvol, resizeVvol } from '../../core/services/vms.ts';
+import { addDisk, applyPolicy, findVvol, removeDisk, resizeVvol } from '../../core/services/vms.ts';
 import { loadAll } from '../loaders.ts';
 import type { Builder } from '../builder.ts';
 import { tablePage } from '../connections.ts';
@@ -126,6 +126,21 @@ export function addVirtualVolumes(builder: Builder, refs: SchemaRefs, enums: Enu
         sizeBytes: input.sizeBytes,
         policyId: optionalId(input.policyId, 'StoragePolicy', 'input.policyId'),
       }),
+    }),
+  });
+
+  refs.mutation<{ virtualMachine: Rows['VirtualMachine']; deletedId: string }>({
+    name: 'removeVirtualDisk',
+    description: 'Removes a disk from its VM, running or not, and deletes its DATA VVOL (VASA deleteVirtualVolume): its space is given back, and its replicas made by a policy go with it. Not while the VM has snapshots, nor its only disk.',
+    scope: 'vmAdmin',
+    input: (t) => ({ id: t.id({ required: true, description: 'The disk\'s DATA VVOL.' }) }),
+    payload: (t) => ({
+      virtualMachine: t.field({ type: refs.VirtualMachine, resolve: (p) => p.virtualMachine }),
+      deletedId: t.id({ resolve: (p) => p.deletedId }),
+    }),
+    resolve: async (input, work, ctx) => ({
+      virtualMachine: await removeDisk(ctx.services.core, work, decodeId(String(input.id), ['VirtualVolume'], 'input.id').id),
+      deletedId: String(input.id),
     }),
   });
 

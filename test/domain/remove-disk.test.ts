@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GiB, seedBasics, startApp, type TestApp } from '../helpers/app.ts';
+import { createPolicy, createVm, fingerprint, localPair, mutate, ok, writeExtents } from '../api/support.ts';
+
+let app: TestApp;
+let ids: Awaited<ReturnType<typeof seedBasics>>;
+
+beforeAll(async () => {
+  app = await startApp();
+  ids = await seedBasics(app);
+});
+afterAll(() => app?.close());
+
+const rowId = (globalId: string) => Buffer.from(globalId, 'base64').toString().split(':')[1];
+const node = async (id: string, selection: string) => (await app.query(`query($id: ID!) { node(id: $id) { ${selection} } }`, { id })).node;
+const usedBytes = async (containerId: string) => Number((await node(containerId, '... on StorageContainer { usedBytes }')).usedBytes);
+const REMOVE = '... on RemoveVirtualDiskPayload { deletedId virtualMachine { id disks { unitNumber virtualVolume { id } } } }';
+
+describe('removeVirtualDisk', () => {
+  it('takes a disk from a running VM: its VVOL is deleted, its space given back, the other disks keep their unit numbers, and the VM keeps running I/O', async () => {
+    const vm = await createVm(app, ids.policies.BRONZE, { disks: [GiB, 2 * GiB, 3 * GiB], powerOn: true, containerId: ids.containers['tokyo-gold'] });
+    await writeExtents(app, vm.disks[1], [0, 1, 2]);
+    await app.query(`mutation($id: ID!) { setWorkload(input: { vmId: $id, preset: OLTP }) { __typename } }`, { id: vm.id });
+    const before = await usedBytes(vm.containerId);
+
+    const removed = await ok(app, 'removeVirtualDisk', { id: vm.disks[1] }, REMOVE, 'vmAdmin');
+    expect(removed.deletedId).toBe(vm.disks[1]);
+    expect(removed.virtualMachine.disks.map((d: any) => [d.unitNumber, d.virtualVolume.id])).toEqual([[0, vm.disks[0]], [2, vm.disks[2]]]);
+    expect(await node(vm.disks[1], 'id')).toBeNull();
+    expect(await usedBytes(vm.containerId)).toBe(before - 2 * GiB);
+    const { events } = await app.query(`{ events(kinds: ["vm.diskRemoved", "vvol.deleted"], first: 1000) { kind entityId data } }`);
+    const [vmRow, diskRow] = [vm.id, vm.disks[1]].map(rowId);
+    expect(events.filter((e: any) => e.entityId === vmRow || e.entityId === diskRow).map((e: any) => e.kind).sort()).toEqual(['vm.diskRemoved', 'vvol.deleted']);
+    expect(events.find((e: any) => e.kind === 'vm.diskRemoved' && e.entityId === vmRow).data).toEqual({ vvolId: diskRow, unitNumber: 1 });
+
+    await app.query(`mutation { advanceSimulation(input: { seconds: 2 }) { __typename } }`);
+    const io = (await node(vm.id, '... on VirtualMachine { io { readIops } virtualVolumes { id type io { readIops } } }'));
+    expect(io.io.readIops).toBeGreaterThan(0);
+    expect(io.virtualVolumes.filter((v: any) => v.type === 'DATA').map((v: any) => v.id).sort()).toEqual([vm.disks[0], vm.disks[2]].sort());
+    // A disk added afterwards takes the next unit number, not the freed one.
+    const added = await ok(app, 'addVirtualDisk', { vmId: vm.id, sizeBytes: GiB }, '... on AddVirtualDiskPayload { virtualMachine { disks { unitNumber } } }', 'vmAdmin');
+    expect(added.virtualMachine.disks.map((d: any) => d.unitNumber)).toEqual([0, 2, 3]);
+  });
+
+  it('deletes the replicas a policy made for the disk with it, and leaves the other disks\' replicas', async () => {
+    const replicated = await createPolicy(app, [{ capabilityId: 'nec.ddr.replica', value: true }]);
+    const vm = await createVm(app, replicated, { disks: [GiB, GiB], containerId: ids.containers['tokyo-gold'] });
+    await app.settle();
+    const replicasOf = async (diskId: string) => (await node(diskId, '... on VirtualVolume { localReplicas { replicaVolume { id } } }')).localReplicas.map((r: any) => r.replicaVolume.id);
+    const [doomedReplica] = await replicasOf(vm.disks[1]);
+    expect(doomedReplica).toBeDefined();
+    expect(await replicasOf(vm.disks[0])).toHaveLength(1);
+
+    await ok(app, 'removeVirtualDisk', { id: vm.disks[1] }, REMOVE, 'vmAdmin');
+    expect(await node(doomedReplica, 'id')).toBeNull();
+    expect(await replicasOf(vm.disks[0])).toHaveLength(1);
+  });
+
+  it('refuses an RV attached read-only, naming detachReplicaVolume, and changes nothing', async () => {
+    const source = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'] });
+    const reader = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'] });
+    const pairId = await localPair(app, source.disks[0], true);
+    await ok(app, 'separatePair', { pairId, rvAccess: 'RO' }, '__typename', 'vmAdmin');
+    await app.query(`mutation { advanceSimulation(input: { seconds: 5 }) { __typename } }`);
+    const attached = await ok(app, 'attachReplicaVolume', { pairId, vmId: reader.id }, '... on AttachReplicaVolumePayload { pair { replicaVolume { id } } }', 'vmAdmin');
+    const before = await fingerprint(app);
+    const refused = await mutate(app, 'removeVirtualDisk', { id: attached.pair.replicaVolume.id }, 'vmAdmin');
+    expect(refused).toMatchObject({ __typename: 'ValidationError', field: 'input.id', message: expect.stringContaining('detachReplicaVolume') });
+    expect(await fingerprint(app)).toEqual(before);
+  });
+});
