@@ -56,9 +56,11 @@ async function vmRow(tx: Executor, id: string | null): Promise<VmRow | null> {
 }
 
 /** A VM's own CONFIG and DATA volumes (not snapshots) with their unit numbers, and which are bound. */
-async function vmVolumes(tx: Executor, vmId: string): Promise<{ id: string; type: string; unitNumber: number | null; provisionedBytes: number; bound: boolean; metadata: Record<string, string> }[]> {
+interface VmVolume { id: string; type: string; unitNumber: number | null; containerId: string; provisionedBytes: number; bound: boolean; metadata: Record<string, string> }
+
+async function vmVolumes(tx: Executor, vmId: string): Promise<VmVolume[]> {
   return resultRows(await tx.execute(sql`
-    select v.id::text as id, v.type::text as type, d.unit_number as "unitNumber", v.provisioned_bytes::float8 as "provisionedBytes", v.bind_state = 'BOUND' as bound, v.metadata
+    select v.id::text as id, v.type::text as type, d.unit_number as "unitNumber", v.container_id::text as "containerId", v.provisioned_bytes::float8 as "provisionedBytes", v.bind_state = 'BOUND' as bound, v.metadata
     from virtual_volumes v left join virtual_disks d on d.vvol_id = v.id
     where v.vm_id = ${vmId}::uuid and v.snapshot_id is null order by v.type, d.unit_number nulls first, v.created_at`));
 }
@@ -228,12 +230,22 @@ interface Room {
 }
 
 /**
- * What a reverse reserves at the old source: each of its volumes grows to the size of the one standing in for
- * it (a disk grown while failed over), and a disk added while failed over gets a new RV there.
+ * What a reverse does to the room at the old source, in the order it does it: the old source's volumes that no
+ * live disk stands in for (a disk removed while failed over) are deleted first, giving their space back; then
+ * each other one grows to the size of the one standing in for it (a disk grown while failed over), and a disk
+ * added while failed over gets a new RV in the old source VM's container.
  */
-function reverseRoom(containerId: string, old: { id: string; provisionedBytes: number }[], live: { type: string; provisionedBytes: number; metadata: Record<string, string> }[]): Room[] {
-  const sizes = new Map(old.map((v) => [v.id, v.provisionedBytes]));
-  return live.filter(replicated).map((v) => ({ containerId, bytes: Math.max(0, v.provisionedBytes - (sizes.get(v.metadata[SOURCE_VOLUME]) ?? 0)) }));
+function reverseRoom(containerId: string, old: VmVolume[], live: VmVolume[]): Room[] {
+  const standIns = live.filter(replicated);
+  const oldById = new Map(old.filter(replicated).map((v) => [v.id, v]));
+  const stoodFor = new Set(standIns.map((v) => v.metadata[SOURCE_VOLUME]));
+  return [
+    ...[...oldById.values()].filter((v) => !stoodFor.has(v.id)).map((v) => ({ containerId: v.containerId, bytes: -v.provisionedBytes })),
+    ...standIns.map((v) => {
+      const was = oldById.get(v.metadata[SOURCE_VOLUME]);
+      return was ? { containerId: was.containerId, bytes: Math.max(0, v.provisionedBytes - was.provisionedBytes) } : { containerId, bytes: v.provisionedBytes };
+    }),
+  ];
 }
 
 /**
@@ -401,6 +413,12 @@ export async function apply(ctx: Ctx, work: UnitOfWork, p: Plan, options: { copy
       const oldSource = (await vmRow(work.tx, group.sourceVmId))!;
       const live = (await vmVolumes(work.tx, liveVmId)).filter(replicated);
       const old = new Set((await ctx.volumes.unregisterVm(work, oldSource.id)).filter(replicated).map((v) => v.id));
+      // What is left of the old source stood in for disks the failed-over VM no longer has: they go as those did,
+      // first, so the space they give back is there for what grows and for new RVs (as the dry run counts it).
+      const stoodFor = new Set(live.map((v) => v.metadata[SOURCE_VOLUME]));
+      const gone = [...old].filter((id) => !stoodFor.has(id));
+      await ctx.volumes.remove(work, gone, true);
+      for (const id of gone) old.delete(id);
       const link = await linkSettings(work.tx, group.targetArrayId, group.sourceArrayId);
       const copyControl = options.copyControl ?? 'BACKGROUND';
       // Under a policy asking for a remote replica, the new pairs serve it as the ones before the failover
@@ -420,8 +438,6 @@ export async function apply(ctx: Ctx, work: UnitOfWork, p: Plan, options: { copy
           await ctx.pairs.replicate(work, pair.id, 'FULL');
         }
       }
-      // What is left of the old source stood in for disks the failed-over VM no longer has: they go as those did.
-      await ctx.volumes.remove(work, [...old], true);
       await dropPoints(ctx, work, await work.tx.select().from(rdrPointsInTime).where(eq(rdrPointsInTime.groupId, group.id)));
       await work.tx.update(rdrGroups).set({
         sourceVmId: liveVmId, targetVmId: null, sourceArrayId: group.targetArrayId, targetArrayId: group.sourceArrayId, targetContainerId: oldSource.container_id,

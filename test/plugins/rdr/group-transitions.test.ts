@@ -228,6 +228,41 @@ describe('the VM a failover registers at the target', () => {
     for (const v of back) expect(v, v.type).toMatchObject({ compliance: { status: 'COMPLIANT' }, remoteReplicas: [{ syncState: 'RPL_SYNC' }] });
   });
 
+  it('a disk removed while failed over gives its old source volume\'s space back before the reverse makes a new RV: a reverse that fits only with it is not refused', async () => {
+    const vm = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'], disks: [GiB, 2 * GiB] });
+    const { group } = await ok(app, 'createReplicationGroup', { vmId: vm.id }, '... on CreateReplicationGroupPayload { group { id } }', 'vmAdmin');
+    await advance(2);
+    await ok(app, 'syncReplicationGroup', { groupId: group.id }, '__typename', 'vmAdmin');
+    await advance(1);
+    await ok(app, 'failoverReplicationGroup', { groupId: group.id, planned: false }, '__typename', 'vmAdmin');
+    const live = (await node(group.id, '... on ReplicationGroup { targetVirtualMachine { id disks { unitNumber virtualVolume { id } } } }')).targetVirtualMachine;
+    const removed = live.disks.find((d: any) => d.unitNumber === 1).virtualVolume.id;
+    await ok(app, 'removeVirtualDisk', { id: removed }, '__typename', 'vmAdmin');
+    const added = (await ok(app, 'addVirtualDisk', { vmId: live.id, sizeBytes: 2 * GiB }, '... on AddVirtualDiskPayload { virtualVolume { id } }', 'vmAdmin')).virtualVolume;
+    const oldDisk = vm.disks[1];
+
+    // The old source's container has 1 GiB free: the new RV (2 GiB) fits only in the space its old volume gives back.
+    const container = (await node(vm.containerId, '... on StorageContainer { name capacityBytes usedBytes }'));
+    const setUsed = (bytes: number) => app.core.db.execute(sql`update storage_containers set used_bytes = ${bytes} where id = ${rowId(vm.containerId)}::uuid`);
+    await setUsed(container.capacityBytes - GiB);
+    try {
+      const dry = await ok(app, 'reverseReplicationGroup', { groupId: group.id, plan: true }, '... on ReverseReplicationGroupPayload { plan { blockers } }', 'vmAdmin');
+      expect(dry.plan.blockers).toEqual([]);
+      await ok(app, 'reverseReplicationGroup', { groupId: group.id }, '__typename', 'vmAdmin');
+      expect(Number((await node(vm.containerId, '... on StorageContainer { usedBytes }')).usedBytes)).toBe(container.capacityBytes - GiB);
+    } finally {
+      await setUsed(container.usedBytes);
+    }
+    expect(await node(oldDisk, 'id')).toBeNull();
+    await advance(60);
+    const reversed = await node(group.id, '... on ReplicationGroup { sourceState pairs { syncState masterVolume { id contentDigest } replicaVolume { id contentDigest } } }');
+    expect(reversed.sourceState).toBe('SOURCE');
+    expect(reversed.pairs).toHaveLength(3);
+    expect(reversed.pairs.map((p: any) => p.replicaVolume.id)).not.toContain(oldDisk);
+    expect(reversed.pairs.some((p: any) => p.masterVolume.id === added.id)).toBe(true);
+    for (const pair of reversed.pairs) expect(pair).toMatchObject({ syncState: 'RPL_SYNC', replicaVolume: { contentDigest: pair.masterVolume.contentDigest } });
+  });
+
   it('migration 0013 makes the volumes of such VMs made before their own, so the reverse still finds the old source volumes', async () => {
     const { vmId, groupId } = await replicationGroup(app, ids.policies.BRONZE, ids.containers['tokyo-gold'], 'FAILEDOVER');
     await app.settle();
