@@ -37,7 +37,7 @@ const matrix: Record<string, Entry> = {
   powerOnVirtualMachine: { min: 'vmAdmin', input: async () => ({ id: (await createVm(app, bronze())).id }) },
   powerOffVirtualMachine: { min: 'vmAdmin', input: async () => ({ id: (await createVm(app, bronze(), { powerOn: true })).id }) },
   addVirtualDisk: { min: 'vmAdmin', input: async () => ({ vmId: (await createVm(app, bronze())).id, sizeBytes: 3 * GiB }) },
-  removeVirtualDisk: { min: 'vmAdmin', input: async () => ({ id: (await createVm(app, bronze(), { disks: [GiB, GiB] })).disks[1] }) },
+  deleteVirtualVolume: { min: 'vmAdmin', input: async () => ({ id: (await createVm(app, bronze(), { disks: [GiB, GiB] })).disks[1] }) },
   resizeVirtualVolume: { min: 'vmAdmin', input: async () => ({ id: (await createVm(app, bronze())).disks[0], sizeBytes: 5 * GiB }) },
   applyStoragePolicy: { min: 'vmAdmin', input: async () => ({ targetId: (await createVm(app, bronze())).id, policyId: await createPolicy(app) }) },
   snapshotVirtualMachine: { min: 'vmAdmin', input: async () => ({ vmId: (await createVm(app, bronze())).id, name: 'auth-snap' }) },
@@ -102,7 +102,7 @@ describe('role matrix (every mutation x every role)', () => {
     const byRole = (role: Role) => Object.entries(matrix).filter(([, e]) => e.min === role).map(([name]) => name).sort();
     expect(byRole('storageAdmin')).toEqual(['advanceSimulation', 'configureReplicationLink', 'createStoragePolicy', 'deleteStoragePolicy', 'relocateNow', 'updateStoragePolicy']);
     expect(byRole('viewer')).toEqual([]);
-    for (const name of ['createVirtualMachine', 'deleteVirtualMachine', 'powerOnVirtualMachine', 'powerOffVirtualMachine', 'addVirtualDisk', 'removeVirtualDisk', 'resizeVirtualVolume',
+    for (const name of ['createVirtualMachine', 'deleteVirtualMachine', 'powerOnVirtualMachine', 'powerOffVirtualMachine', 'addVirtualDisk', 'deleteVirtualVolume', 'resizeVirtualVolume',
       'applyStoragePolicy', 'snapshotVirtualMachine', 'revertVirtualMachine', 'deleteSnapshot', 'cloneVirtualMachine', 'cancelTask',
       'replicatePair', 'separatePair', 'restorePair', 'changePairCopyControl', 'unpair', 'attachReplicaVolume', 'detachReplicaVolume', 'backupVirtualMachine', 'restoreBackup', 'deleteBackup']) {
       expect(matrix[name]?.min, name).toBe('vmAdmin');

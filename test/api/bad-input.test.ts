@@ -271,15 +271,15 @@ const cases: Case[] = [
     expected: { __typename: 'CapacityError', check: (error) => expect(error.containers.map((c: any) => c.containerName)).toEqual(['tokyo-gold']) },
   },
 
-  // removeVirtualDisk
-  { mutation: 'removeVirtualDisk', title: 'a disk of a VM with snapshots', input: () => ({ id: f.off.disks[0] }), expected: conflict('HAS_SNAPSHOTS') },
-  { mutation: 'removeVirtualDisk', title: 'a disk of a VM a FULL clone is still filling (checked before it is its only disk)', input: () => ({ id: f.fillingDisk }), expected: conflict('BUSY') },
-  { mutation: 'removeVirtualDisk', title: 'a VM\'s only disk', input: () => ({ id: f.on.disks[0] }), expected: invalid('input.id', /only disk/) },
-  { mutation: 'removeVirtualDisk', title: 'a SWAP VVOL', input: () => ({ id: f.onSwap }), expected: invalid('input.id', /SWAP/) },
-  { mutation: 'removeVirtualDisk', title: 'a CONFIG VVOL', input: () => ({ id: f.on.config }), expected: invalid('input.id', /CONFIG/) },
-  { mutation: 'removeVirtualDisk', plugin: 'ddr', title: 'an RV of no VM', input: () => ({ id: f.separatedRv }), expected: invalid('input.id', /of no VM/) },
-  { mutation: 'removeVirtualDisk', title: 'id: a VM id', input: () => ({ id: f.on.id }), expected: notFound('input.id') },
-  { mutation: 'removeVirtualDisk', title: 'id: garbage', input: () => ({ id: 'garbage' }), expected: notFound('input.id') },
+  // deleteVirtualVolume
+  { mutation: 'deleteVirtualVolume', title: 'a disk of a VM with snapshots', input: () => ({ id: f.off.disks[0] }), expected: conflict('HAS_SNAPSHOTS') },
+  { mutation: 'deleteVirtualVolume', title: 'a disk of a VM a FULL clone is still filling (checked before it is its only disk)', input: () => ({ id: f.fillingDisk }), expected: conflict('BUSY') },
+  { mutation: 'deleteVirtualVolume', title: 'a VM\'s only disk', input: () => ({ id: f.on.disks[0] }), expected: invalid('input.id', /only disk/) },
+  { mutation: 'deleteVirtualVolume', title: 'a SWAP VVOL', input: () => ({ id: f.onSwap }), expected: invalid('input.id', /SWAP/) },
+  { mutation: 'deleteVirtualVolume', title: 'a CONFIG VVOL', input: () => ({ id: f.on.config }), expected: invalid('input.id', /CONFIG/) },
+  { mutation: 'deleteVirtualVolume', plugin: 'ddr', title: 'an RV of no VM still in its pair', input: () => ({ id: f.separatedRv }), expected: conflict('PAIRED') },
+  { mutation: 'deleteVirtualVolume', title: 'id: a VM id', input: () => ({ id: f.on.id }), expected: notFound('input.id') },
+  { mutation: 'deleteVirtualVolume', title: 'id: garbage', input: () => ({ id: 'garbage' }), expected: notFound('input.id') },
 
   // resizeVirtualVolume
   { mutation: 'resizeVirtualVolume', title: 'zero bytes', input: () => ({ id: f.off.disks[0], sizeBytes: 0 }), expected: invalid('input.sizeBytes') },

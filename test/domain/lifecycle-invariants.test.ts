@@ -55,7 +55,7 @@ type Op =
   | { op: 'deleteSnapshot'; snapshot: number }
   | { op: 'clone'; vm: number; mode: 'FAST' | 'FULL'; policy: number; container: number }
   | { op: 'resize'; vvol: number; grow: number }
-  | { op: 'removeDisk'; vvol: number }
+  | { op: 'deleteVolume'; vvol: number }
   | { op: 'applyPolicy'; target: 'vm' | 'vvol'; index: number; policy: number }
   | { op: 'pairLocal'; vvol: number; rv: number | null }
   | { op: 'pairRemote'; vvol: number }
@@ -105,7 +105,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('deleteSnapshot' as const), snapshot: idx }),
   fc.record({ op: fc.constant('clone' as const), vm: idx, mode: fc.constantFrom('FAST' as const, 'FULL' as const), policy: fc.nat({ max: policyNames.length }), container: fc.nat({ max: containerNames.length - 1 }) }),
   fc.record({ op: fc.constant('resize' as const), vvol: fc.nat({ max: 30 }), grow: fc.constantFrom(0, 10 * MiB, GiB) }),
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('removeDisk' as const), vvol: fc.nat({ max: 30 }) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('deleteVolume' as const), vvol: fc.nat({ max: 30 }) }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('applyPolicy' as const), target: fc.constantFrom('vm' as const, 'vvol' as const), index: fc.nat({ max: 30 }), policy: fc.nat({ max: policyNames.length - 1 }) }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('pairLocal' as const), vvol: fc.nat({ max: 30 }), rv: fc.option(fc.nat({ max: 30 }), { freq: 3 }) }) },
   fc.record({ op: fc.constant('pairRemote' as const), vvol: fc.nat({ max: 30 }) }),
@@ -407,11 +407,11 @@ async function runOp(step: Op, expectations: Expectation[]): Promise<string> {
       const r = await mutation('resizeVirtualVolume', { id: vvolGid(vvol.id), sizeBytes: Number(size) + step.grow });
       return `resize ${r.ok ? 'ok' : r.data.message}`;
     }
-    case 'removeDisk': {
+    case 'deleteVolume': {
       const vvol = pick(l.vvols, step.vvol);
       if (!vvol) return 'skip';
-      const r = await mutation('removeVirtualDisk', { id: vvolGid(vvol.id) });
-      return `removeDisk ${r.ok ? 'ok' : r.data.message}`;
+      const r = await mutation('deleteVirtualVolume', { id: vvolGid(vvol.id) });
+      return `deleteVolume ${r.ok ? 'ok' : r.data.message}`;
     }
     case 'applyPolicy': {
       const target = step.target === 'vm' ? (pick(l.vms, step.index) ? vmGid(pick(l.vms, step.index)!.id) : null) : (pick(l.vvols, step.index) ? vvolGid(pick(l.vvols, step.index)!.id) : null);

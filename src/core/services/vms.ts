@@ -1,9 +1,9 @@
-import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, isNull, or, sql } from 'drizzle-orm';
 import type { Core } from '../core.ts';
 import { anyOf, type Executor } from '../db/client.ts';
 import { protocolEndpoints, replicaPairs, snapshots, storageArrays, storageContainers, tasks, virtualDisks, virtualMachines, virtualVolumes } from '../db/tables.ts';
 import { CapacityError, ConflictError, NotFoundError, ValidationError } from '../errors.ts';
-import { isCopyOf, type StorageContainerRow, type VirtualMachineRow, type VirtualVolumeRow } from '../plugin.ts';
+import { isCopyOf, isKeptCopy, KEPT_BY, type StorageContainerRow, type VirtualMachineRow, type VirtualVolumeRow } from '../plugin.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
 import { checkContainer, placeAll, type PlacementRequest } from './placement.ts';
 import { findPolicy, rulesByPolicy } from './policies.ts';
@@ -340,14 +340,34 @@ export async function addDisk(core: Core, work: UnitOfWork, vmId: string, disk: 
 }
 
 /**
- * Removes a disk from its VM and deletes its DATA VVOL (VASA deleteVirtualVolume), running or not, as a vSphere
- * hot-remove does: its capacity is given back, and its pairs, cache and the rest go as a deleted VM's do. A VM with
- * snapshots keeps its disks (a revert would need this one back); a VM keeps at least one disk, as it is created with one.
+ * VASA deleteVirtualVolume, of a VM's disk or of a volume no VM has (an RV left by an unpair). The VVOL goes as a
+ * deleted VM's do: its capacity is given back, the replicas a policy made of it deleted, its cache and the rest with it.
+ * Returns the VM a disk was taken from, or null.
  */
-export async function removeDisk(core: Core, work: UnitOfWork, id: string): Promise<VirtualMachineRow> {
+export async function deleteVolume(core: Core, work: UnitOfWork, id: string): Promise<VirtualMachineRow | null> {
   const vvol = await findVvol(work.tx, id, 'input.id', true);
-  const [disk] = await work.tx.select().from(virtualDisks).where(eq(virtualDisks.vvolId, id));
-  if (!disk || vvol.snapshotId) throw new ValidationError('input.id', `Only a VM's disks can be removed; this is a ${vvol.snapshotId ? 'snapshot' : vvol.type} VVOL${vvol.vmId ? '' : ' of no VM'}`);
+  if (vvol.vmId === null) {
+    await assertDeletableVolume(work, vvol);
+    await deleteVvols(core, work, [vvol], isReserved);
+    return null;
+  }
+  return removeDisk(core, work, vvol);
+}
+
+/** A volume of no VM is the array's own: deleted unless a feature keeps it, and only once it is in no pair. */
+async function assertDeletableVolume(work: UnitOfWork, vvol: VirtualVolumeRow): Promise<void> {
+  if (isKeptCopy(vvol)) throw new ValidationError('input.id', `This volume is a copy ${vvol.metadata[KEPT_BY]} keeps (a backup generation or a point in time); it goes with what it belongs to`);
+  const [pair] = await work.tx.select({ id: replicaPairs.id }).from(replicaPairs).where(or(eq(replicaPairs.mvId, vvol.id), eq(replicaPairs.rvId, vvol.id))).limit(1);
+  if (pair) throw new ConflictError(`This volume is in replica pair ${pair.id}; unpair it first`, 'PAIRED');
+}
+
+/**
+ * Takes a disk from its VM, running or not, as a vSphere hot-remove does. A VM with snapshots keeps its disks (a
+ * revert would need this one back); a VM keeps at least one disk, as it is created with one.
+ */
+async function removeDisk(core: Core, work: UnitOfWork, vvol: VirtualVolumeRow): Promise<VirtualMachineRow> {
+  const [disk] = await work.tx.select().from(virtualDisks).where(eq(virtualDisks.vvolId, vvol.id));
+  if (!disk || vvol.snapshotId) throw new ValidationError('input.id', `Only a VM's disks and volumes of no VM can be deleted; this is a ${vvol.snapshotId ? 'snapshot' : vvol.type} VVOL of a VM`);
   if (disk.readOnly) throw new ValidationError('input.id', 'This disk is a replica attached read-only: detachReplicaVolume takes it from the VM and keeps its pair');
   const vm = await findVm(work.tx, disk.vmId, 'input.id', true);
   const [snapshot] = await work.tx.select({ name: snapshots.name }).from(snapshots).where(eq(snapshots.vmId, vm.id)).limit(1);
@@ -356,7 +376,7 @@ export async function removeDisk(core: Core, work: UnitOfWork, id: string): Prom
   const [{ disks }] = await work.tx.select({ disks: sql<number>`count(*)::int` }).from(virtualDisks).where(and(eq(virtualDisks.vmId, vm.id), eq(virtualDisks.readOnly, false)));
   if (disks <= 1) throw new ValidationError('input.id', `This is VM ${vm.name}'s only disk; a VM keeps at least one (delete the VM instead)`);
   await deleteVvols(core, work, [vvol], isReserved);
-  work.emit({ kind: 'vm.diskRemoved', entityType: 'VirtualMachine', entityId: vm.id, message: `Disk ${disk.unitNumber} removed from VM ${vm.name}`, data: { vvolId: id, unitNumber: disk.unitNumber } });
+  work.emit({ kind: 'vm.diskRemoved', entityType: 'VirtualMachine', entityId: vm.id, message: `Disk ${disk.unitNumber} removed from VM ${vm.name}`, data: { vvolId: vvol.id, unitNumber: disk.unitNumber } });
   return vm;
 }
 

@@ -1,7 +1,7 @@
 import { and, eq, isNull } from 'drizzle-orm';
 import { virtualVolumes } from '../../core/db/tables.ts';
 import type { ExtentRange } from '../../core/extents.ts';
-import { addDisk, applyPolicy, findVvol, removeDisk, resizeVvol } from '../../core/services/vms.ts';
+import { addDisk, applyPolicy, deleteVolume, findVvol, resizeVvol } from '../../core/services/vms.ts';
 import { loadAll } from '../loaders.ts';
 import type { Builder } from '../builder.ts';
 import { tablePage } from '../connections.ts';
@@ -129,17 +129,17 @@ export function addVirtualVolumes(builder: Builder, refs: SchemaRefs, enums: Enu
     }),
   });
 
-  refs.mutation<{ virtualMachine: Rows['VirtualMachine']; deletedId: string }>({
-    name: 'removeVirtualDisk',
-    description: 'Removes a disk from its VM, running or not, and deletes its DATA VVOL (VASA deleteVirtualVolume): its space is given back, and its replicas made by a policy go with it. Not while the VM has snapshots, nor its only disk.',
+  refs.mutation<{ virtualMachine: Rows['VirtualMachine'] | null; deletedId: string }>({
+    name: 'deleteVirtualVolume',
+    description: 'VASA deleteVirtualVolume: deletes a VM\'s disk (taken from the VM, running or not; not while the VM has snapshots, nor its only disk) or a volume of no VM (an RV left by unpair; not one in a pair, nor a backup or point-in-time copy). Its space is given back and the replicas a policy made of it go with it.',
     scope: 'vmAdmin',
-    input: (t) => ({ id: t.id({ required: true, description: 'The disk\'s DATA VVOL.' }) }),
+    input: (t) => ({ id: t.id({ required: true, description: 'A DATA VVOL of a VM, or a volume of no VM.' }) }),
     payload: (t) => ({
-      virtualMachine: t.field({ type: refs.VirtualMachine, resolve: (p) => p.virtualMachine }),
+      virtualMachine: t.field({ type: refs.VirtualMachine, nullable: true, description: 'The VM the disk was taken from; null for a volume of no VM.', resolve: (p) => p.virtualMachine }),
       deletedId: t.id({ resolve: (p) => p.deletedId }),
     }),
     resolve: async (input, work, ctx) => ({
-      virtualMachine: await removeDisk(ctx.services.core, work, decodeId(String(input.id), ['VirtualVolume'], 'input.id').id),
+      virtualMachine: await deleteVolume(ctx.services.core, work, decodeId(String(input.id), ['VirtualVolume'], 'input.id').id),
       deletedId: String(input.id),
     }),
   });

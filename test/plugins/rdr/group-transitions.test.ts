@@ -237,7 +237,7 @@ describe('the VM a failover registers at the target', () => {
     await ok(app, 'failoverReplicationGroup', { groupId: group.id, planned: false }, '__typename', 'vmAdmin');
     const live = (await node(group.id, '... on ReplicationGroup { targetVirtualMachine { id disks { unitNumber virtualVolume { id } } } }')).targetVirtualMachine;
     const removed = live.disks.find((d: any) => d.unitNumber === 1).virtualVolume.id;
-    await ok(app, 'removeVirtualDisk', { id: removed }, '__typename', 'vmAdmin');
+    await ok(app, 'deleteVirtualVolume', { id: removed }, '__typename', 'vmAdmin');
     const added = (await ok(app, 'addVirtualDisk', { vmId: live.id, sizeBytes: 2 * GiB }, '... on AddVirtualDiskPayload { virtualVolume { id } }', 'vmAdmin')).virtualVolume;
     const oldDisk = vm.disks[1];
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GiB, seedBasics, startApp, type TestApp } from '../helpers/app.ts';
-import { createPolicy, createVm, fingerprint, localPair, mutate, ok, writeExtents } from '../api/support.ts';
+import { backupGeneration, createPolicy, createVm, fingerprint, localPair, mutate, ok, writeExtents } from '../api/support.ts';
 
 let app: TestApp;
 let ids: Awaited<ReturnType<typeof seedBasics>>;
@@ -14,16 +14,16 @@ afterAll(() => app?.close());
 const rowId = (globalId: string) => Buffer.from(globalId, 'base64').toString().split(':')[1];
 const node = async (id: string, selection: string) => (await app.query(`query($id: ID!) { node(id: $id) { ${selection} } }`, { id })).node;
 const usedBytes = async (containerId: string) => Number((await node(containerId, '... on StorageContainer { usedBytes }')).usedBytes);
-const REMOVE = '... on RemoveVirtualDiskPayload { deletedId virtualMachine { id disks { unitNumber virtualVolume { id } } } }';
+const REMOVE = '... on DeleteVirtualVolumePayload { deletedId virtualMachine { id disks { unitNumber virtualVolume { id } } } }';
 
-describe('removeVirtualDisk', () => {
+describe('deleteVirtualVolume of a VM\'s disk', () => {
   it('takes a disk from a running VM: its VVOL is deleted, its space given back, the other disks keep their unit numbers, and the VM keeps running I/O', async () => {
     const vm = await createVm(app, ids.policies.BRONZE, { disks: [GiB, 2 * GiB, 3 * GiB], powerOn: true, containerId: ids.containers['tokyo-gold'] });
     await writeExtents(app, vm.disks[1], [0, 1, 2]);
     await app.query(`mutation($id: ID!) { setWorkload(input: { vmId: $id, preset: OLTP }) { __typename } }`, { id: vm.id });
     const before = await usedBytes(vm.containerId);
 
-    const removed = await ok(app, 'removeVirtualDisk', { id: vm.disks[1] }, REMOVE, 'vmAdmin');
+    const removed = await ok(app, 'deleteVirtualVolume', { id: vm.disks[1] }, REMOVE, 'vmAdmin');
     expect(removed.deletedId).toBe(vm.disks[1]);
     expect(removed.virtualMachine.disks.map((d: any) => [d.unitNumber, d.virtualVolume.id])).toEqual([[0, vm.disks[0]], [2, vm.disks[2]]]);
     expect(await node(vm.disks[1], 'id')).toBeNull();
@@ -51,7 +51,7 @@ describe('removeVirtualDisk', () => {
     expect(doomedReplica).toBeDefined();
     expect(await replicasOf(vm.disks[0])).toHaveLength(1);
 
-    await ok(app, 'removeVirtualDisk', { id: vm.disks[1] }, REMOVE, 'vmAdmin');
+    await ok(app, 'deleteVirtualVolume', { id: vm.disks[1] }, REMOVE, 'vmAdmin');
     expect(await node(doomedReplica, 'id')).toBeNull();
     expect(await replicasOf(vm.disks[0])).toHaveLength(1);
   });
@@ -64,8 +64,33 @@ describe('removeVirtualDisk', () => {
     await app.query(`mutation { advanceSimulation(input: { seconds: 5 }) { __typename } }`);
     const attached = await ok(app, 'attachReplicaVolume', { pairId, vmId: reader.id }, '... on AttachReplicaVolumePayload { pair { replicaVolume { id } } }', 'vmAdmin');
     const before = await fingerprint(app);
-    const refused = await mutate(app, 'removeVirtualDisk', { id: attached.pair.replicaVolume.id }, 'vmAdmin');
+    const refused = await mutate(app, 'deleteVirtualVolume', { id: attached.pair.replicaVolume.id }, 'vmAdmin');
     expect(refused).toMatchObject({ __typename: 'ValidationError', field: 'input.id', message: expect.stringContaining('detachReplicaVolume') });
     expect(await fingerprint(app)).toEqual(before);
   });
 });
+
+describe('deleteVirtualVolume of a volume of no VM', () => {
+  it('deletes an RV an unpair left, giving its space back; one still in a pair is a ConflictError PAIRED and a backup volume a ValidationError, changing nothing', async () => {
+    const vm = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'], disks: [2 * GiB] });
+    const pairId = await localPair(app, vm.disks[0], true);
+    const rvId = (await node(pairId, '... on ReplicaPair { replicaVolume { id } }')).replicaVolume.id;
+
+    const before = await fingerprint(app);
+    expect(await mutate(app, 'deleteVirtualVolume', { id: rvId }, 'vmAdmin')).toMatchObject({ __typename: 'ConflictError', currentState: 'PAIRED' });
+    expect(await fingerprint(app)).toEqual(before);
+    const generation = await backupGeneration(app, vm.id, true);
+    const backupVolume = (await node(generation, '... on BackupGeneration { volumes { backupVolume { id } } }')).volumes[0].backupVolume.id;
+    const afterBackup = await fingerprint(app);
+    expect(await mutate(app, 'deleteVirtualVolume', { id: backupVolume }, 'vmAdmin')).toMatchObject({ __typename: 'ValidationError', field: 'input.id', message: expect.stringContaining('dds keeps') });
+    expect(await fingerprint(app)).toEqual(afterBackup);
+
+    await ok(app, 'unpair', { pairId, force: true }, '__typename', 'vmAdmin');
+    const used = await usedBytes(vm.containerId);
+    const deleted = await ok(app, 'deleteVirtualVolume', { id: rvId }, '... on DeleteVirtualVolumePayload { deletedId virtualMachine { id } }', 'vmAdmin');
+    expect(deleted).toMatchObject({ deletedId: rvId, virtualMachine: null });
+    expect(await node(rvId, 'id')).toBeNull();
+    expect(await usedBytes(vm.containerId)).toBe(used - 2 * GiB);
+  });
+});
+
