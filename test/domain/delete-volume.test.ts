@@ -28,9 +28,9 @@ describe('deleteVirtualVolume of a VM\'s disk', () => {
     expect(removed.virtualMachine.disks.map((d: any) => [d.unitNumber, d.virtualVolume.id])).toEqual([[0, vm.disks[0]], [2, vm.disks[2]]]);
     expect(await node(vm.disks[1], 'id')).toBeNull();
     expect(await usedBytes(vm.containerId)).toBe(before - 2 * GiB);
-    const { events } = await app.query(`{ events(kinds: ["vm.diskRemoved", "vvol.deleted"], first: 1000) { kind entityId data } }`);
+    const { events } = await app.query(`{ events(kinds: ["vm.diskRemoved", "vvol.unbound", "vvol.deleted"], first: 1000) { kind entityId data } }`);
     const [vmRow, diskRow] = [vm.id, vm.disks[1]].map(rowId);
-    expect(events.filter((e: any) => e.entityId === vmRow || e.entityId === diskRow).map((e: any) => e.kind).sort()).toEqual(['vm.diskRemoved', 'vvol.deleted']);
+    expect(events.filter((e: any) => e.entityId === vmRow || e.entityId === diskRow).map((e: any) => e.kind)).toEqual(['vvol.unbound', 'vvol.deleted', 'vm.diskRemoved']);
     expect(events.find((e: any) => e.kind === 'vm.diskRemoved' && e.entityId === vmRow).data).toEqual({ vvolId: diskRow, unitNumber: 1 });
 
     await app.query(`mutation { advanceSimulation(input: { seconds: 2 }) { __typename } }`);

@@ -375,6 +375,8 @@ async function removeDisk(core: Core, work: UnitOfWork, vvol: VirtualVolumeRow):
   await assertNotBeingFilled(work, vm);
   const [{ disks }] = await work.tx.select({ disks: sql<number>`count(*)::int` }).from(virtualDisks).where(and(eq(virtualDisks.vmId, vm.id), eq(virtualDisks.readOnly, false)));
   if (disks <= 1) throw new ValidationError('input.id', `This is VM ${vm.name}'s only disk; a VM keeps at least one (delete the VM instead)`);
+  // A running VM's disk is unbound as it goes, as a power-off unbinds it: who follows bindings sees it end.
+  if (vvol.bindState === 'BOUND') work.emit({ kind: 'vvol.unbound', entityType: 'VirtualVolume', entityId: vvol.id, message: `${vvol.type} VVOL unbound`, data: { vmId: vm.id } });
   await deleteVvols(core, work, [vvol], isReserved);
   work.emit({ kind: 'vm.diskRemoved', entityType: 'VirtualMachine', entityId: vm.id, message: `Disk ${disk.unitNumber} removed from VM ${vm.name}`, data: { vvolId: vvol.id, unitNumber: disk.unitNumber } });
   return vm;
