@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RING_SWEEP_TICKS } from '../../src/core/engine/engine.ts';
 import { GiB, seedBasics, startApp, type TestApp } from '../helpers/app.ts';
 import { backupGeneration, createPolicy, createVm, fingerprint, localPair, mutate, ok, writeExtents } from '../api/support.ts';
 
@@ -94,3 +95,25 @@ describe('deleteVirtualVolume of a volume of no VM', () => {
   });
 });
 
+
+describe('the recent samples of deleted VVOLs and VMs', () => {
+  it(`are dropped from memory at the next sweep (every ${RING_SWEEP_TICKS} ticks); a stopped VM keeps its own`, async () => {
+    const deleted = await createVm(app, ids.policies.BRONZE, { disks: [GiB, GiB], powerOn: true });
+    const stopped = await createVm(app, ids.policies.BRONZE, { powerOn: true });
+    for (const vm of [deleted, stopped]) await app.query(`mutation($id: ID!) { setWorkload(input: { vmId: $id, preset: OLTP }) { __typename } }`, { id: vm.id });
+    await app.query(`mutation { advanceSimulation(input: { seconds: 2 }) { __typename } }`);
+    await ok(app, 'deleteVirtualVolume', { id: deleted.disks[1] }, '__typename', 'vmAdmin');
+    for (const vm of [deleted, stopped]) await ok(app, 'powerOffVirtualMachine', { id: vm.id }, '__typename', 'vmAdmin');
+    await ok(app, 'deleteVirtualMachine', { id: deleted.id }, '__typename', 'vmAdmin');
+    const gone = [deleted.id, ...deleted.disks].map(rowId);
+    const kept = [stopped.id, stopped.disks[0]].map(rowId);
+    const held = () => new Set(app.engine.io.ids());
+    for (const id of [...gone, ...kept]) expect(held().has(id), id).toBe(true);
+
+    const { simulation } = await app.query('{ simulation { tick } }');
+    await app.query(`mutation($s: Float!) { advanceSimulation(input: { seconds: $s }) { __typename } }`, { s: RING_SWEEP_TICKS - (simulation.tick % RING_SWEEP_TICKS) });
+    for (const id of gone) expect(held().has(id), id).toBe(false);
+    for (const id of kept) expect(held().has(id), id).toBe(true);
+    expect((await node(stopped.id, '... on VirtualMachine { recentIo(last: 2) { readIops } }')).recentIo).toHaveLength(2);
+  });
+});

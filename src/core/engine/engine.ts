@@ -6,7 +6,7 @@ import { ConflictError, ValidationError } from '../errors.ts';
 import { tickPhases, type TickContext } from '../plugin.ts';
 import { topic } from '../bus.ts';
 import { demandVersion } from '../demand-changes.ts';
-import { resultRows, type Executor } from '../db/client.ts';
+import { pgArray, resultRows, type Executor } from '../db/client.ts';
 import { demandOf, loadDemandSet, plannedWrites, RingBuffers, rollUp, statistics, type DemandSet, type IoStats } from './io.ts';
 import { IoHistoryRecorder, writeMinutes } from './history.ts';
 import { ArrayLocks } from './array-locks.ts';
@@ -44,6 +44,11 @@ interface WatchAnnouncement {
 
 /** The largest single advance: an hour of simulated time (one transaction, so a few seconds of work); loop for more. */
 export const MAX_ADVANCE_SECONDS = 3600;
+/**
+ * Ticks between two sweeps of the rings of VVOLs and VMs that no longer exist. A stopped VM keeps its last
+ * samples (`recentIo`), so rings are not dropped for age; a deleted one's can never be read again.
+ */
+export const RING_SWEEP_TICKS = 600;
 
 export interface TickStatistics {
   ticks: number;
@@ -285,6 +290,10 @@ export class Engine {
       this.record(work, ctx, now, history);
       const minutes = history.endTick(now);
       if (minutes) await writeMinutes(work.tx, minutes, core.config.ioHistoryMinutes);
+      if (tick % RING_SWEEP_TICKS === 0) {
+        const gone = await deletedSubjects(work.tx, this.io.ids());
+        work.afterCommit(() => this.io.drop(gone));
+      }
     });
     this.tick = tick;
     this.now = now;
@@ -363,4 +372,13 @@ export class Engine {
       else if (arrayId !== null && ctx.arrays.has(arrayId)) work.publishAfterCommit(topic('io', id), rollUp([], now));
     }
   }
+}
+
+/** Of these VVOL and VM ids, those whose row is gone (ids are never reused). One statement. */
+async function deletedSubjects(tx: Executor, ids: string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const present = new Set(resultRows<{ id: string }>(await tx.execute(sql`
+    select id::text as id from virtual_volumes where id = any(${pgArray(ids)}::uuid[])
+    union all select id::text from virtual_machines where id = any(${pgArray(ids)}::uuid[])`)).map((r) => r.id));
+  return ids.filter((id) => !present.has(id));
 }

@@ -373,6 +373,14 @@ export class RingBuffers {
     return this.recent(id, 1)[0];
   }
 
+  ids(): string[] {
+    return [...this.rings.keys()];
+  }
+
+  drop(ids: Iterable<string>): void {
+    for (const id of ids) this.rings.delete(id);
+  }
+
   /** The last `count` samples of an id, oldest first. */
   recent(id: string, count: number): IoStats[] {
     const ring = this.rings.get(id);
