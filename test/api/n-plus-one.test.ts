@@ -135,6 +135,18 @@ describe('no N+1: statements per request do not grow with the items listed', () 
     expect(list.statements).toBeLessThanOrEqual(MAX_STATEMENTS);
   });
 
+  it('events with their entities: one statement per entity type listed, whatever the number of events', async () => {
+    for (const first of [SMALL, LARGE]) {
+      const { data, statements } = await measure('query($first: Int) { events(first: $first) { entityType entity { id __typename } } }', first);
+      expect(data.events).toHaveLength(first);
+      const types = new Set(data.events.map((e: any) => e.entityType));
+      expect(statements, `${first} events of ${types.size} entity types`).toBeLessThanOrEqual(1 + types.size);
+      const found = data.events.filter((e: any) => e.entity);
+      expect(found.length).toBeGreaterThan(first / 2);
+      for (const e of found) expect(e.entity.__typename).toBe(e.entityType);
+    }
+  });
+
   it(`the count is per request, not cumulative: a plain page of ${LARGE} VM names is one statement`, async () => {
     const { statements } = await measure('query($first: Int) { virtualMachines(first: $first) { edges { node { name } } } }', LARGE);
     expect(statements).toBe(1);

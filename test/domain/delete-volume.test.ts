@@ -29,10 +29,13 @@ describe('deleteVirtualVolume of a VM\'s disk', () => {
     expect(removed.virtualMachine.disks.map((d: any) => [d.unitNumber, d.virtualVolume.id])).toEqual([[0, vm.disks[0]], [2, vm.disks[2]]]);
     expect(await node(vm.disks[1], 'id')).toBeNull();
     expect(await usedBytes(vm.containerId)).toBe(before - 2 * GiB);
-    const { events } = await app.query(`{ events(kinds: ["vm.diskRemoved", "vvol.unbound", "vvol.deleted"], first: 1000) { kind entityId data } }`);
+    const { events } = await app.query(`{ events(kinds: ["vm.diskRemoved", "vvol.unbound", "vvol.deleted"], first: 1000) { kind entityId data entity { id } } }`);
     const [vmRow, diskRow] = [vm.id, vm.disks[1]].map(rowId);
     expect(events.filter((e: any) => e.entityId === vmRow || e.entityId === diskRow).map((e: any) => e.kind)).toEqual(['vvol.unbound', 'vvol.deleted', 'vm.diskRemoved']);
-    expect(events.find((e: any) => e.kind === 'vm.diskRemoved' && e.entityId === vmRow).data).toEqual({ vvolId: diskRow, unitNumber: 1 });
+    const removedEvent = events.find((e: any) => e.kind === 'vm.diskRemoved' && e.entityId === vmRow);
+    expect(removedEvent).toMatchObject({ data: { vvolId: diskRow, unitNumber: 1 }, entity: { id: vm.id } });
+    // The deleted VVOL's events name it by row id; as a node it is gone.
+    expect(events.find((e: any) => e.kind === 'vvol.deleted' && e.entityId === diskRow).entity).toBeNull();
 
     await app.query(`mutation { advanceSimulation(input: { seconds: 2 }) { __typename } }`);
     const io = (await node(vm.id, '... on VirtualMachine { io { readIops } virtualVolumes { id type io { readIops } } }'));

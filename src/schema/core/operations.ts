@@ -1,8 +1,9 @@
 import { and, asc, desc, eq, gt, like, ne, or } from 'drizzle-orm';
 import { anyOf } from '../../core/db/client.ts';
 import { filter, pipe } from 'graphql-yoga';
+import { brandWithType } from '@pothos/core';
 import { resolveNodes } from '@pothos/plugin-relay';
-import type { GraphQLResolveInfo } from 'graphql';
+import { isObjectType, type GraphQLResolveInfo } from 'graphql';
 import { z } from 'zod';
 import { topic } from '../../core/bus.ts';
 import { alarms, events, tasks } from '../../core/db/tables.ts';
@@ -13,7 +14,7 @@ import type { AlarmRow, EventRow } from '../../core/unit-of-work.ts';
 import { loadAll } from '../loaders.ts';
 import type { Builder, Context } from '../builder.ts';
 import { MAX_PAGE_SIZE, tablePage } from '../connections.ts';
-import { decodeId, type SchemaRefs } from '../refs.ts';
+import { decodeId, isUuid, type SchemaRefs } from '../refs.ts';
 import type { Enums } from './enums.ts';
 
 const finished = (task: TaskRow) => ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(task.state);
@@ -30,12 +31,19 @@ const dates = <T extends object>(row: T, keys: (keyof T)[]): T => {
 
 export function addOperations(builder: Builder, refs: SchemaRefs, enums: Enums): void {
   // Any node type, the core's or a plugin's (a dds backup's target is its BackupGeneration), loads the way
-  // `node(id)` loads it; a type no longer in the schema (its plugin disabled) is no target.
-  const loadTarget = async (task: TaskRow, ctx: Context, info: GraphQLResolveInfo): Promise<unknown> => {
-    if (!builder.configStore.hasConfig(task.targetType)) return null;
-    const [target] = await resolveNodes(builder, ctx, info, [{ typename: task.targetType, id: task.targetId }]);
-    return target;
+  // `node(id)` loads it, batched by type; a type no longer in the schema (its plugin disabled), a type that is
+  // not a Node, or a row since deleted is none.
+  const loadNode = async (typename: string, id: string, ctx: Context, info: GraphQLResolveInfo): Promise<unknown> => {
+    const type = info.schema.getType(typename);
+    if (!isObjectType(type) || !type.getInterfaces().some((i) => i.name === 'Node') || !isUuid(id)) return null;
+    const [loading] = await resolveNodes(builder, ctx, info, [{ typename, id }]);
+    // Two fields naming one node share its load; the second can get the row before the first brands it with its
+    // type, so it is branded here too. A row not found is undefined, which graphql-jit would try to type.
+    const node = await loading;
+    if (node) brandWithType(node, typename as never);
+    return node ?? null;
   };
+  const entityDescription = 'The entity itself, as node(id) gives it; null once it is deleted.';
 
   builder.node(refs.Task, {
     id: { resolve: (t) => t.id },
@@ -51,7 +59,7 @@ export function addOperations(builder: Builder, refs: SchemaRefs, enums: Enums):
       cancelable: t.exposeBoolean('cancelable'),
       cancelRequested: t.exposeBoolean('cancelRequested'),
       error: t.exposeString('error', { nullable: true }),
-      target: t.field({ type: builder.nodeInterfaceRef(), nullable: true, resolve: (task, _args, ctx, info) => loadTarget(task, ctx, info) as never }),
+      target: t.field({ type: builder.nodeInterfaceRef(), nullable: true, resolve: (task, _args, ctx, info) => loadNode(task.targetType, task.targetId, ctx, info) as never }),
       createdAt: t.expose('createdAt', { type: 'DateTime' }),
       startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true }),
       finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
@@ -65,6 +73,7 @@ export function addOperations(builder: Builder, refs: SchemaRefs, enums: Enums):
       kind: t.exposeString('kind'),
       entityType: t.exposeString('entityType'),
       entityId: t.exposeString('entityId', { description: 'The entity\'s row id (uuid).' }),
+      entity: t.field({ type: builder.nodeInterfaceRef(), nullable: true, description: entityDescription, resolve: (e, _args, ctx, info) => loadNode(e.entityType, e.entityId, ctx, info) as never }),
       message: t.exposeString('message'),
       data: t.field({ type: 'JSON', resolve: (e) => e.data }),
       createdAt: t.field({ type: 'DateTime', resolve: (e) => dates(e, ['createdAt']).createdAt }),
@@ -78,7 +87,8 @@ export function addOperations(builder: Builder, refs: SchemaRefs, enums: Enums):
       kind: t.expose('kind', { type: enums.AlarmKind }),
       status: t.expose('status', { type: enums.AlarmStatus }),
       entityType: t.exposeString('entityType'),
-      entityId: t.exposeString('entityId'),
+      entityId: t.exposeString('entityId', { description: 'The entity\'s row id (uuid).' }),
+      entity: t.field({ type: builder.nodeInterfaceRef(), nullable: true, description: entityDescription, resolve: (e, _args, ctx, info) => loadNode(e.entityType, e.entityId, ctx, info) as never }),
       message: t.exposeString('message', { description: 'The condition now: while the status holds, the message follows the latest figures (events and the alarms subscription report changes of status only).' }),
       raisedAt: t.field({ type: 'DateTime', resolve: (a) => dates(a, ['raisedAt']).raisedAt }),
       updatedAt: t.field({ type: 'DateTime', description: 'When the status or the message last changed.', resolve: (a) => dates(a, ['updatedAt']).updatedAt }),

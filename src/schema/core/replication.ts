@@ -7,6 +7,7 @@ import type { VirtualMachineRow } from '../../core/plugin.ts';
 import { attachVolume, detachVolume } from '../../core/services/vms.ts';
 import type { TaskRow } from '../../core/tasks.ts';
 import type { Builder, Context } from '../builder.ts';
+import { loadAll } from '../loaders.ts';
 import { decodeId, type SchemaRefs } from '../refs.ts';
 
 /** Dirty bytes of many pairs with one statement per request. */
@@ -58,10 +59,12 @@ export function addReplication(builder: Builder, refs: SchemaRefs): void {
 
   builder.node(refs.ReplicaPair, {
     id: { resolve: (p) => p.id },
-    loadMany: async (ids, ctx) => {
-      const rows = await ctx.services.core.db.select().from(replicaPairs).where(anyOf(replicaPairs.id, [...ids]));
-      return ids.map((id) => rows.find((r) => r.id === id) ?? null);
-    },
+    // Through a per-request loader: nodes of one type named by many fields (events' entities) load in one statement.
+    loadMany: (ids, ctx) =>
+      loadAll(ctx.loaders.loader('replicaPairsById', async (keys: readonly string[]) => {
+        const rows = new Map((await ctx.services.core.db.select().from(replicaPairs).where(anyOf(replicaPairs.id, [...keys]))).map((r) => [r.id, r]));
+        return keys.map((id) => rows.get(id) ?? null);
+      }), ids),
     fields: (t) => ({
       owner: t.exposeString('owner', { description: 'The plugin that made the pair: ddr (same array) or rdr (another site).' }),
       masterVolume: t.field({ type: refs.VirtualVolume, resolve: async (p, _args, ctx) => (await ctx.loaders.vvols.load(p.mvId))! }),
