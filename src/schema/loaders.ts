@@ -1,11 +1,11 @@
 import DataLoader from 'dataloader';
-import { and, asc, isNotNull, isNull } from 'drizzle-orm';
+import { and, asc, isNotNull } from 'drizzle-orm';
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import { judgeCompliance, type Compliance } from '../core/compliance.ts';
 import type { Core } from '../core/core.ts';
 import { anyOf } from '../core/db/client.ts';
 import {
-  poolTiers, protocolEndpoints, simulationState, snapshots, storageArrays, storageContainers, storagePolicies, storagePools,
+  poolTiers, protocolEndpoints, replicaPairs, simulationState, snapshots, storageArrays, storageContainers, storagePolicies, storagePools,
   tasks, virtualDisks, virtualMachines, virtualVolumes, workloads,
 } from '../core/db/tables.ts';
 import type { IoSample, PolicyRule, VirtualVolumeRow } from '../core/plugin.ts';
@@ -33,6 +33,15 @@ function named<K, V>(loaders: Map<string, DataLoader<unknown, unknown>>, name: s
   return loader as DataLoader<K, V>;
 }
 
+/** Rows by primary key in one statement; a missing id loads as null. */
+function rowsById<T extends PgTable>(core: Core, table: T, id: PgColumn): Batch<string, Row<T> | null> {
+  return async (ids) => {
+    const rows = (await core.db.select().from(table as PgTable).where(anyOf(id, ids))) as (Row<T> & { id: string })[];
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((key) => byId.get(key) ?? null);
+  };
+}
+
 /**
  * One DataLoader per relation per request: however many parents a list has, each relation costs one
  * statement. Plugins add their own through `loader(name, batch)`.
@@ -52,17 +61,17 @@ export class Loaders {
     return named(this.pluginLoaders, name, batch, options);
   }
 
+  /** A plugin's table's rows by primary key (a missing id loads as null), as the core loads its own: a node's `loadMany`. */
+  loaderById<T extends PgTable>(name: string, table: T, id: PgColumn): DataLoader<string, Row<T> | null> {
+    return named(this.pluginLoaders, name, rowsById(this.core, table, id));
+  }
+
   private own<K, V>(name: string, batch: Batch<K, V>, options?: DataLoader.Options<K, V, unknown>): DataLoader<K, V> {
     return named(this.loaders, name, batch, options);
   }
 
-  /** Rows by primary key; a missing id loads as null. */
   private byId<T extends PgTable>(name: string, table: T, id: PgColumn): DataLoader<string, Row<T> | null> {
-    return this.own(`${name}ById`, async (ids: readonly string[]) => {
-      const rows = (await this.core.db.select().from(table as PgTable).where(anyOf(id, ids))) as (Row<T> & { id: string })[];
-      const byId = new Map(rows.map((r) => [r.id, r]));
-      return ids.map((key) => byId.get(key) ?? null);
-    });
+    return this.own(`${name}ById`, rowsById(this.core, table, id));
   }
 
   get arrays() { return this.byId('array', storageArrays, storageArrays.id); }
@@ -74,6 +83,7 @@ export class Loaders {
   get vvols() { return this.byId('vvol', virtualVolumes, virtualVolumes.id); }
   get snapshots() { return this.byId('snapshot', snapshots, snapshots.id); }
   get tasks() { return this.byId('task', tasks, tasks.id); }
+  get replicaPairs() { return this.byId('replicaPair', replicaPairs, replicaPairs.id); }
 
   /** A VM's own VVOLs (those holding snapshots are under `Snapshot.virtualVolumes`). */
   get vvolsByVm() {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { anyOf, type SchemaBuilder, type SchemaRefs, type TaskRow } from '../../core/plugin.ts';
+import { type SchemaBuilder, type SchemaRefs, type TaskRow } from '../../core/plugin.ts';
 import { deleteGeneration, generationsOf, restore, startBackup, volumesOf, type GenerationRow, type GenerationVolumeRow } from './backups.ts';
 import { ddsGenerations } from './tables.ts';
 
@@ -33,11 +33,7 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
       const rows = await volumesOf(ctx.services.core.db, ids);
       return ids.map((id) => rows.filter((r) => r.generationId === id));
     });
-  const generationsById = (ctx: any) =>
-    ctx.loaders.loader('ddsGenerationsById', async (ids: readonly string[]) => {
-      const rows = await ctx.services.core.db.select().from(ddsGenerations).where(anyOf(ddsGenerations.id, [...ids]));
-      return ids.map((id) => rows.find((r: GenerationRow) => r.id === id) ?? null);
-    });
+  const generationsById = (ctx: any) => ctx.loaders.loaderById('ddsGenerationsById', ddsGenerations, ddsGenerations.id);
 
   const BackupVolume = builder.objectRef<GenerationVolumeRow>('BackupVolume').implement({
     description: 'One volume of a backup generation: the VM volume it holds and the backup volume on the BACKUP array.',

@@ -1,5 +1,5 @@
 import { asc, eq } from 'drizzle-orm';
-import { anyOf, ConflictError, isUuid, NotFoundError, ValidationError, simulatedNow, type CopyControl, type PairRow, type SchemaBuilder, type SchemaRefs, type UnitOfWork } from '../../core/plugin.ts';
+import { ConflictError, isUuid, NotFoundError, ValidationError, simulatedNow, type CopyControl, type PairRow, type SchemaBuilder, type SchemaRefs, type UnitOfWork } from '../../core/plugin.ts';
 import { pairProgressTopic, progressTopic } from './engine.ts';
 import { apply, createGroup, findGroup, groupOfVm, groupPairs, pairProgress, plan, progress, rpoOf, type GroupRow, type HistoryRow, type Plan, type PointRow, type Progress, type Transition } from './groups.ts';
 import { configureLink, DEFAULT_LINK } from './links.ts';
@@ -73,15 +73,10 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
   const Group = builder.objectRef<GroupView>('ReplicationGroup');
   builder.node(Group, {
     id: { resolve: (g) => g.id },
-    // Through a per-request loader: groups named by many fields (events' entities) load in one statement.
-    loadMany: (ids, ctx) =>
-      ctx.loaders.loader('rdrGroupsById', async (keys: readonly string[]) => {
-        const rows = new Map((await ctx.services.core.db.select().from(rdrGroups).where(anyOf(rdrGroups.id, [...keys]))).map((r) => [r.id, r]));
-        return keys.map((id) => {
-          const row = rows.get(id);
-          return row ? { ...row, side: 'SOURCE' as const } : null;
-        });
-      }).loadMany(ids) as never,
+    loadMany: async (ids, ctx) => {
+      const rows = await ctx.loaders.loaderById('rdrGroupsById', rdrGroups, rdrGroups.id).loadMany(ids);
+      return rows.map((row) => (row && !(row instanceof Error) ? { ...row, side: 'SOURCE' as const } : null));
+    },
     description: 'A VASA 3.0 replication group: one VM\'s replicated volumes, consistent together, with both sides\' states.',
     fields: (t) => ({
       state: t.field({ type: State, description: 'The state of the side it was reached from (a VM\'s group: that VM\'s side; otherwise the source side).', resolve: (g) => (g.side === 'TARGET' ? g.targetState : g.sourceState) }),

@@ -59,12 +59,7 @@ export function addReplication(builder: Builder, refs: SchemaRefs): void {
 
   builder.node(refs.ReplicaPair, {
     id: { resolve: (p) => p.id },
-    // Through a per-request loader: nodes of one type named by many fields (events' entities) load in one statement.
-    loadMany: (ids, ctx) =>
-      loadAll(ctx.loaders.loader('replicaPairsById', async (keys: readonly string[]) => {
-        const rows = new Map((await ctx.services.core.db.select().from(replicaPairs).where(anyOf(replicaPairs.id, [...keys]))).map((r) => [r.id, r]));
-        return keys.map((id) => rows.get(id) ?? null);
-      }), ids),
+    loadMany: (ids, ctx) => loadAll(ctx.loaders.replicaPairs, ids),
     fields: (t) => ({
       owner: t.exposeString('owner', { description: 'The plugin that made the pair: ddr (same array) or rdr (another site).' }),
       masterVolume: t.field({ type: refs.VirtualVolume, resolve: async (p, _args, ctx) => (await ctx.loaders.vvols.load(p.mvId))! }),
