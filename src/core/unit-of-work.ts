@@ -34,6 +34,8 @@ export class UnitOfWork {
   private readonly alarmChanges: AlarmRow[] = [];
   private readonly committedCallbacks: (() => void)[] = [];
   private readonly endedCallbacks: (() => void)[] = [];
+  private readonly rolledBackCallbacks: (() => void)[] = [];
+  private committed = false;
   private readonly messages: [string, unknown][] = [];
 
   constructor(readonly tx: Executor, private readonly bus: Bus) {}
@@ -56,6 +58,14 @@ export class UnitOfWork {
     this.endedCallbacks.push(callback);
   }
 
+  /**
+   * Runs if the transaction ends without committing: for state kept in memory beside the database's (a plugin's
+   * model of what it wrote) that must not go on saying what the rolled-back transaction did.
+   */
+  afterRollback(callback: () => void): void {
+    this.rolledBackCallbacks.push(callback);
+  }
+
   /** Every event emitted so far, written or not. */
   get emitted(): readonly NewEvent[] {
     return [...this.written, ...this.pending];
@@ -63,6 +73,7 @@ export class UnitOfWork {
 
   /** @internal transact's: the transaction is over. */
   ended(): void {
+    if (!this.committed) for (const callback of this.rolledBackCallbacks.splice(0)) callback();
     for (const callback of this.endedCallbacks.splice(0)) callback();
   }
 
@@ -139,6 +150,7 @@ export class UnitOfWork {
   }
 
   publish(): void {
+    this.committed = true;
     for (const event of this.written) {
       this.bus.publish(topic('events'), event);
     }
