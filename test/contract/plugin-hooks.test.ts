@@ -81,11 +81,10 @@ const sampler = definePlugin({
 });
 
 let app: TestApp;
-let ids: Awaited<ReturnType<typeof seedBasics>>;
 
 beforeAll(async () => {
   app = await startApp({ builtIns: [broken, strict, silent, plain, recorder, sampler, sameName] });
-  ids = await seedBasics(app);
+  await seedBasics(app);
 });
 afterAll(() => app?.close());
 

@@ -168,7 +168,7 @@ export class TickIo implements VolumeIo {
   sampled: Sample = NO_SAMPLE;
   lineage: readonly string[];
 
-  constructor(private readonly volume: DemandVolume, public readIops: number, public writeIops: number, private readonly seed: string, private readonly tick: number, private readonly tickStart: number, private readonly seconds: number) {
+  constructor(private readonly volume: DemandVolume, public readIops: number, public writeIops: number, private readonly seed: string, private readonly tick: number, private readonly tickStart: number) {
     this.vvolId = volume.vvolId;
     this.vmId = volume.vmId;
     this.containerId = volume.containerId;
@@ -244,7 +244,7 @@ export function demandOf(set: DemandSet, seed: string, tick: number, now: number
     const share = v.sizeShare * burstFactor(v.profile, now, seconds);
     const readIops = v.profile.readIops * share;
     const writeIops = v.readOnly ? 0 : v.profile.writeIops * share;
-    return new TickIo(v, readIops, writeIops, seed, tick, now - seconds, seconds);
+    return new TickIo(v, readIops, writeIops, seed, tick, now - seconds);
   });
 }
 

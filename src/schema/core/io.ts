@@ -1,4 +1,4 @@
-import { and, asc, count, eq, gte, lte } from 'drizzle-orm';
+import { and, eq, gte, lte } from 'drizzle-orm';
 import { z } from 'zod';
 import { IO_SAMPLES_KEPT, type IoStats } from '../../core/engine/io.ts';
 import { MINUTE_SECONDS, type IoMinuteRow } from '../../core/engine/history.ts';
