@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GiB, seedBasics, startApp, type TestApp } from '../../../test/helpers/app.ts';
 
@@ -47,5 +48,25 @@ describe('capacity-forecast, a plain JavaScript plugin on the observe hook', () 
     const { node } = await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { compliance { status violations { capabilityId expected current } } } } }`, { id: vm.id });
     expect(node.compliance.status).toBe('NON_COMPLIANT');
     expect(node.compliance.violations[0]).toMatchObject({ capabilityId: 'example.forecast.minDaysUntilFull', expected: '>= 30 d' });
+  });
+
+  it('keeps no sample of a tick that rolled back', async () => {
+    // The database fails the tick as it writes the minute's I/O history, after every hook has run.
+    await app.core.db.execute(sql`create table forecast_fails (reason text)`);
+    await app.core.db.execute(sql.raw(`create function forecast_fails() returns trigger language plpgsql as $$
+      begin if exists (select 1 from forecast_fails) then raise exception 'the disk is full'; end if; return null; end $$`));
+    await app.core.db.execute(sql`create trigger forecast_fails before insert on io_history for each statement execute function forecast_fails()`);
+    const now = (await app.query('{ simulation { simulatedSeconds } }')).simulation.simulatedSeconds as number;
+    const minuteEnd = (Math.floor(now / 60) + 1) * 60;
+    if (minuteEnd - now > 1) await advance(minuteEnd - now - 1);
+    expect((await forecastOf('tokyo-gold')).capacityForecast.time).toBe(minuteEnd - 1);
+
+    await app.core.db.execute(sql`insert into forecast_fails values ('full')`);
+    const failed = await app.gql('mutation { advanceSimulation(input: { seconds: 1 }) { __typename } }');
+    await app.core.db.execute(sql`delete from forecast_fails`);
+    expect(failed.errors?.[0]?.message).toBe('Unexpected error.');
+    expect((await forecastOf('tokyo-gold')).capacityForecast.time).toBe(minuteEnd - 1);
+    await advance(1);
+    expect((await forecastOf('tokyo-gold')).capacityForecast.time).toBe(minuteEnd);
   });
 });

@@ -84,13 +84,17 @@ export default definePlugin({
         select c.id::text as id, c.capacity_bytes::float8 as capacity, coalesce(sum(v.allocated_bytes), 0)::float8 as bytes
         from storage_containers c left join virtual_volumes v on v.container_id = c.id
         group by c.id`));
-      for (const row of rows) {
-        const entry = samples.get(row.id) ?? { capacity: row.capacity, points: [] };
-        entry.capacity = row.capacity;
-        entry.points.push({ t: ctx.now, bytes: row.bytes });
-        if (entry.points.length > WINDOW) entry.points.shift();
-        samples.set(row.id, entry);
-      }
+      const t = ctx.now;
+      // Kept once the tick commits: a tick that rolls back never happened, and leaves no sample.
+      ctx.work.afterCommit(() => {
+        for (const row of rows) {
+          const entry = samples.get(row.id) ?? { capacity: row.capacity, points: [] };
+          entry.capacity = row.capacity;
+          entry.points.push({ t, bytes: row.bytes });
+          if (entry.points.length > WINDOW) entry.points.shift();
+          samples.set(row.id, entry);
+        }
+      });
     },
     compliance(_ctx, items) {
       const result = new Map();
