@@ -1,7 +1,7 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import type { InputFieldBuilder, InputFieldMap, ObjectFieldBuilder, ObjectRef, FieldMap } from '@pothos/core';
 import type { alarms, events, poolTiers, protocolEndpoints, snapshots, storageArrays, storagePolicies, storagePools, tasks, virtualDisks } from '../core/db/tables.ts';
-import { CapacityError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../core/errors.ts';
+import { CapacityError, ConflictError, ForbiddenError, NotFoundError, ValidationError, type ValidationIssue } from '../core/errors.ts';
 import type { StorageContainerRow, VirtualMachineRow, VirtualVolumeRow } from '../core/plugin.ts';
 import type { UnitOfWork } from '../core/unit-of-work.ts';
 import type { PairRow } from '../core/pairs.ts';
@@ -101,6 +101,15 @@ function echoSentId(error: unknown, args: { input: unknown }): unknown {
   return typeof sent === 'string' && sent !== error.id ? new NotFoundError(error.field, sent, error.message) : error;
 }
 
+/** Every string of a mutation's input (JSON values' keys too) holding U+0000, which PostgreSQL text cannot store, by its path. */
+function nulIssues(value: unknown, path: string): ValidationIssue[] {
+  const issue = (what: string) => ({ field: path, message: `${what} holds a NUL character (U+0000), which PostgreSQL text cannot store` });
+  if (typeof value === 'string') return value.includes('\0') ? [issue(path)] : [];
+  if (Array.isArray(value)) return value.flatMap((item, i) => nulIssues(item, `${path}.${i}`));
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([key, item]) => (key.includes('\0') ? [issue(`A key of ${path}`)] : nulIssues(item, `${path}.${key}`)));
+}
+
 export const errorClasses = [ValidationError, NotFoundError, ConflictError, CapacityError, ForbiddenError];
 
 const pascal = (name: string) => name[0].toUpperCase() + name.slice(1);
@@ -118,6 +127,8 @@ export function createRefs(builder: Builder, enums: Enums): SchemaRefs {
         errors: { types: errorClasses, directResult: true, union: { name: `${Name}Result` } },
         args: { input: t.arg({ type: Input, required: true }) },
         resolve: (async (_root: unknown, args: { input: unknown }, ctx: Context) => {
+          const issues = nulIssues(args.input, 'input');
+          if (issues.length > 0) throw ValidationError.of(issues);
           const { core } = ctx.services;
           const result = await core.transact((work) => spec.resolve(args.input, work, ctx), { retries: spec.retryable === false ? 0 : TRANSIENT_RETRIES, advancesClock: spec.advancesClock }).catch((error) => {
             throw echoSentId(error, args);
