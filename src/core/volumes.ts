@@ -6,7 +6,7 @@ import { NotFoundError } from './errors.ts';
 import type { StorageContainerRow, VirtualMachineRow, VirtualVolumeRow } from './plugin.ts';
 import { rulesByPolicy } from './services/policies.ts';
 import { placeAll } from './services/placement.ts';
-import { chooseContainer, deleteVirtualMachine, deleteVvols, grow, isReserved, placementRequest, powerOff, reserve } from './services/vms.ts';
+import { chooseContainer, deleteVirtualMachine, deleteVvols, grow, isReserved, placementRequest, powerOff, reserve, vvolFileName } from './services/vms.ts';
 import type { UnitOfWork } from './unit-of-work.ts';
 
 export interface CopyTargetOptions {
@@ -125,7 +125,7 @@ export class VolumeService {
       .insert(virtualVolumes)
       .values(spec.volumes.map((v) => ({
         vmId: vm.id, containerId: container.id, policyId: v.policyId ?? spec.policyId, type: v.type, provisionedBytes: v.provisionedBytes,
-        origin: v.origin ?? 'RAW', parentId: v.parentId ?? null, metadata: { ...v.metadata, 'VMW_VmID': vm.id },
+        origin: v.origin ?? 'RAW', parentId: v.parentId ?? null, metadata: { ...v.metadata, 'VMW_VmID': vm.id, 'VMW_VVolName': vvolFileName(vm.name, v.unitNumber) },
       })))
       .returning();
     for (const vvol of vvols) {

@@ -76,6 +76,17 @@ describe('createVirtualMachine', () => {
     expect((await vm(created.id)).virtualVolumes.map((v: any) => v.id)).toEqual(created.virtualVolumes.map((v: any) => v.id));
   });
 
+  it('names each VVOL\'s file after its own VM in VMW_VVolName (the .vmx, a disk per unit number), a hot-added disk\'s and a clone\'s too', async () => {
+    const names = async (id: string) =>
+      (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { virtualVolumes { type metadata { key value } } } } }`, { id })).node.virtualVolumes
+        .map((v: any) => [v.type, v.metadata.find((m: any) => m.key === 'VMW_VVolName')?.value ?? null]);
+    const created = await createVm('named', 'BRONZE', [1, 1]);
+    await app.query(`mutation($vmId: ID!) { addVirtualDisk(input: { vmId: $vmId, sizeBytes: ${GiB} }) { __typename } }`, { vmId: created.id });
+    expect(await names(created.id)).toEqual([['CONFIG', 'named.vmx'], ['DATA', 'named_0.vmdk'], ['DATA', 'named_1.vmdk'], ['DATA', 'named_2.vmdk']]);
+    const cloned = await app.query(`mutation($vmId: ID!) { cloneVirtualMachine(input: { vmId: $vmId, name: "named-copy", mode: FAST }) { ... on CloneVirtualMachinePayload { virtualMachine { id } } } }`, { vmId: created.id });
+    expect(await names(cloned.cloneVirtualMachine.virtualMachine.id)).toEqual([['CONFIG', 'named-copy.vmx'], ['DATA', 'named-copy_0.vmdk'], ['DATA', 'named-copy_1.vmdk'], ['DATA', 'named-copy_2.vmdk']]);
+  });
+
   it('uses the given container when it passes every check', async () => {
     const created = await createVm('silver-osaka', 'SILVER', [100], { containerId: ids.containers['osaka-bulk'] });
     expect(created.storageContainer.name).toBe('osaka-bulk');

@@ -198,14 +198,19 @@ export async function createVirtualMachine(core: Core, work: UnitOfWork, input: 
     .returning();
   const base = { vmId: vm.id, containerId: container.id };
   const vvols = await insertVvols(core, work, [
-    { ...base, type: 'CONFIG', policyId: input.policyId, provisionedBytes: CONFIG_VVOL_BYTES, metadata: { 'VMW_VmID': vm.id, 'VMW_VVolName': `${input.name}.vmx` } },
-    ...input.disks.map((disk, i): NewVvol => ({ ...base, type: 'DATA', policyId: disk.policyId ?? input.policyId, provisionedBytes: disk.sizeBytes, metadata: { 'VMW_VmID': vm.id, 'VMW_VVolName': `${input.name}_${i}.vmdk` } })),
+    { ...base, type: 'CONFIG', policyId: input.policyId, provisionedBytes: CONFIG_VVOL_BYTES, metadata: { 'VMW_VmID': vm.id, 'VMW_VVolName': vvolFileName(input.name, null) } },
+    ...input.disks.map((disk, i): NewVvol => ({ ...base, type: 'DATA', policyId: disk.policyId ?? input.policyId, provisionedBytes: disk.sizeBytes, metadata: { 'VMW_VmID': vm.id, 'VMW_VVolName': vvolFileName(input.name, i) } })),
   ]);
   await db.insert(virtualDisks).values(vvols.slice(1).map((v, unitNumber) => ({ vmId: vm.id, unitNumber, vvolId: v.id })));
   // The config VVOL holds the .vmx and logs from the start.
   await core.extents.write(db, [{ vvolId: vvols[0].id, indexes: [0] }]);
   work.emit({ kind: 'vm.created', entityType: 'VirtualMachine', entityId: vm.id, message: `VM ${vm.name} created on ${container.name}`, data: { containerId: container.id } });
   return vm;
+}
+
+/** The file a VVOL stands for, as vSphere names it in VMW_VVolName: the VM's .vmx (CONFIG), or its disk of this unit number. */
+export function vvolFileName(vmName: string, unitNumber: number | null): string {
+  return unitNumber === null ? `${vmName}.vmx` : `${vmName}_${unitNumber}.vmdk`;
 }
 
 async function checkMaxVvolSize(db: Executor, disks: DiskInput[], containerId: string | null | undefined): Promise<void> {
@@ -331,10 +336,10 @@ export async function addDisk(core: Core, work: UnitOfWork, vmId: string, disk: 
   await reserve(work, vm.containerId, disk.sizeBytes);
   const bound = vm.powerState === 'POWERED_ON';
   const peId = bound ? await choosePe(work.tx, vm.containerId) : null;
-  const [vvol] = await insertVvols(core, work, [
-    { vmId, containerId: vm.containerId, policyId, type: 'DATA', provisionedBytes: disk.sizeBytes, bindState: bound ? 'BOUND' : 'UNBOUND', protocolEndpointId: peId, metadata: { 'VMW_VmID': vmId } },
-  ]);
   const [{ next }] = await work.tx.select({ next: sql<number>`coalesce(max(${virtualDisks.unitNumber}) + 1, 0)::int` }).from(virtualDisks).where(eq(virtualDisks.vmId, vmId));
+  const [vvol] = await insertVvols(core, work, [
+    { vmId, containerId: vm.containerId, policyId, type: 'DATA', provisionedBytes: disk.sizeBytes, bindState: bound ? 'BOUND' : 'UNBOUND', protocolEndpointId: peId, metadata: { 'VMW_VmID': vmId, 'VMW_VVolName': vvolFileName(vm.name, next) } },
+  ]);
   await work.tx.insert(virtualDisks).values({ vmId, unitNumber: next, vvolId: vvol.id });
   return vvol;
 }
