@@ -4,9 +4,8 @@ import type { Core } from './core.ts';
 import { storageContainers, virtualDisks, virtualMachines, virtualVolumes } from './db/tables.ts';
 import { NotFoundError } from './errors.ts';
 import type { StorageContainerRow, VirtualMachineRow, VirtualVolumeRow } from './plugin.ts';
-import { rulesByPolicy } from './services/policies.ts';
 import { placeAll } from './services/placement.ts';
-import { chooseContainer, deleteVirtualMachine, deleteVvols, grow, isReserved, placementRequest, powerOff, reserve, vvolFileName } from './services/vms.ts';
+import { chooseContainer, deleteVirtualMachine, deleteVvols, grow, insertVvols, isReserved, placementRequest, powerOff, reserve, vvolFileName } from './services/vms.ts';
 import type { UnitOfWork } from './unit-of-work.ts';
 
 export interface CopyTargetOptions {
@@ -44,7 +43,8 @@ export interface NewVmVolume {
 
 export interface NewVm {
   name: string;
-  host: string;
+  /** The ESXi host; null: one named after the container placement chooses. */
+  host: string | null;
   memoryBytes: number;
   policyId: string;
   /** A container to use (it must pass placement), or null to let placement choose among the PRIMARY arrays' containers. */
@@ -111,27 +111,17 @@ export class VolumeService {
    * restores both make their VM here.
    */
   async createVm(work: UnitOfWork, spec: NewVm): Promise<{ vm: VirtualMachineRow; vvols: VirtualVolumeRow[]; container: StorageContainerRow }> {
-    const sizes = spec.volumes.map((v) => v.provisionedBytes);
-    const policyIds = [...new Set([spec.policyId, ...spec.volumes.map((v) => v.policyId ?? spec.policyId)])];
-    const rules = [...(await rulesByPolicy(work.tx, policyIds)).values()].flat();
-    const total = sizes.reduce((a, b) => a + b, 0);
-    const container = await chooseContainer(this.core, work.tx, { rules, totalBytes: total, largestVvolBytes: Math.max(...sizes) }, spec.containerId, spec.field);
-    await reserve(work, container.id, total);
+    const request = await placementRequest(work.tx, [spec.policyId, ...spec.volumes.map((v) => v.policyId ?? spec.policyId)], spec.volumes.map((v) => v.provisionedBytes));
+    const container = await chooseContainer(this.core, work.tx, request, spec.containerId, spec.field);
+    await reserve(work, container.id, request.totalBytes);
     const [vm] = await work.tx
       .insert(virtualMachines)
-      .values({ name: spec.name, host: spec.host, policyId: spec.policyId, containerId: container.id, memoryBytes: spec.memoryBytes })
+      .values({ name: spec.name, host: spec.host ?? `esxi-${container.name}`, policyId: spec.policyId, containerId: container.id, memoryBytes: spec.memoryBytes })
       .returning();
-    const vvols = await work.tx
-      .insert(virtualVolumes)
-      .values(spec.volumes.map((v) => ({
-        vmId: vm.id, containerId: container.id, policyId: v.policyId ?? spec.policyId, type: v.type, provisionedBytes: v.provisionedBytes,
-        origin: v.origin ?? 'RAW', parentId: v.parentId ?? null, metadata: { ...v.metadata, 'VMW_VmID': vm.id, 'VMW_VVolName': vvolFileName(vm.name, v.unitNumber) },
-      })))
-      .returning();
-    for (const vvol of vvols) {
-      work.emit({ kind: 'vvol.created', entityType: 'VirtualVolume', entityId: vvol.id, message: `${vvol.type} VVOL created${vvol.parentId ? ` as a ${vvol.origin} of ${vvol.parentId}` : ''}`, data: { vmId: vm.id, parentId: vvol.parentId } });
-      await this.core.lifecycle(work, 'vvolCreated', vvol);
-    }
+    const vvols = await insertVvols(this.core, work, spec.volumes.map((v) => ({
+      vmId: vm.id, containerId: container.id, policyId: v.policyId ?? spec.policyId, type: v.type, provisionedBytes: v.provisionedBytes,
+      origin: v.origin ?? 'RAW', parentId: v.parentId ?? null, metadata: { ...v.metadata, 'VMW_VmID': vm.id, 'VMW_VVolName': vvolFileName(vm.name, v.unitNumber) },
+    })));
     const disks = spec.volumes.flatMap((v, i) => (v.unitNumber === null ? [] : [{ vmId: vm.id, unitNumber: v.unitNumber, vvolId: vvols[i].id }]));
     if (disks.length > 0) await work.tx.insert(virtualDisks).values(disks);
     return { vm, vvols, container };

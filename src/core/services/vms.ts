@@ -102,11 +102,15 @@ async function updateSpaceAlarm(work: UnitOfWork, container: StorageContainerRow
   });
 }
 
-async function insertVvols(core: Core, work: UnitOfWork, rows: NewVvol[]): Promise<VirtualVolumeRow[]> {
+export async function insertVvols(core: Core, work: UnitOfWork, rows: NewVvol[]): Promise<VirtualVolumeRow[]> {
   if (rows.length === 0) return [];
   const vvols = await work.tx.insert(virtualVolumes).values(rows).returning();
   for (const vvol of vvols) {
-    work.emit({ kind: 'vvol.created', entityType: 'VirtualVolume', entityId: vvol.id, message: `${vvol.type} VVOL created`, data: { vmId: vvol.vmId, provisionedBytes: vvol.provisionedBytes } });
+    work.emit({
+      kind: 'vvol.created', entityType: 'VirtualVolume', entityId: vvol.id,
+      message: `${vvol.type} VVOL created${vvol.parentId ? ` as a ${vvol.origin} of ${vvol.parentId}` : ''}`,
+      data: { vmId: vvol.vmId, provisionedBytes: vvol.provisionedBytes, parentId: vvol.parentId },
+    });
     await core.lifecycle(work, 'vvolCreated', vvol);
   }
   return vvols;
@@ -181,29 +185,25 @@ export async function placementRequest(db: Executor, policyIds: string[], vvolSi
 }
 
 export async function createVirtualMachine(core: Core, work: UnitOfWork, input: CreateVmInput): Promise<VirtualMachineRow> {
-  const db = work.tx;
-  await findPolicy(db, input.policyId, 'input.policyId');
+  await findPolicy(work.tx, input.policyId, 'input.policyId');
   for (const [i, disk] of input.disks.entries()) {
-    if (disk.policyId) await findPolicy(db, disk.policyId, `input.disks.${i}.policyId`);
+    if (disk.policyId) await findPolicy(work.tx, disk.policyId, `input.disks.${i}.policyId`);
   }
-  const sizes = [CONFIG_VVOL_BYTES, ...input.disks.map((d) => d.sizeBytes)];
-  const request = await placementRequest(db, [input.policyId, ...input.disks.map((d) => d.policyId ?? input.policyId)], sizes);
-  await checkMaxVvolSize(db, input.disks, input.containerId);
-  const container = await chooseContainer(core, db, request, input.containerId, 'input.containerId');
-  await reserve(work, container.id, request.totalBytes);
-
-  const [vm] = await db
-    .insert(virtualMachines)
-    .values({ name: input.name, host: input.host ?? `esxi-${container.name}`, policyId: input.policyId, containerId: container.id, memoryBytes: input.memoryBytes ?? DEFAULT_MEMORY_BYTES })
-    .returning();
-  const base = { vmId: vm.id, containerId: container.id };
-  const vvols = await insertVvols(core, work, [
-    { ...base, type: 'CONFIG', policyId: input.policyId, provisionedBytes: CONFIG_VVOL_BYTES, metadata: { 'VMW_VmID': vm.id, 'VMW_VVolName': vvolFileName(input.name, null) } },
-    ...input.disks.map((disk, i): NewVvol => ({ ...base, type: 'DATA', policyId: disk.policyId ?? input.policyId, provisionedBytes: disk.sizeBytes, metadata: { 'VMW_VmID': vm.id, 'VMW_VVolName': vvolFileName(input.name, i) } })),
-  ]);
-  await db.insert(virtualDisks).values(vvols.slice(1).map((v, unitNumber) => ({ vmId: vm.id, unitNumber, vvolId: v.id })));
+  await checkMaxVvolSize(work.tx, input.disks, input.containerId);
+  const { vm, vvols, container } = await core.volumes.createVm(work, {
+    name: input.name,
+    host: input.host ?? null,
+    memoryBytes: input.memoryBytes ?? DEFAULT_MEMORY_BYTES,
+    policyId: input.policyId,
+    containerId: input.containerId ?? null,
+    field: 'input.containerId',
+    volumes: [
+      { type: 'CONFIG', provisionedBytes: CONFIG_VVOL_BYTES, unitNumber: null },
+      ...input.disks.map((disk, i) => ({ type: 'DATA' as const, provisionedBytes: disk.sizeBytes, unitNumber: i, policyId: disk.policyId ?? undefined })),
+    ],
+  });
   // The config VVOL holds the .vmx and logs from the start.
-  await core.extents.write(db, [{ vvolId: vvols[0].id, indexes: [0] }]);
+  await core.extents.write(work.tx, [{ vvolId: vvols[0].id, indexes: [0] }]);
   work.emit({ kind: 'vm.created', entityType: 'VirtualMachine', entityId: vm.id, message: `VM ${vm.name} created on ${container.name}`, data: { containerId: container.id } });
   return vm;
 }
