@@ -314,5 +314,6 @@ export { DRAM_SERVICE_TIME_MS, SAMPLED_ACCESSES_PER_ARRAY, type Sample } from '.
 export type { Executor } from './db/client.ts';
 export type { SchemaBuilder, SchemaRefs } from '../schema/refs.ts';
 export { isUuid } from '../schema/refs.ts';
+export { tablePage } from '../schema/connections.ts';
 export { anyOf, pgArray, resultRows } from './db/client.ts';
 export { holdsPolicy, type PolicyVerdictState } from './policy-verdicts.ts';

@@ -13,6 +13,7 @@ const SMALL = 10;
 const LARGE = 500;
 /** One per relation of the mapping queries, plus one per plugin that judges compliance in a batch (rdr's RPO, perforoptimizer's placement). */
 const MAX_STATEMENTS = 9;
+const MAX_PAGE = 1000;
 
 // Page sizes go in as variables: graphql-armor multiplies a literal `first` into the query cost, and the
 // VM mapping query with a literal `first: 500` is refused by the server's cost limit (75,320 > 50,000).
@@ -145,6 +146,24 @@ describe('no N+1: statements per request do not grow with the items listed', () 
       expect(found.length).toBeGreaterThan(first / 2);
       for (const e of found) expect(e.entity.__typename).toBe(e.entityType);
     }
+  });
+
+  it('replica pairs, replication groups and alarms with what they name: as many statements for a page of 5 as for a page of them all', async () => {
+    const PAIRS = `query($first: Int) { replicaPairs(first: $first) { totalCount edges { node { owner syncState copyDiffBytes separateDiffBytes progress { bytesRemaining etaSeconds }
+      masterVolume { virtualMachine { name } storageContainer { name } } replicaVolume { storageContainer { name } } task { state } } } } }`;
+    const all = (await measure(PAIRS, MAX_PAGE)).data.replicaPairs.totalCount;
+    expect(all, 'GOLD\'s policy replicas of the seeded VMs').toBeGreaterThan(50);
+    const few = await measure(PAIRS, 5);
+    const many = await measure(PAIRS, Math.min(all, MAX_PAGE));
+    expect(many.data.replicaPairs.edges).toHaveLength(Math.min(all, MAX_PAGE));
+    expect(many.statements).toBe(few.statements);
+    const GROUPS = `query($first: Int) { replicationGroups(first: $first) { totalCount edges { node { state sourceVirtualMachine { name }
+      targetContainer { name } pairs { syncState } pointsInTime { takenAt } history { transition } progress { bytesRemaining health rpoLagSeconds } } } } }`;
+    const groups = (await measure(GROUPS, MAX_PAGE)).data.replicationGroups.totalCount;
+    expect(groups, 'GOLD\'s replication groups of the seeded VMs').toBeGreaterThan(50);
+    expect((await measure(GROUPS, Math.min(groups, MAX_PAGE))).statements).toBe((await measure(GROUPS, 5)).statements);
+    const ALARMS = 'query($first: Int) { alarms(first: $first, includeCleared: true) { edges { node { kind status entity { id } } } } }';
+    expect((await measure(ALARMS, MAX_PAGE)).statements).toBeLessThanOrEqual((await measure(ALARMS, 1)).statements + 4);
   });
 
   it(`the count is per request, not cumulative: a plain page of ${LARGE} VM names is one statement`, async () => {

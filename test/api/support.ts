@@ -19,11 +19,11 @@ const FINGERPRINT = [
   `query($n: Int) { storagePolicies(first: $n) { totalCount edges { node { id name description generation rules { capabilityId value } } } } }`,
   `query($n: Int) { storageContainers(first: $n) { edges { node { name usedBytes } } } tasks(first: $n) { totalCount edges { node { id state cancelRequested } } } }`,
   `query($n: Int) { events(first: $n) { id } simulation { tick simulatedSeconds } }`,
-  `{ replicaPairs { id activity syncState copyControl rvAccess rvUse syncedAt linkBytesPerSecond linkLatencyMs task { id } } }`,
+  `{ replicaPairs(first: 1000) { edges { node { id activity syncState copyControl rvAccess rvUse syncedAt linkBytesPerSecond linkLatencyMs task { id } } } } }`,
 ];
 
 /** rdr's own state, when rdr is loaded. */
-const RDR_FINGERPRINT = `{ replicationLinks { bytesPerSecond latencyMs semiSyncThresholdBytes } replicationGroups { id sourceState targetState pending targetVirtualMachine { id } pointsInTime { id complete } history { transition } } }`;
+const RDR_FINGERPRINT = `{ replicationLinks { bytesPerSecond latencyMs semiSyncThresholdBytes } replicationGroups(first: 1000) { edges { node { id sourceState targetState pending targetVirtualMachine { id } pointsInTime { id complete } history { transition } } } } }`;
 
 /**
  * Everything a mutation could change, read over HTTP once policy reconciliation has settled (so

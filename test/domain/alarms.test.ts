@@ -24,7 +24,7 @@ describe('alarms set in a batch', () => {
       return { emitted: await result, statements: counter.count };
     };
     const alarms = async () =>
-      Object.fromEntries((await app.query(`{ alarms(kind: CAPABILITY) { entityId status message } }`)).alarms
+      Object.fromEntries((await app.query(`{ alarms(kind: CAPABILITY, first: 1000) { edges { node { entityId status message } } } }`)).alarms.edges.map((e: any) => e.node)
         .filter((a: any) => a.entityId.startsWith('batch-'))
         .map((a: any) => [a.entityId, [a.status, a.message]]));
 

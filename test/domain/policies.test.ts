@@ -155,7 +155,7 @@ describe('alarms and events', () => {
     const policy = await createPolicy('fill', [{ capabilityId: 'vasa.performanceClass', value: 'HIGH' }]);
     const container = ids.containers['osaka-gold'];
     const info = async () => (await app.query(`query($id: ID!) { node(id: $id) { ... on StorageContainer { capacityBytes usedBytes maxVvolSizeBytes } } }`, { id: container })).node;
-    const alarm = async () => (await app.query(`{ alarms(kind: SPACE_CAPACITY) { status entityId message } }`)).alarms;
+    const alarm = async () => (await app.query(`{ alarms(kind: SPACE_CAPACITY, first: 1000) { edges { node { status entityId message } } } }`)).alarms.edges.map((e: any) => e.node);
     const { capacityBytes, usedBytes, maxVvolSizeBytes } = await info();
     const fill = async (name: string, bytes: number) => {
       const disks = [];
@@ -168,7 +168,7 @@ describe('alarms and events', () => {
     expect((await alarm())[0].status).toBe('RED');
     for (const vm of [toRed, toYellow]) await app.query(`mutation($id: ID!) { deleteVirtualMachine(input: { id: $id }) { __typename } }`, { id: vm.id });
     expect(await alarm()).toEqual([]);
-    const cleared = (await app.query(`{ alarms(includeCleared: true, kind: SPACE_CAPACITY) { status } }`)).alarms;
+    const cleared = (await app.query(`{ alarms(includeCleared: true, kind: SPACE_CAPACITY, first: 1000) { edges { node { status } } } }`)).alarms.edges.map((e: any) => e.node);
     expect(cleared).toEqual([{ status: 'GREEN' }]);
 
     const { events } = await app.query(`{ events(first: 1000, kinds: ["alarm.*"]) { id kind data } }`);

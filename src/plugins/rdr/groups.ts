@@ -67,8 +67,16 @@ async function vmVolumes(tx: Executor, vmId: string): Promise<VmVolume[]> {
 
 /** The rdr pairs whose MV is one of the group's source VM's volumes. */
 export async function groupPairs(ctx: Pick<Ctx, 'pairs'>, tx: Executor, sourceVmId: string): Promise<PairRow[]> {
-  const volumes = await vmVolumes(tx, sourceVmId);
-  return ctx.pairs.ofVolumes(tx, volumes.map((v) => v.id), 'mv', 'rdr');
+  return (await groupsPairs(ctx, tx, [sourceVmId])).get(sourceVmId)!;
+}
+
+/** groupPairs for many source VMs at once, by VM: two statements. */
+export async function groupsPairs(ctx: Pick<Ctx, 'pairs'>, tx: Executor, sourceVmIds: readonly string[]): Promise<Map<string, PairRow[]>> {
+  const volumes = resultRows<{ id: string; vm_id: string }>(await tx.execute(sql`
+    select id::text as id, vm_id::text as vm_id from virtual_volumes where vm_id = any(${pgArray([...sourceVmIds])}::uuid[]) and snapshot_id is null`));
+  const vmOf = new Map(volumes.map((v) => [v.id, v.vm_id]));
+  const pairs = await ctx.pairs.ofVolumes(tx, volumes.map((v) => v.id), 'mv', 'rdr');
+  return new Map(sourceVmIds.map((vmId) => [vmId, pairs.filter((p) => vmOf.get(p.mvId) === vmId)]));
 }
 
 async function history(work: UnitOfWork, group: GroupRow, transition: string, to: { source: GroupState; target: GroupState }, detail: string): Promise<void> {
@@ -475,10 +483,6 @@ export async function rpoOf(tx: Executor, vmIds: string[]): Promise<Map<string, 
 /** The pair's lag: how far behind the MV its RV's last exact point in time is (from its creation when never synced). */
 export const pairLag = (pair: Pick<PairRow, 'syncedAt' | 'stateTimes'>, now: number) => Math.max(0, now - (pair.syncedAt ?? pair.stateTimes['SEPARATED'] ?? 0));
 
-export async function progress(ctx: Pick<Ctx, 'pairs' | 'copier'>, tx: Executor, group: GroupRow, now: number, rpoSeconds: number | null): Promise<Progress> {
-  return (await groupsProgress(ctx, tx, [group], now, new Map(rpoSeconds === null ? [] : [[group.sourceVmId, rpoSeconds]]))).get(group.id)!;
-}
-
 /**
  * The progress of many groups (the tick's RPO check of every group): five statements whatever their
  * number. `rpos` holds the RPO of each source VM that has one.
@@ -506,14 +510,19 @@ export async function groupsProgress(ctx: Pick<Ctx, 'pairs' | 'copier'>, tx: Exe
 
 /** One pair's progress (ddr's or rdr's): the RPO is its MV's VM's policy's, the last point in time its last exact sync. */
 export async function pairProgress(ctx: Pick<Ctx, 'copier'>, tx: Executor, pair: PairRow, now: number): Promise<Progress> {
-  const [mv] = resultRows<{ vm_id: string | null }>(await tx.execute(sql`select vm_id::text as vm_id from virtual_volumes where id = ${pair.mvId}::uuid`));
-  const rpoSeconds = mv?.vm_id ? ((await rpoOf(tx, [mv.vm_id])).get(mv.vm_id) ?? null) : null;
-  return pairsProgress(ctx, tx, [pair], now, { lastPointInTime: pair.syncedAt, rpoSeconds });
+  return (await eachPairProgress(ctx, tx, [pair], now))[0];
 }
 
-/** The progress of a set of pairs that replicate together (a group's, or one pair's). */
-export async function pairsProgress(ctx: Pick<Ctx, 'copier'>, tx: Executor, pairs: PairRow[], now: number, base: Pick<Progress, 'lastPointInTime' | 'rpoSeconds'>): Promise<Progress> {
-  return (await pairSetsProgress(ctx, tx, [{ pairs, base }], now))[0];
+/** pairProgress of many pairs, each on its own: four statements whatever their number. */
+export async function eachPairProgress(ctx: Pick<Ctx, 'copier'>, tx: Executor, pairs: readonly PairRow[], now: number): Promise<Progress[]> {
+  if (pairs.length === 0) return [];
+  const vmOf = new Map(resultRows<{ id: string; vm_id: string | null }>(await tx.execute(sql`
+    select id::text as id, vm_id::text as vm_id from virtual_volumes where id = any(${pgArray(pairs.map((p) => p.mvId))}::uuid[])`)).map((r) => [r.id, r.vm_id]));
+  const rpos = await rpoOf(tx, [...new Set([...vmOf.values()].filter((id): id is string => id !== null))]);
+  return pairSetsProgress(ctx, tx, pairs.map((pair) => {
+    const vmId = vmOf.get(pair.mvId);
+    return { pairs: [pair], base: { lastPointInTime: pair.syncedAt, rpoSeconds: vmId ? (rpos.get(vmId) ?? null) : null } };
+  }), now);
 }
 
 /** The progress of several sets of pairs (each replicating together): two statements for all of them. */

@@ -1,7 +1,7 @@
-import { asc, eq } from 'drizzle-orm';
-import { ConflictError, isUuid, NotFoundError, ValidationError, simulatedNow, type CopyControl, type PairRow, type SchemaBuilder, type SchemaRefs, type UnitOfWork } from '../../core/plugin.ts';
+import { asc, desc, eq } from 'drizzle-orm';
+import { anyOf, ConflictError, isUuid, NotFoundError, ValidationError, simulatedNow, tablePage, type CopyControl, type PairRow, type SchemaBuilder, type SchemaRefs, type UnitOfWork } from '../../core/plugin.ts';
 import { pairProgressTopic, progressTopic } from './engine.ts';
-import { apply, createGroup, findGroup, groupOfVm, groupPairs, pairProgress, plan, progress, rpoOf, type GroupRow, type HistoryRow, type Plan, type PointRow, type Progress, type Transition } from './groups.ts';
+import { apply, createGroup, eachPairProgress, findGroup, groupOfVm, groupsPairs, groupsProgress, plan, rpoOf, type GroupRow, type HistoryRow, type Plan, type PointRow, type Progress, type Transition } from './groups.ts';
 import { configureLink, DEFAULT_LINK } from './links.ts';
 import { pairRemote } from './pairing.ts';
 import { rdrGroupHistory, rdrGroups, rdrLinks, rdrPointsInTime } from './tables.ts';
@@ -88,14 +88,42 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
       targetArray: t.field({ type: refs.StorageArray, resolve: async (g, _a, ctx) => (await ctx.loaders.arrays.load(g.targetArrayId))! }),
       targetContainer: t.field({ type: refs.StorageContainer, resolve: async (g, _a, ctx) => (await ctx.loaders.containers.load(g.targetContainerId))! }),
       pending: t.field({ type: TransitionEnum, nullable: true, description: 'A transition waiting for its copy (a sync\'s point in time, a planned failover\'s final sync).', resolve: (g) => g.pending?.transition ?? null }),
-      pairs: t.field({ type: [refs.ReplicaPair], resolve: (g, _a, ctx) => groupPairs(ctx.services.core, ctx.services.core.db, g.sourceVmId) }),
+      // Each list below is one statement per request (a few for progress), however many groups are listed.
+      pairs: t.field({
+        type: [refs.ReplicaPair],
+        resolve: (g, _a, ctx) =>
+          ctx.loaders.loader<string, PairRow[]>('rdrGroupPairs', async (vmIds) => {
+            const pairs = await groupsPairs(ctx.services.core, ctx.services.core.db, vmIds);
+            return vmIds.map((id) => pairs.get(id)!);
+          }).load(g.sourceVmId),
+      }),
       pointsInTime: t.field({
         type: [PointInTime],
         description: 'Newest first.',
-        resolve: (g, _a, ctx) => ctx.services.core.db.select().from(rdrPointsInTime).where(eq(rdrPointsInTime.groupId, g.id)).orderBy(asc(rdrPointsInTime.takenAt)).then((rows) => rows.reverse()),
+        resolve: (g, _a, ctx) =>
+          ctx.loaders.loader<string, PointRow[]>('rdrPointsInTime', async (groupIds) => {
+            const rows = await ctx.services.core.db.select().from(rdrPointsInTime).where(anyOf(rdrPointsInTime.groupId, [...groupIds])).orderBy(desc(rdrPointsInTime.takenAt), desc(rdrPointsInTime.createdAt));
+            return groupIds.map((id) => rows.filter((r) => r.groupId === id));
+          }).load(g.id),
       }),
-      progress: t.field({ type: ProgressRef, resolve: (g, _a, ctx) => groupProgress(ctx, g) }),
-      history: t.field({ type: [History], resolve: (g, _a, ctx) => ctx.services.core.db.select().from(rdrGroupHistory).where(eq(rdrGroupHistory.groupId, g.id)).orderBy(asc(rdrGroupHistory.id)) }),
+      progress: t.field({
+        type: ProgressRef,
+        resolve: (g, _a, ctx) =>
+          ctx.loaders.loader<GroupRow, Progress & { time: number }>('rdrGroupProgress', async (groups) => {
+            const { core } = ctx.services;
+            const now = await simulatedNow(core.db);
+            const progresses = await groupsProgress(core, core.db, [...groups], now, await rpoOf(core.db, groups.map((group) => group.sourceVmId)));
+            return groups.map((group) => ({ ...progresses.get(group.id)!, time: now }));
+          }, { cacheKeyFn: (group) => group.id }).load(g),
+      }),
+      history: t.field({
+        type: [History],
+        resolve: (g, _a, ctx) =>
+          ctx.loaders.loader<string, HistoryRow[]>('rdrGroupHistory', async (groupIds) => {
+            const rows = await ctx.services.core.db.select().from(rdrGroupHistory).where(anyOf(rdrGroupHistory.groupId, [...groupIds])).orderBy(asc(rdrGroupHistory.id));
+            return groupIds.map((id) => rows.filter((r) => r.groupId === id));
+          }).load(g.id),
+      }),
     }),
   });
 
@@ -103,20 +131,14 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
     t.field({
       type: ProgressRef,
       description: 'This pair\'s replication progress (lastPointInTime: its last exact sync).',
-      resolve: async (pair, _a, ctx) => {
-        const { core } = ctx.services;
-        const now = await simulatedNow(core.db);
-        return { ...(await pairProgress(core, core.db, pair, now)), time: now };
-      },
+      resolve: (pair, _a, ctx) =>
+        ctx.loaders.loader<PairRow, Progress & { time: number }>('rdrPairProgress', async (pairs) => {
+          const { core } = ctx.services;
+          const now = await simulatedNow(core.db);
+          return (await eachPairProgress(core, core.db, pairs, now)).map((progress) => ({ ...progress, time: now }));
+        }, { cacheKeyFn: (p) => p.id }).load(pair),
     }),
   );
-
-  async function groupProgress(ctx: any, g: GroupRow) {
-    const { core } = ctx.services;
-    const now = await simulatedNow(core.db);
-    const rpo = (await rpoOf(core.db, [g.sourceVmId])).get(g.sourceVmId) ?? null;
-    return { ...(await progress(core, core.db, g, now, rpo)), time: now };
-  }
 
   builder.objectField(refs.VirtualMachine, 'replicationGroup', (t) =>
     t.field({
@@ -149,9 +171,13 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
     }),
   );
   builder.queryField('replicationGroups', (t) =>
-    t.field({
-      type: [Group],
-      resolve: async (_r, _a, ctx) => (await ctx.services.core.db.select().from(rdrGroups).orderBy(asc(rdrGroups.createdAt), asc(rdrGroups.id))).map((g) => ({ ...g, side: 'SOURCE' as const })),
+    t.connection({
+      type: Group,
+      description: 'Replication groups, oldest first, each as its source side sees it.',
+      resolve: async (_r, args, ctx) => {
+        const page = await tablePage(ctx.services.core.db, rdrGroups, [rdrGroups.createdAt, rdrGroups.id], undefined, args);
+        return { ...page, edges: page.edges.map((edge) => edge && { ...edge, node: { ...edge.node, side: 'SOURCE' as const } }) };
+      },
     }),
   );
 

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, like, ne, or } from 'drizzle-orm';
+import { and, asc, eq, gt, like, ne, or } from 'drizzle-orm';
 import { anyOf } from '../../core/db/client.ts';
 import { filter, pipe } from 'graphql-yoga';
 import { brandWithType } from '@pothos/core';
@@ -152,11 +152,12 @@ export function addOperations(builder: Builder, refs: SchemaRefs, enums: Enums):
         return ctx.services.core.db.select().from(events).where(and(args.after != null ? gt(events.id, args.after) : undefined, kinds)).orderBy(asc(events.id)).limit(args.first!);
       },
     }),
-    alarms: t.field({
-      type: [Alarm],
+    alarms: t.connection({
+      type: Alarm,
+      description: 'Alarms in the order they were first raised (`last` for the newest); cleared ones only with includeCleared.',
       args: { includeCleared: t.arg.boolean({ defaultValue: false }), kind: t.arg({ type: enums.AlarmKind }) },
       resolve: (_root, args, ctx) =>
-        ctx.services.core.db.select().from(alarms).where(and(args.includeCleared ? undefined : ne(alarms.status, 'GREEN'), args.kind ? eq(alarms.kind, args.kind) : undefined)).orderBy(desc(alarms.updatedAt)),
+        tablePage(ctx.services.core.db, alarms, [alarms.raisedAt, alarms.id], and(args.includeCleared ? undefined : ne(alarms.status, 'GREEN'), args.kind ? eq(alarms.kind, args.kind) : undefined), args),
     }),
     simulation: t.field({ type: Simulation, resolve: (_root, _args, ctx) => ctx.services }),
     viewer: t.field({ type: Viewer, resolve: (_root, _args, ctx) => ({ role: ctx.role! }) }),

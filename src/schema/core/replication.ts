@@ -1,4 +1,4 @@
-import { and, asc, eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { anyOf } from '../../core/db/client.ts';
 import { pairActivity, pairSyncState, replicaPairs, tasks } from '../../core/db/tables.ts';
 import { ValidationError } from '../../core/errors.ts';
@@ -7,6 +7,7 @@ import type { VirtualMachineRow } from '../../core/plugin.ts';
 import { attachVolume, detachVolume } from '../../core/services/vms.ts';
 import type { TaskRow } from '../../core/tasks.ts';
 import type { Builder, Context } from '../builder.ts';
+import { tablePage } from '../connections.ts';
 import { loadAll } from '../loaders.ts';
 import { decodeId, type SchemaRefs } from '../refs.ts';
 
@@ -97,13 +98,13 @@ export function addReplication(builder: Builder, refs: SchemaRefs): void {
   });
 
   builder.queryField('replicaPairs', (t) =>
-    t.field({
-      type: [refs.ReplicaPair],
+    t.connection({
+      type: refs.ReplicaPair,
+      description: 'Replica pairs, oldest first.',
       args: { owner: t.arg.string({ description: 'ddr or rdr.' }), syncState: t.arg({ type: SyncState }) },
       resolve: (_root, args, ctx) => {
-        const { db } = ctx.services.core;
         const filters = and(args.owner ? eq(replicaPairs.owner, args.owner) : undefined, args.syncState ? eq(replicaPairs.syncState, args.syncState) : undefined);
-        return db.select().from(replicaPairs).where(filters).orderBy(asc(replicaPairs.createdAt), asc(replicaPairs.id));
+        return tablePage(ctx.services.core.db, replicaPairs, [replicaPairs.createdAt, replicaPairs.id], filters, args);
       },
     }),
   );

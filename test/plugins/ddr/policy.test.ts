@@ -83,7 +83,7 @@ describe('ddr replicas from the policy', () => {
     await ok(app, 'deleteVirtualMachine', { id: vm.id }, '... on DeleteVirtualMachinePayload { deletedId }');
     expect(await count()).toBe(withReplicas - 2 - 2); // the replicas, then the VM's CONFIG and DATA
     expect(await container('tokyo-gold')).toBe(usedBefore);
-    expect((await app.query(`{ replicaPairs { id } }`)).replicaPairs.filter((p: any) => replicas.some((r: any) => r.id === p.id))).toEqual([]);
+    expect((await app.query(`{ replicaPairs(first: 1000) { edges { node { id } } } }`)).replicaPairs.edges.map((e: any) => e.node).filter((p: any) => replicas.some((r: any) => r.id === p.id))).toEqual([]);
   });
 
   it('a policy replica whose RV a VM has attached stays as the VM sees it (IN_PROGRESS, saying why), and the other VVOLs still reconcile', async () => {
@@ -92,7 +92,7 @@ describe('ddr replicas from the policy', () => {
     const reader = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'] });
     await app.settle();
     await advance(3);
-    const [pair] = (await app.query(`{ replicaPairs(owner: "ddr") { id masterVolume { id } } }`)).replicaPairs.filter((p: any) => p.masterVolume.id === vm.disks[0]);
+    const [pair] = (await app.query(`{ replicaPairs(owner: "ddr", first: 1000) { edges { node { id masterVolume { id } } } } }`)).replicaPairs.edges.map((e: any) => e.node).filter((p: any) => p.masterVolume.id === vm.disks[0]);
     await ok(app, 'separatePair', { pairId: pair.id }, '... on SeparatePairPayload { __typename }', 'vmAdmin');
     await ok(app, 'attachReplicaVolume', { pairId: pair.id, vmId: reader.id }, '... on AttachReplicaVolumePayload { __typename }', 'vmAdmin');
     // Re-applying asks the reconciler to replicate the separated pair, which would copy onto the attached RV.
@@ -113,12 +113,12 @@ describe('ddr replicas from the policy', () => {
     const attachReplica = async (vm: { id: string; disks: string[] }) => {
       await app.settle();
       await advance(3);
-      const [pair] = (await app.query(`{ replicaPairs(owner: "ddr") { id masterVolume { id } replicaVolume { id } } }`)).replicaPairs.filter((p: any) => p.masterVolume.id === vm.disks[0]);
+      const [pair] = (await app.query(`{ replicaPairs(owner: "ddr", first: 1000) { edges { node { id masterVolume { id } replicaVolume { id } } } } }`)).replicaPairs.edges.map((e: any) => e.node).filter((p: any) => p.masterVolume.id === vm.disks[0]);
       await ok(app, 'separatePair', { pairId: pair.id }, '... on SeparatePairPayload { __typename }', 'vmAdmin');
       await ok(app, 'attachReplicaVolume', { pairId: pair.id, vmId: reader.id }, '... on AttachReplicaVolumePayload { __typename }', 'vmAdmin');
       return pair;
     };
-    const pairs = async () => (await app.query(`{ replicaPairs(owner: "ddr") { id } }`)).replicaPairs.map((p: any) => p.id);
+    const pairs = async () => (await app.query(`{ replicaPairs(owner: "ddr", first: 1000) { edges { node { id } } } }`)).replicaPairs.edges.map((e: any) => e.node.id);
 
     const first = await createVm(app, policyId, { containerId: ids.containers['tokyo-gold'], disks: [GiB] });
     const dropped = await attachReplica(first);
@@ -144,7 +144,7 @@ describe('ddr replicas from the policy', () => {
     const vm = await createVm(app, policyId, { containerId: ids.containers['tokyo-gold'], disks: [GiB] });
     await app.settle();
     await advance(3);
-    const [pair] = (await app.query(`{ replicaPairs(owner: "ddr") { id masterVolume { id } } }`)).replicaPairs.filter((p: any) => p.masterVolume.id === vm.disks[0]);
+    const [pair] = (await app.query(`{ replicaPairs(owner: "ddr", first: 1000) { edges { node { id masterVolume { id } } } } }`)).replicaPairs.edges.map((e: any) => e.node).filter((p: any) => p.masterVolume.id === vm.disks[0]);
     await ok(app, 'separatePair', { pairId: pair.id }, '... on SeparatePairPayload { __typename }', 'vmAdmin');
     await ok(app, 'attachReplicaVolume', { pairId: pair.id, vmId: vm.id }, '... on AttachReplicaVolumePayload { __typename }', 'vmAdmin');
     const used = await container('tokyo-gold');

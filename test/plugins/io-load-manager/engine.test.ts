@@ -104,17 +104,17 @@ describe('io-load-manager on the tick', () => {
     const state = await control(app, vm.disk);
     expect(state.ioControl).toMatchObject({ lowerLimit: 1_000_000, servedIops: 250_000, guaranteeMet: false });
     expect(state.compliance).toEqual({ status: 'NON_COMPLIANT', violations: [{ capabilityId: 'nec.iolm.lowerLimit', expected: '1000000 IOPS', current: '250000 IOPS' }] });
-    const { alarms } = await app.query(`{ alarms(kind: CAPABILITY) { status entityType message } }`);
+    const alarms = (await app.query(`{ alarms(kind: CAPABILITY, first: 1000) { edges { node { status entityType message } } } }`)).alarms.edges.map((e: any) => e.node);
     expect(alarms).toEqual([expect.objectContaining({ status: 'RED', entityType: 'StoragePool', message: expect.stringContaining('(1000000 IOPS) exceed the pool') })]);
     // Asking less, still past the pool: the alarm holds, and its figures are those of now.
     const less = { readIops: 600_000, writeIops: 0, blockSizeBytes: 8192, randomRatio: 1, zipfAlpha: 1, workingSetRatio: 0.1 };
     await app.query(`mutation($id: ID!, $w: CustomWorkloadInput!) { setWorkload(input: { vmId: $id, custom: $w }) { __typename } }`, { id: vm.id, w: less });
     await advance(app);
-    expect((await app.query(`{ alarms(kind: CAPABILITY) { status message } }`)).alarms)
+    expect((await app.query(`{ alarms(kind: CAPABILITY, first: 1000) { edges { node { status message } } } }`)).alarms.edges.map((e: any) => e.node))
       .toEqual([{ status: 'RED', message: expect.stringContaining('(600000 IOPS) exceed the pool') }]);
     await app.query(`mutation($id: ID!) { powerOffVirtualMachine(input: { id: $id }) { __typename } }`, { id: vm.id });
     await advance(app);
-    expect((await app.query(`{ alarms(kind: CAPABILITY) { status } }`)).alarms).toEqual([]);
+    expect((await app.query(`{ alarms(kind: CAPABILITY, first: 1000) { edges { node { status } } } }`)).alarms.edges.map((e: any) => e.node)).toEqual([]);
     // Powered off, it asks for nothing: the starved tick before is history, not the VVOL's state now.
     const off = await control(app, vm.disk);
     expect(off.io).toBeNull();

@@ -285,13 +285,13 @@ describe('remote replicas from the policy', () => {
     const vm = await createVm(app, ids.policies.GOLD, { containerId: ids.containers['tokyo-gold'], disks: [GiB], powerOn: false });
     await app.settle();
     const pairsOf = async (args: string) =>
-      (await app.query(`{ replicaPairs${args} { id owner syncState masterVolume { virtualMachine { id } } } }`)).replicaPairs.filter((p: any) => p.masterVolume.virtualMachine?.id === vm.id);
+      (await app.query(`{ replicaPairs(first: 1000${args}) { edges { node { id owner syncState masterVolume { virtualMachine { id } } } } } }`)).replicaPairs.edges.map((e: any) => e.node).filter((p: any) => p.masterVolume.virtualMachine?.id === vm.id);
     const all = await pairsOf('');
     expect(new Set(all.map((p: any) => p.owner))).toEqual(new Set(['ddr', 'rdr'])); // GOLD: a local and a remote replica
     const synced = all.filter((p: any) => p.owner === 'rdr' && p.syncState === 'RPL_SYNC');
     expect(synced.length).toBeGreaterThan(0);
-    expect(await pairsOf('(owner: "rdr", syncState: RPL_SYNC)')).toEqual(synced);
-    expect(await pairsOf('(owner: "ddr")')).toEqual(all.filter((p: any) => p.owner === 'ddr'));
+    expect(await pairsOf(', owner: "rdr", syncState: RPL_SYNC')).toEqual(synced);
+    expect(await pairsOf(', owner: "ddr"')).toEqual(all.filter((p: any) => p.owner === 'ddr'));
     // Its group would otherwise share the link with the tests of link rates below.
     await ok(app, 'deleteVirtualMachine', { id: vm.id }, '__typename', 'vmAdmin');
   });
@@ -351,7 +351,7 @@ describe('RPO, progress and its subscription', () => {
     const compliance = await node(vm.id, '... on VirtualMachine { compliance { status violations { capabilityId expected current } } }');
     expect(compliance.compliance.status).toBe('NON_COMPLIANT');
     expect(compliance.compliance.violations).toContainEqual(expect.objectContaining({ capabilityId: 'nec.rdr.rpoSeconds', expected: '5 s' }));
-    const alarm = async () => (await app.query('{ alarms { kind entityId status } }')).alarms.find((a: any) => a.kind === 'REPLICATION' && a.entityId === rowId(group.id));
+    const alarm = async () => (await app.query('{ alarms(first: 1000) { edges { node { kind entityId status } } } }')).alarms.edges.map((e: any) => e.node).find((a: any) => a.kind === 'REPLICATION' && a.entityId === rowId(group.id));
     expect((await alarm())?.status).toBe('RED');
 
     await mutate(app, 'configureReplicationLink', { sourceArrayId: arrays['tokyo-m510'], targetArrayId: arrays['osaka-m310'], bytesPerSecond: 8 * GiB, latencyMs: 5 }, 'storageAdmin');

@@ -18,7 +18,7 @@ afterAll(() => app?.close());
 const advance = (seconds: number) => app.query(`mutation { advanceSimulation(input: { seconds: ${seconds} }) { __typename } }`);
 const node = async (id: string, selection: string) => (await app.query(`query($id: ID!) { node(id: $id) { ${selection} } }`, { id })).node;
 const rowId = (globalId: string) => Buffer.from(globalId, 'base64').toString().split(':')[1];
-const alarmOf = async (groupId: string) => (await app.query('{ alarms(includeCleared: true) { kind entityId status } }')).alarms.find((a: any) => a.kind === 'REPLICATION' && a.entityId === rowId(groupId));
+const alarmOf = async (groupId: string) => (await app.query('{ alarms(includeCleared: true, first: 1000) { edges { node { kind entityId status } } } }')).alarms.edges.map((e: any) => e.node).find((a: any) => a.kind === 'REPLICATION' && a.entityId === rowId(groupId));
 
 /** A VM under the RPO policy whose group has a complete point in time, then falls behind past its RPO (RED alarm). */
 async function groupPastItsRpo(): Promise<{ vmId: string; groupId: string }> {
