@@ -189,6 +189,13 @@ export class ExtentCopier {
     return new Set(tasks.filter((t) => !kept.has(t.id) || kept.get(t.id)! < t.bytesTotal).map((t) => t.id));
   }
 
+  /** A running copy onto one of these volumes, if any: another copy onto them would race it for their extents. */
+  async filling(db: Executor, vvolIds: readonly string[]): Promise<CopyRow | null> {
+    if (vvolIds.length === 0) return null;
+    const [copy] = await db.select().from(extentCopies).where(and(anyOf(extentCopies.targetVvolId, [...vvolIds]), eq(extentCopies.state, 'RUNNING'))).limit(1);
+    return copy ?? null;
+  }
+
   async copiesOf(db: Executor, taskIds: readonly string[]): Promise<CopyRow[]> {
     if (taskIds.length === 0) return [];
     return db.select().from(extentCopies).where(anyOf(extentCopies.taskId, taskIds)).orderBy(extentCopies.createdAt, extentCopies.id);

@@ -231,6 +231,8 @@ export class PairService {
     const pair = await this.find(work.tx, id);
     this.legal(pair, 'restore');
     await this.notAttached(work.tx, pair, 'restore');
+    const filling = await this.copier.filling(work.tx, [pair.mvId]);
+    if (filling) throw new ConflictError(`The MV is being filled by task ${filling.taskId} (a clone or a restore); restore the pair when it is done`, 'BUSY');
     const now = await simulatedNow(work.tx);
     const { task } = await this.copyTask(work, pair, 'RESTORE', pair.rvId, pair.mvId, 'DIFF', true);
     const activity = mode === 'UPDATE' ? 'RESTORE' : 'RESTORE_PROTECT';

@@ -16,7 +16,7 @@ export const BACKUP_TASK = 'BACKUP';
 export const RESTORE_TASK = 'RESTORE';
 
 /** What the backup work needs; both the lifecycle and the tick contexts carry it. */
-export type DdsContext = Pick<LifecycleContext, 'work' | 'extents' | 'tasks' | 'volumes'>;
+export type DdsContext = Pick<LifecycleContext, 'work' | 'extents' | 'tasks' | 'volumes' | 'copier'>;
 
 const defaultOf = (id: string) => capabilities.items.find((i) => i.id === id)!.default;
 
@@ -285,6 +285,9 @@ export async function restore(ctx: DdsContext, input: RestoreInput): Promise<{ g
     );
     pairs = volumes.filter((v) => live.has(v.sourceVvolId)).map((v) => ({ from: v.backupVvolId!, to: v.sourceVvolId, range: 'DIFF' as const }));
     if (pairs.length === 0) throw new ValidationError('input.target', `None of the volumes of generation ${generation.number} belongs to VM ${vm.name} any more; restore it as a NEW_VM`);
+    // A pair restoring onto one of its disks (its task is the pair's, not the VM's) would race this copy for the same extents.
+    const filling = await ctx.copier.filling(tx, pairs.map((p) => p.to));
+    if (filling) throw new ConflictError(`A disk of VM ${vm.name} is being filled by task ${filling.taskId} (a pair's restore); wait for it`, 'BUSY');
     vmId = vm.id;
   } else {
     const policyId = await newVmPolicy(tx, generation, input.policyId ?? null);

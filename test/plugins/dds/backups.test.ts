@@ -169,6 +169,41 @@ describe('dds backups', () => {
     expect(Object.fromEntries(restored.map((v) => [v.type, v.contentDigest]))).toEqual(kept);
   });
 
+  it('a volume a restore is still filling cannot have a pair restored onto it (ConflictError BUSY): the restore ends with the generation\'s digests', async () => {
+    const vm = await createVm('dds-filling');
+    await write(vm.data.vasaId, range(0, 30));
+    const g = await backup(vm.id, 'FULL');
+    await advance(2);
+    const kept = digests(await generation(g.generation.id));
+    const asNew = await restore(g.generation.id, 'NEW_VM', { name: 'dds-filling-restored' });
+    const disk = (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { virtualVolumes { id type } } } }`, { id: asNew.virtualMachine.id }))
+      .node.virtualVolumes.find((v: any) => v.type === 'DATA').id;
+    const paired = await mutation('pairLocalReplica', { mvId: disk }, 'pair { id syncState }');
+    expect(paired.__typename).toBe('PairLocalReplicaPayload');
+    const before = await fingerprint(app);
+    expect(await mutation('restorePair', { pairId: paired.pair.id, mode: 'UPDATE' }, 'pair { syncState }')).toMatchObject({ __typename: 'ConflictError', currentState: 'BUSY' });
+    expect(await fingerprint(app)).toEqual(before);
+    await advance(3);
+    expect(await task(asNew.task.id)).toMatchObject({ state: 'SUCCEEDED' });
+    expect(Object.fromEntries((await vmVolumes(asNew.virtualMachine.id)).map((v) => [v.type, v.contentDigest]))).toEqual(kept);
+  });
+
+  it('a VM whose disk a pair is restoring onto cannot be restored from a backup meanwhile (ConflictError BUSY)', async () => {
+    const vm = await createVm('dds-pair-restoring');
+    await write(vm.data.vasaId, range(0, 30));
+    const g = await backup(vm.id, 'FULL');
+    await advance(2);
+    const { pair } = await mutation('pairLocalReplica', { mvId: vm.data.id }, 'pair { id }');
+    await mutation('replicatePair', { pairId: pair.id, range: 'FULL' }, '__typename');
+    await advance(2);
+    expect(await mutation('separatePair', { pairId: pair.id }, 'pair { syncState }')).toMatchObject({ pair: { syncState: 'SEPARATED' } });
+    await write(vm.data.vasaId, range(0, 30)); // the RV now differs from the MV in 30 extents: the restore takes a while
+    expect(await mutation('restorePair', { pairId: pair.id, mode: 'UPDATE' }, 'pair { syncState }')).toMatchObject({ pair: { syncState: 'RST_EXEC' } });
+    const before = await fingerprint(app);
+    expect(await restore(g.generation.id, 'VM')).toMatchObject({ __typename: 'ConflictError', currentState: 'BUSY' });
+    expect(await fingerprint(app)).toEqual(before);
+  });
+
   it('restores a deleted VM whose policy was deleted too as a NEW_VM under the policy named (a ValidationError naming policyId without one, nothing made)', async () => {
     const policy = await app.query(`mutation { createStoragePolicy(input: { name: "dds-gone", rules: [{ capabilityId: "vasa.snapshot", value: true }] }) { ... on CreateStoragePolicyPayload { storagePolicy { id } } } }`);
     const policyId = policy.createStoragePolicy.storagePolicy.id;
