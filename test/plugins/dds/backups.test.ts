@@ -71,6 +71,15 @@ const advance = (seconds: number) => app.query(`mutation { advanceSimulation(inp
 /** The digests of the generation's volumes, by type (CONFIG, DATA). */
 const digests = (g: any) => Object.fromEntries(g.volumes.map((v: any) => [v.type, v.contentDigest]));
 
+/** A VM with `extents` written and a FULL backup of it taken to the end: the VM, the generation and its digests. */
+async function backedUp(name: string, extents: number) {
+  const vm = await createVm(name);
+  await write(vm.data.vasaId, range(0, extents));
+  const g = await backup(vm.id, 'FULL');
+  await advance(2);
+  return { vm, g, kept: digests(await generation(g.generation.id)) };
+}
+
 describe('dds backups', () => {
   it('FULL copies every allocated extent at the link bandwidth; DIFFERENTIAL then copies and stores exactly the changed extents', async () => {
     const vm = await createVm('dds-a');
@@ -137,11 +146,7 @@ describe('dds backups', () => {
   });
 
   it('restores onto the powered-off VM (only what differs moves) and as a new VM, both ending with the generation\'s digests', async () => {
-    const vm = await createVm('dds-restore');
-    await write(vm.data.vasaId, range(0, 20));
-    const g = await backup(vm.id, 'FULL');
-    await advance(2);
-    const kept = digests(await generation(g.generation.id));
+    const { vm, g, kept } = await backedUp('dds-restore', 20);
 
     await write(vm.data.vasaId, [0, 1, 2, 50]); // three overwritten, one new: four extents differ
     await app.query(`mutation($id: ID!) { powerOnVirtualMachine(input: { id: $id }) { __typename } }`, { id: vm.id });
@@ -170,11 +175,7 @@ describe('dds backups', () => {
   });
 
   it('a volume a restore is still filling cannot have a pair restored onto it (ConflictError BUSY): the restore ends with the generation\'s digests', async () => {
-    const vm = await createVm('dds-filling');
-    await write(vm.data.vasaId, range(0, 30));
-    const g = await backup(vm.id, 'FULL');
-    await advance(2);
-    const kept = digests(await generation(g.generation.id));
+    const { g, kept } = await backedUp('dds-filling', 30);
     const asNew = await restore(g.generation.id, 'NEW_VM', { name: 'dds-filling-restored' });
     const disk = (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { virtualVolumes { id type } } } }`, { id: asNew.virtualMachine.id }))
       .node.virtualVolumes.find((v: any) => v.type === 'DATA').id;
@@ -189,10 +190,7 @@ describe('dds backups', () => {
   });
 
   it('a VM whose disk a pair is restoring onto cannot be restored from a backup meanwhile (ConflictError BUSY)', async () => {
-    const vm = await createVm('dds-pair-restoring');
-    await write(vm.data.vasaId, range(0, 30));
-    const g = await backup(vm.id, 'FULL');
-    await advance(2);
+    const { vm, g } = await backedUp('dds-pair-restoring', 30);
     const { pair } = await mutation('pairLocalReplica', { mvId: vm.data.id }, 'pair { id }');
     await mutation('replicatePair', { pairId: pair.id, range: 'FULL' }, '__typename');
     await advance(2);
