@@ -216,6 +216,12 @@ export async function plan(ctx: Ctx, tx: Executor, group: GroupRow, transition: 
       if (source && source.power_state !== 'POWERED_OFF') blockers.push(`VM ${source.name} (the old source) is ${source.power_state}; it must be off to become the replica`);
       if (source) grown = reverseRoom(source.container_id, sourceVolumes, targetVolumes);
       volumes = [...targetVolumes.map((v) => v.id), ...sourceVolumes.map((v) => v.id)];
+      // Its copies go from the failed-over VM onto the old source's volumes: neither may be half way through another copy (a backup restore).
+      const filling = await ctx.copier.filling(tx, volumes);
+      if (filling) {
+        if (blockers.length === 0) currentState = 'BUSY';
+        blockers.push(`A volume of ${sourceVolumes.some((v) => v.id === filling.targetVvolId) ? 'the old source VM' : 'the failed-over VM'} is being filled by task ${filling.taskId}; wait for it`);
+      }
       bindings = sourceVolumes.filter((v) => v.bound).map((v) => v.id);
       break;
     }

@@ -53,6 +53,31 @@ describe('reverse of a group its policy made', () => {
   });
 });
 
+describe('reverse while a backup is being restored onto the old source VM', () => {
+  it('is blocked in its dry run as in the real run (a ConflictError BUSY changing nothing): its copies would race the restore for the same volumes', async () => {
+    const vm = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'], disks: [4 * GiB] });
+    await writeExtents(app, vm.disks[0], Array.from({ length: 40 }, (_, i) => i));
+    const { generation } = await ok(app, 'backupVirtualMachine', { vmId: vm.id, type: 'FULL' }, '... on BackupVirtualMachinePayload { generation { id } }', 'vmAdmin');
+    await advance(5);
+    await writeExtents(app, vm.disks[0], Array.from({ length: 40 }, (_, i) => i)); // the restore has 40 extents to move back
+    const { groupId } = await (async () => {
+      const { group } = await ok(app, 'createReplicationGroup', { vmId: vm.id }, '... on CreateReplicationGroupPayload { group { id } }', 'vmAdmin');
+      await advance(15);
+      await ok(app, 'syncReplicationGroup', { groupId: group.id }, '__typename', 'vmAdmin');
+      await advance(15);
+      return { groupId: group.id as string };
+    })();
+    await ok(app, 'failoverReplicationGroup', { groupId, planned: false }, '__typename', 'vmAdmin');
+    const { task } = await ok(app, 'restoreBackup', { generationId: generation.id, target: 'VM' }, '... on RestoreBackupPayload { task { id state } }', 'vmAdmin');
+    expect(task.state).not.toBe('SUCCEEDED');
+    const before = await fingerprint(app);
+    const dry = await ok(app, 'reverseReplicationGroup', { groupId, plan: true }, '... on ReverseReplicationGroupPayload { plan { blockers } }', 'vmAdmin');
+    expect(dry.plan.blockers).toEqual([expect.stringContaining('being filled')]);
+    expect(await mutate(app, 'reverseReplicationGroup', { groupId }, 'vmAdmin')).toMatchObject({ __typename: 'ConflictError', currentState: 'BUSY' });
+    expect(await fingerprint(app)).toEqual(before);
+  });
+});
+
 describe('a planned failover waiting for its final sync', () => {
   it('keeps the source VM as it is: powering it on or reverting it is a ConflictError changing nothing, and the failed-over VM gets the data as of the failover', async () => {
     const vm = await createVm(app, ids.policies.BRONZE, { containerId: ids.containers['tokyo-gold'], disks: [4 * GiB] });
