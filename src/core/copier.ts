@@ -1,6 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { anyOf, pgArray, resultRows, type Executor } from './db/client.ts';
-import { copyExtents, extentCopies, virtualVolumes } from './db/tables.ts';
+import { copyExtents, extentCopies, tasks, virtualVolumes } from './db/tables.ts';
 import { type ExtentContent, type ExtentStore } from './extents.ts';
 import { ValidationError } from './errors.ts';
 
@@ -189,11 +189,15 @@ export class ExtentCopier {
     return new Set(tasks.filter((t) => !kept.has(t.id) || kept.get(t.id)! < t.bytesTotal).map((t) => t.id));
   }
 
-  /** A running copy onto one of these volumes, if any: another copy onto them would race it for their extents. */
+  /**
+   * A copy onto one of these volumes whose task has not ended, if any: another copy onto them would race it for their
+   * extents, or change a volume the task has finished with but still answers for (a VM's restore succeeds with all its volumes).
+   */
   async filling(db: Executor, vvolIds: readonly string[]): Promise<CopyRow | null> {
     if (vvolIds.length === 0) return null;
-    const [copy] = await db.select().from(extentCopies).where(and(anyOf(extentCopies.targetVvolId, [...vvolIds]), eq(extentCopies.state, 'RUNNING'))).limit(1);
-    return copy ?? null;
+    const [row] = await db.select({ copy: extentCopies }).from(extentCopies).innerJoin(tasks, eq(tasks.id, extentCopies.taskId))
+      .where(and(anyOf(extentCopies.targetVvolId, [...vvolIds]), anyOf(tasks.state, ['QUEUED', 'RUNNING']))).limit(1);
+    return row?.copy ?? null;
   }
 
   async copiesOf(db: Executor, taskIds: readonly string[]): Promise<CopyRow[]> {

@@ -174,15 +174,19 @@ describe('dds backups', () => {
     expect(Object.fromEntries(restored.map((v) => [v.type, v.contentDigest]))).toEqual(kept);
   });
 
-  it('a volume a restore is still filling cannot have a pair restored onto it (ConflictError BUSY): the restore ends with the generation\'s digests', async () => {
+  it('a volume of a restore still running cannot have a pair restored onto it (ConflictError BUSY), even once its own extents have landed: the restore ends with the generation\'s digests', async () => {
     const { g, kept } = await backedUp('dds-filling', 30);
     const asNew = await restore(g.generation.id, 'NEW_VM', { name: 'dds-filling-restored' });
-    const disk = (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { virtualVolumes { id type } } } }`, { id: asNew.virtualMachine.id }))
-      .node.virtualVolumes.find((v: any) => v.type === 'DATA').id;
-    const paired = await mutation('pairLocalReplica', { mvId: disk }, 'pair { id syncState }');
-    expect(paired.__typename).toBe('PairLocalReplicaPayload');
+    const volumes = (await app.query(`query($id: ID!) { node(id: $id) { ... on VirtualMachine { virtualVolumes { id type } } } }`, { id: asNew.virtualMachine.id })).node.virtualVolumes;
+    const pairIds: string[] = [];
+    for (const volume of volumes) pairIds.push((await mutation('pairLocalReplica', { mvId: volume.id }, 'pair { id }')).pair.id);
+    // A second in, the CONFIG volume's one extent has landed, the DATA volume's 30 have not: the task answers for both.
+    await advance(1);
+    expect(await task(asNew.task.id)).toMatchObject({ state: 'RUNNING' });
     const before = await fingerprint(app);
-    expect(await mutation('restorePair', { pairId: paired.pair.id, mode: 'UPDATE' }, 'pair { syncState }')).toMatchObject({ __typename: 'ConflictError', currentState: 'BUSY' });
+    for (const pairId of pairIds) {
+      expect(await mutation('restorePair', { pairId, mode: 'UPDATE' }, 'pair { syncState }')).toMatchObject({ __typename: 'ConflictError', currentState: 'BUSY' });
+    }
     expect(await fingerprint(app)).toEqual(before);
     await advance(3);
     expect(await task(asNew.task.id)).toMatchObject({ state: 'SUCCEEDED' });
