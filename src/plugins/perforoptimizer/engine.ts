@@ -176,11 +176,7 @@ export async function background(ctx: TickContext): Promise<void> {
       budget,
       minGain: moveCostHeat(extentBytes),
     });
-    if (result.moves.length > 0) {
-      const spent = { at: ctx.now, moves: result.moves.length };
-      recent.push(spent);
-      ctx.work.afterRollback(() => state.spent.set(poolId, (state.spent.get(poolId) ?? []).filter((s) => s !== spent)));
-    }
+    if (result.moves.length > 0) recent.push({ at: ctx.now, moves: result.moves.length });
     state.spent.set(poolId, recent);
     for (const m of result.moves) {
       // In order: an extent moved twice ends where its last move takes it.
@@ -211,8 +207,10 @@ export async function background(ctx: TickContext): Promise<void> {
     vol.cycle.planned(moves);
     vol.cycle.relocated(moves);
   }
-  // The moves roll back with the tick: the tiers are read again, and the run is asked for again, so the tick's next run plans it anew.
+  // The moves roll back with the tick: the tiers are read again, the budget is not spent, and the run is asked for again,
+  // so the tick's next run plans it anew.
   ctx.work.afterRollback(() => {
+    for (const poolId of poolIds) state.spent.set(poolId, (state.spent.get(poolId) ?? []).filter((s) => s.at !== ctx.now));
     for (const io of due) {
       const vol = state.volumes.get(io.vvolId);
       if (!vol) continue;

@@ -495,16 +495,13 @@ export const pairLag = (pair: Pick<PairRow, 'syncedAt' | 'stateTimes'>, now: num
  */
 export async function groupsProgress(ctx: Pick<Ctx, 'pairs' | 'copier'>, tx: Executor, groups: GroupRow[], now: number, rpos: ReadonlyMap<string, number>): Promise<Map<string, Progress>> {
   if (groups.length === 0) return new Map();
-  const volumes = resultRows<{ id: string; vm_id: string }>(await tx.execute(sql`
-    select id::text as id, vm_id::text as vm_id from virtual_volumes where vm_id = any(${pgArray(groups.map((g) => g.sourceVmId))}::uuid[]) and snapshot_id is null`));
-  const vmOf = new Map(volumes.map((v) => [v.id, v.vm_id]));
-  const pairs = await ctx.pairs.ofVolumes(tx, volumes.map((v) => v.id), 'mv', 'rdr');
+  const pairsOf = await groupsPairs(ctx, tx, groups.map((g) => g.sourceVmId));
   const points = await tx.selectDistinctOn([rdrPointsInTime.groupId]).from(rdrPointsInTime)
     .where(and(anyOf(rdrPointsInTime.groupId, groups.map((g) => g.id)), eq(rdrPointsInTime.state, 'COMPLETE')))
     .orderBy(rdrPointsInTime.groupId, desc(rdrPointsInTime.takenAt), desc(rdrPointsInTime.createdAt));
   const lastPoint = new Map(points.map((p) => [p.groupId, p.takenAt]));
   const sets = groups.map((group) => ({
-    pairs: group.targetState === 'FAILEDOVER' ? [] : pairs.filter((p) => vmOf.get(p.mvId) === group.sourceVmId),
+    pairs: group.targetState === 'FAILEDOVER' ? [] : pairsOf.get(group.sourceVmId)!,
     base: { lastPointInTime: lastPoint.get(group.id) ?? null, rpoSeconds: rpos.get(group.sourceVmId) ?? null },
   }));
   const progresses = await pairSetsProgress(ctx, tx, sets, now);

@@ -1,5 +1,5 @@
 import { asc, desc, eq } from 'drizzle-orm';
-import { anyOf, ConflictError, isUuid, NotFoundError, ValidationError, simulatedNow, tablePage, type CopyControl, type PairRow, type SchemaBuilder, type SchemaRefs, type UnitOfWork } from '../../core/plugin.ts';
+import { anyOf, ConflictError, isUuid, NotFoundError, ValidationError, tablePage, type CopyControl, type PairRow, type SchemaBuilder, type SchemaRefs, type UnitOfWork } from '../../core/plugin.ts';
 import { pairProgressTopic, progressTopic } from './engine.ts';
 import { apply, createGroup, eachPairProgress, findGroup, groupOfVm, groupsPairs, groupsProgress, plan, rpoOf, type GroupRow, type HistoryRow, type Plan, type PointRow, type Progress, type Transition } from './groups.ts';
 import { configureLink, DEFAULT_LINK } from './links.ts';
@@ -111,7 +111,7 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
         resolve: (g, _a, ctx) =>
           ctx.loaders.loader<GroupRow, Progress & { time: number }>('rdrGroupProgress', async (groups) => {
             const { core } = ctx.services;
-            const now = await simulatedNow(core.db);
+            const now = (await ctx.loaders.simulationClock.load(1))?.simulatedSeconds ?? 0;
             const progresses = await groupsProgress(core, core.db, [...groups], now, await rpoOf(core.db, groups.map((group) => group.sourceVmId)));
             return groups.map((group) => ({ ...progresses.get(group.id)!, time: now }));
           }, { cacheKeyFn: (group) => group.id }).load(g),
@@ -134,7 +134,7 @@ export function schema(builder: SchemaBuilder, refs: SchemaRefs): void {
       resolve: (pair, _a, ctx) =>
         ctx.loaders.loader<PairRow, Progress & { time: number }>('rdrPairProgress', async (pairs) => {
           const { core } = ctx.services;
-          const now = await simulatedNow(core.db);
+          const now = (await ctx.loaders.simulationClock.load(1))?.simulatedSeconds ?? 0;
           return (await eachPairProgress(core, core.db, pairs, now)).map((progress) => ({ ...progress, time: now }));
         }, { cacheKeyFn: (p) => p.id }).load(pair),
     }),
